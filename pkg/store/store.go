@@ -1,0 +1,254 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound: no such user, session or refresh token.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a user with that email already exists.
+	ErrConflict = errors.New("store: already exists")
+	// ErrTokenExpired: the refresh token's lifetime is over.
+	ErrTokenExpired = errors.New("store: refresh token expired")
+	// ErrSessionRevoked: the session is revoked or expired, or its user is disabled.
+	ErrSessionRevoked = errors.New("store: session revoked")
+	// ErrTokenReused: a refresh token was presented again after it was rotated,
+	// outside the grace period. The session has been revoked in the same transaction.
+	ErrTokenReused = errors.New("store: refresh token reused")
+)
+
+// User is an account. Email is kept as given and matched case-insensitively.
+type User struct {
+	ID           string // random UUID, set by CreateUser when empty
+	Email        string
+	PasswordHash string // PHC string, argon2id
+	Roles        []string
+	Disabled     bool
+	CreatedAt    time.Time
+}
+
+// Session is one login: the chain of refresh tokens that descends from it.
+type Session struct {
+	ID         string // random, set by the caller
+	UserID     string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	ExpiresAt  time.Time // the newest refresh token's expiry
+	RevokedAt  time.Time // zero while live
+	UserAgent  string
+	IP         string
+}
+
+// Live reports whether the session is neither revoked nor expired at now.
+func (s Session) Live(now time.Time) bool {
+	return s.RevokedAt.IsZero() && now.Before(s.ExpiresAt)
+}
+
+// RefreshToken is one issued token pair, recorded by the hash of its refresh token
+// (lowercase hex SHA-256; the token itself is never stored) together with the hash of
+// the access token minted with it, so that revocation can name every live token.
+type RefreshToken struct {
+	Hash            string
+	SessionID       string
+	ParentHash      string // "" for the first token of a session
+	AccessHash      string
+	AccessExpiresAt time.Time
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	UsedAt          time.Time // zero until rotated
+}
+
+// Revocation is one row of the revocation log. Seq increases monotonically; a
+// verifier that has applied every row up to Seq has seen every revocation up to it.
+type Revocation struct {
+	Seq       int64
+	SessionID string
+	UserID    string
+	Reason    string // see the Reason* constants
+	At        time.Time
+}
+
+// Revocation reasons.
+const (
+	ReasonLogout    = "logout"
+	ReasonLogoutAll = "logout_all"
+	ReasonReuse     = "refresh_reuse"
+	ReasonDisabled  = "user_disabled"
+	ReasonAdmin     = "admin"
+)
+
+// TokenHashes names the live tokens of a revoked session, for cache invalidation.
+type TokenHashes struct {
+	SessionID        string
+	UserID           string
+	Access           string
+	AccessExpiresAt  time.Time
+	Refresh          string
+	RefreshExpiresAt time.Time
+}
+
+// RevokeResult is what a revocation changed. Revocations holds one log row per
+// session that went from live to revoked (empty when nothing changed: revoking twice
+// is not an error). Tokens lists the access and refresh tokens of those sessions
+// that had not yet expired.
+type RevokeResult struct {
+	Revocations []Revocation
+	Tokens      []TokenHashes
+}
+
+// SessionState is what a verifier needs to know about a session on a cache miss.
+type SessionState struct {
+	SessionID    string
+	UserID       string
+	ExpiresAt    time.Time
+	RevokedAt    time.Time // zero while live
+	UserDisabled bool
+}
+
+// Live reports whether a token of this session may be honoured at now.
+func (s SessionState) Live(now time.Time) bool {
+	return s.RevokedAt.IsZero() && !s.UserDisabled && now.Before(s.ExpiresAt)
+}
+
+// Rotation is the input of Store.Rotate.
+type Rotation struct {
+	OldHash string        // hash of the presented refresh token
+	Now     time.Time     // the clock, injected
+	Grace   time.Duration // how long after its first use the old token may be presented again
+	// Mint builds the successor token pair for the session and user it is given. It runs
+	// inside the rotation's transaction; Rotate fills in SessionID, ParentHash and CreatedAt.
+	Mint func(Session, User) (RefreshToken, error)
+}
+
+// RotateResult is the outcome of Store.Rotate. On ErrTokenReused, Revoked says which
+// session was revoked; on success, Session and User are those of the new pair.
+type RotateResult struct {
+	Session Session
+	User    User
+	New     RefreshToken
+	Revoked RevokeResult
+}
+
+// Store is the contract every backend (PostgreSQL, SQLite) meets; the shared suite in
+// storetest holds them to it. Consumers declare the smaller interfaces they use.
+type Store interface {
+	// Migrate applies the embedded schema migrations; running it again is a no-op.
+	Migrate(ctx context.Context) error
+	Ping(ctx context.Context) error
+	Close() error
+
+	// CreateUser stores u, setting ID and CreatedAt when empty; ErrConflict when the email
+	// (case-insensitively) is taken.
+	CreateUser(ctx context.Context, u User) (User, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	UserByID(ctx context.Context, id string) (User, error)
+	// SetUserDisabled flips the flag. Disabling also revokes every live session of the
+	// user (reason ReasonDisabled) in the same transaction.
+	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) (RevokeResult, error)
+
+	// CreateSession stores a new session and its first token pair atomically.
+	CreateSession(ctx context.Context, s Session, first RefreshToken) error
+	// Rotate exchanges a refresh token for its successor in one transaction that locks
+	// the old token's row: unknown → ErrNotFound; expired → ErrTokenExpired; session not
+	// live or user disabled → ErrSessionRevoked; already used more than Grace ago →
+	// ErrTokenReused (and the session is revoked, reason ReasonReuse, same transaction);
+	// otherwise the old token is marked used (its first use time is kept), the successor
+	// is stored, and the session's LastUsedAt and ExpiresAt move forward.
+	Rotate(ctx context.Context, r Rotation) (RotateResult, error)
+	// SessionByRefreshHash finds the session a refresh token (used or not) belongs to.
+	SessionByRefreshHash(ctx context.Context, hash string) (Session, error)
+	Session(ctx context.Context, id string) (Session, error)
+	// ListSessions returns the user's live sessions at now, newest first.
+	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// RevokeSession revokes one session; revoking a revoked session changes nothing.
+	RevokeSession(ctx context.Context, sessionID, reason string, now time.Time) (RevokeResult, error)
+	// RevokeUser revokes every live session of the user, one log row each.
+	RevokeUser(ctx context.Context, userID, reason string, now time.Time) (RevokeResult, error)
+
+	// SessionState answers a verifier's cache miss; ErrNotFound for an unknown session.
+	SessionState(ctx context.Context, sessionID string) (SessionState, error)
+	// RevocationsAfter returns up to limit log rows with Seq > after, in Seq order.
+	RevocationsAfter(ctx context.Context, after int64, limit int) ([]Revocation, error)
+	// LastRevocationSeq is the highest Seq in the log, 0 when empty.
+	LastRevocationSeq(ctx context.Context) (int64, error)
+	// PruneExpired deletes refresh tokens and sessions that expired before the given time,
+	// and log rows older than it; it returns how many rows went.
+	PruneExpired(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Opener opens a backend from a DATABASE_URL.
+type Opener func(ctx context.Context, databaseURL string) (Store, error)
+
+var (
+	openersMu sync.RWMutex
+	openers   = map[string]Opener{}
+)
+
+// Register makes a backend available to Open under a URL scheme ("postgres",
+// "postgresql", "sqlite"). Backends call it from init; programs import them for effect,
+// as database/sql drivers are.
+func Register(scheme string, open Opener) {
+	openersMu.Lock()
+	defer openersMu.Unlock()
+	if _, dup := openers[scheme]; dup {
+		panic("store: Register called twice for scheme " + scheme)
+	}
+	openers[scheme] = open
+}
+
+// DefaultURL is used when DATABASE_URL is unset.
+const DefaultURL = "sqlite:./data/vexen.db"
+
+// Open opens the backend that databaseURL's scheme names; "" means DefaultURL.
+func Open(ctx context.Context, databaseURL string) (Store, error) {
+	if databaseURL == "" {
+		databaseURL = DefaultURL
+	}
+	scheme, _, ok := strings.Cut(databaseURL, ":")
+	if !ok {
+		return nil, fmt.Errorf("store: DATABASE_URL %q has no scheme (want postgres://… or sqlite:PATH)", Redact(databaseURL))
+	}
+	openersMu.RLock()
+	open := openers[strings.ToLower(scheme)]
+	openersMu.RUnlock()
+	if open == nil {
+		return nil, fmt.Errorf("store: unsupported DATABASE_URL scheme %q (have %s)", scheme, strings.Join(schemes(), ", "))
+	}
+	return open(ctx, databaseURL)
+}
+
+func schemes() []string {
+	openersMu.RLock()
+	defer openersMu.RUnlock()
+	s := make([]string, 0, len(openers))
+	for k := range openers {
+		s = append(s, k)
+	}
+	sort.Strings(s)
+	return s
+}
+
+// Redact hides the password of a URL-shaped connection string for logs and errors.
+func Redact(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return u
+	}
+	userinfo := rest[:at]
+	if name, _, hasPw := strings.Cut(userinfo, ":"); hasPw {
+		return scheme + "://" + name + ":xxxxx" + rest[at:]
+	}
+	return u
+}

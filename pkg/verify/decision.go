@@ -1,0 +1,100 @@
+package verify
+
+import (
+	"context"
+	"net/netip"
+)
+
+// TokenSource says where a request's token came from.
+type TokenSource uint8
+
+const (
+	SourceNone   TokenSource = iota // no token was sent
+	SourceHeader                    // Authorization: Bearer
+	SourceCookie                    // the access-token cookie
+)
+
+// Request is what an adapter (HTTP handler, gRPC ext_authz server) extracts from a
+// proxy's question: the original request's method, host and path, the client
+// address, and the token. It is a plain value; building one allocates nothing when
+// its strings point into the incoming request.
+type Request struct {
+	Method string
+	Host   string
+	Path   string // original path (and query), as the proxy reported it
+	Client netip.Addr
+	Token  string
+	Source TokenSource
+	// Browser is set by the adapter when the caller asked for browser handling (a
+	// top-level navigation on a route configured for redirects): a deny may then be
+	// answered with a redirect to the login page instead of a bare 401.
+	Browser bool
+}
+
+// Reason is the fixed, bounded set of decision reasons; it labels metrics.
+type Reason uint8
+
+const (
+	ReasonOK           Reason = iota // allowed
+	ReasonNoToken                    // no credentials sent
+	ReasonMalformed                  // not a JWT, oversized, bad encoding
+	ReasonSignature                  // signature, algorithm or key check failed
+	ReasonClaims                     // iss, aud, typ, sub/sid or other claim rule failed
+	ReasonExpired                    // exp passed or nbf/iat in the future
+	ReasonRevoked                    // session revoked, expired or user disabled
+	ReasonForbidden                  // valid token, an access rule denies
+	ReasonUnavailable                // could not decide (only with an error)
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	ReasonOK:          "ok",
+	ReasonNoToken:     "no_token",
+	ReasonMalformed:   "malformed",
+	ReasonSignature:   "signature",
+	ReasonClaims:      "claims",
+	ReasonExpired:     "expired",
+	ReasonRevoked:     "revoked",
+	ReasonForbidden:   "forbidden",
+	ReasonUnavailable: "unavailable",
+}
+
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// Identity is the verified identity of an allowed request, with the values of the
+// identity headers rendered once, when the token was first verified. The slices are
+// shared between decisions and must not be modified: an adapter may put them into an
+// http.Header as they are, which is how the cached path stays allocation-free.
+type Identity struct {
+	UserID    string
+	Email     string
+	Roles     []string
+	SessionID string
+
+	// Header values, ready for http.Header: X-Auth-User, X-Auth-Email, X-Auth-Roles
+	// (comma-separated), X-Auth-Session.
+	UserHeader    []string
+	EmailHeader   []string
+	RolesHeader   []string
+	SessionHeader []string
+}
+
+// Decision is the answer to a Request.
+type Decision struct {
+	Allow    bool
+	Status   int // 200, 401 or 403 (an error is the 503)
+	Reason   Reason
+	Identity *Identity // set when Allow
+}
+
+// Decider is the verifier's heart. An error means only "could not decide" (Redis,
+// store or key fetch unavailable); adapters turn it into 503. A bad token is a deny
+// with a nil error.
+type Decider interface {
+	Decide(ctx context.Context, r *Request) (Decision, error)
+}
