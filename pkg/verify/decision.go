@@ -35,15 +35,15 @@ type Request struct {
 type Reason uint8
 
 const (
-	ReasonOK           Reason = iota // allowed
-	ReasonNoToken                    // no credentials sent
-	ReasonMalformed                  // not a JWT, oversized, bad encoding
-	ReasonSignature                  // signature, algorithm or key check failed
-	ReasonClaims                     // iss, aud, typ, sub/sid or other claim rule failed
-	ReasonExpired                    // exp passed or nbf/iat in the future
-	ReasonRevoked                    // session revoked, expired or user disabled
-	ReasonForbidden                  // valid token, an access rule denies
-	ReasonUnavailable                // could not decide (only with an error)
+	ReasonOK          Reason = iota // allowed
+	ReasonNoToken                   // no credentials sent
+	ReasonMalformed                 // not a JWT, oversized, bad encoding
+	ReasonSignature                 // signature, algorithm or key check failed
+	ReasonClaims                    // iss, aud, typ, sub/sid or other claim rule failed
+	ReasonExpired                   // exp passed or nbf/iat in the future
+	ReasonRevoked                   // session revoked, expired or user disabled
+	ReasonForbidden                 // valid token, an access rule denies
+	ReasonUnavailable               // could not decide (only with an error)
 	numReasons
 )
 
