@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Starts the issuer (:8080) and the verifier (:8081) on the embedded defaults: a
+# SQLite file and a generated ES256 key under ./data, no PostgreSQL, no Redis.
+# On the first start it creates a demo user and prints its password. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+mkdir -p bin data
+go build -o bin/ ./cmd/issuer ./cmd/verifier
+
+if [ ! -f data/vexen.db ]; then
+  bin/issuer migrate >/dev/null
+  pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  printf '%s\n' "$pw" | bin/issuer user add --email demo@example.com --role admin --password-stdin
+  echo "demo user: demo@example.com  password: $pw   (shown once)"
+fi
+
+bin/issuer serve & issuer=$!
+trap 'kill $issuer $verifier 2>/dev/null; wait' EXIT INT TERM
+for _ in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null && break; sleep 0.1; done
+bin/verifier & verifier=$!
+cat <<MSG
+
+issuer   http://localhost:8080   (login page: http://localhost:8080/login)
+verifier http://localhost:8081/auth
+
+  tok=\$(curl -s localhost:8080/v1/login -d '{"email":"demo@example.com","password":"…"}' | jq -r .access_token)
+  curl -i localhost:8081/auth -H "Authorization: Bearer \$tok"
+
+MSG
+wait

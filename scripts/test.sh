@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: unit, integration (real PostgreSQL and Redis) and end to end
+# (real nginx, Traefik and Caddy). Installs and builds what the tests need first;
+# a missing piece fails the run, it is never skipped.
+#   scripts/test.sh [go test flags]      e.g. scripts/test.sh -run TestNginx ./e2e/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+export VEXEN_TOOLS="${VEXEN_TOOLS:-/var/cache/vexen-auth/tools}"
+
+t0=$(date +%s)
+bash scripts/install-deps.sh
+bash scripts/build-caddy.sh
+bash scripts/build-traefik.sh
+export PATH="$VEXEN_TOOLS/bin:$PATH"
+bash scripts/services.sh
+echo "test: tools and services ready in $(( $(date +%s) - t0 ))s"
+
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then echo "test: gofmt needed on: $unformatted" >&2; exit 1; fi
+go vet ./...
+if [ $# -eq 0 ]; then set -- ./...; fi
+go test -race -count=1 -timeout 30m "$@"
