@@ -1,0 +1,119 @@
+package issue
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Endpoints, the values of the endpoint label: a fixed set, never a raw path.
+const (
+	epLogin      = "login"
+	epRefresh    = "refresh"
+	epLogout     = "logout"
+	epLogoutAll  = "logout_all"
+	epSessions   = "sessions"
+	epJWKS       = "jwks"
+	epDiscovery  = "discovery"
+	epHealthz    = "healthz"
+	epReadyz     = "readyz"
+	epNotFound   = "not_found"
+	numEndpoints = 10
+)
+
+var endpoints = [numEndpoints]string{epLogin, epRefresh, epLogout, epLogoutAll, epSessions, epJWKS, epDiscovery, epHealthz, epReadyz, epNotFound}
+
+// Login results, the values of vexen_issuer_logins_total{result}.
+const (
+	loginSuccess      = "success"
+	loginWrongPass    = "wrong_password"
+	loginUnknownUser  = "unknown_user"
+	loginDisabled     = "disabled"
+	loginRateLimited  = "rate_limited"
+	loginError        = "error"
+	refreshSuccess    = "success"
+	refreshInvalid    = "invalid"
+	refreshReused     = "reused"
+	refreshError      = "error"
+	redisOpStorePair  = "store_pair"
+	redisOpDrop       = "drop_refresh"
+	redisOpRevoke     = "revoke"
+	redisOpRateLimit  = "rate_limit"
+	redisOpPing       = "ping"
+	metricsNamespace  = "vexen"
+	metricsSubsystem  = "issuer"
+	durationHelp      = "Time to answer an issuer API request, by endpoint."
+	requestsHelp      = "Issuer API requests, by endpoint and HTTP status code."
+	loginsHelp        = "Login attempts, by result."
+	refreshesHelp     = "Refresh attempts, by result (reused: a replayed refresh token revoked its session)."
+	redisErrorsHelp   = "Redis operations that failed; the request went on without Redis."
+	revocationsHelp   = "Sessions revoked, by reason."
+	hashesWaitingHelp = "Password hashes waiting for a free hashing slot."
+)
+
+type metrics struct {
+	requests    *prometheus.CounterVec
+	duration    map[string]prometheus.Observer
+	logins      map[string]prometheus.Counter
+	refreshes   map[string]prometheus.Counter
+	redisErrors map[string]prometheus.Counter
+	revocations *prometheus.CounterVec
+	waiting     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "requests_total", Help: requestsHelp,
+	}, []string{"endpoint", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "request_duration_seconds", Help: durationHelp,
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"endpoint"})
+	logins := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "logins_total", Help: loginsHelp,
+	}, []string{"result"})
+	refreshes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "refreshes_total", Help: refreshesHelp,
+	}, []string{"result"})
+	redisErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "redis_errors_total", Help: redisErrorsHelp,
+	}, []string{"op"})
+	revocations := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "revocations_total", Help: revocationsHelp,
+	}, []string{"reason"})
+	waiting := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "password_hashes_waiting", Help: hashesWaitingHelp,
+	})
+	var errs []error
+	for _, c := range []prometheus.Collector{requests, duration, logins, refreshes, redisErrors, revocations, waiting} {
+		errs = append(errs, reg.Register(c))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	m := &metrics{
+		requests:    requests,
+		duration:    make(map[string]prometheus.Observer, numEndpoints),
+		logins:      map[string]prometheus.Counter{},
+		refreshes:   map[string]prometheus.Counter{},
+		redisErrors: map[string]prometheus.Counter{},
+		revocations: revocations,
+		waiting:     waiting,
+	}
+	for _, ep := range endpoints {
+		m.duration[ep] = duration.WithLabelValues(ep)
+	}
+	for _, r := range []string{loginSuccess, loginWrongPass, loginUnknownUser, loginDisabled, loginRateLimited, loginError} {
+		m.logins[r] = logins.WithLabelValues(r)
+	}
+	for _, r := range []string{refreshSuccess, refreshInvalid, refreshReused, refreshError} {
+		m.refreshes[r] = refreshes.WithLabelValues(r)
+	}
+	for _, op := range []string{redisOpStorePair, redisOpDrop, redisOpRevoke, redisOpRateLimit, redisOpPing} {
+		m.redisErrors[op] = redisErrors.WithLabelValues(op)
+	}
+	return m, nil
+}

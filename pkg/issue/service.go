@@ -1,0 +1,774 @@
+package issue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vexen/vexen-auth/pkg/rediscache"
+	"github.com/vexen/vexen-auth/pkg/store"
+)
+
+// Errors of the Service. The HTTP API maps them to statuses in one table (see
+// Handler); callers of the Go API test them with errors.Is.
+var (
+	// ErrInvalidRequest: the request is malformed (the API's 400 invalid_request).
+	ErrInvalidRequest = errors.New("issue: invalid request")
+	// ErrInvalidCredentials: wrong password, unknown email or disabled user; the three
+	// are indistinguishable to the caller.
+	ErrInvalidCredentials = errors.New("issue: invalid credentials")
+	// ErrInvalidGrant: the refresh token is unknown, expired, already used, or its
+	// session is revoked.
+	ErrInvalidGrant = errors.New("issue: invalid refresh token")
+	// ErrInvalidToken: the access token is missing, malformed, not ours, expired, or
+	// its session is no longer live.
+	ErrInvalidToken = errors.New("issue: invalid access token")
+	// ErrRateLimited: too many login attempts; the error is a *RateLimitError.
+	ErrRateLimited = errors.New("issue: rate limited")
+
+	// ErrUnknownUser: no user has that email (admin operations).
+	ErrUnknownUser = errors.New("issue: no such user")
+	// ErrUserExists: a user with that email (case-insensitively) exists.
+	ErrUserExists = errors.New("issue: user already exists")
+	// ErrInvalidEmail: not a plain email address.
+	ErrInvalidEmail = errors.New("issue: invalid email address")
+	// ErrWeakPassword: a new password is shorter than MinPasswordLen.
+	ErrWeakPassword = errors.New("issue: password too short")
+	// ErrInvalidRole: a role name holds a comma, a blank or a control byte.
+	ErrInvalidRole = errors.New("issue: invalid role")
+)
+
+// RateLimitError is a throttled login: retry after RetryAfter.
+type RateLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("issue: rate limited; retry after %v", e.RetryAfter)
+}
+
+// Unwrap makes errors.Is(err, ErrRateLimited) hold.
+func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
+
+// Password and field length limits.
+const (
+	MinPasswordLen = 8    // new passwords, in bytes
+	MaxPasswordLen = 1024 // any password, in bytes
+	MaxEmailLen    = 254  // RFC 5321 path limit
+	maxUserAgent   = 256
+)
+
+// Store is the part of store.Store the issuer uses.
+type Store interface {
+	Ping(ctx context.Context) error
+	CreateUser(ctx context.Context, u store.User) (store.User, error)
+	UserByEmail(ctx context.Context, email string) (store.User, error)
+	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) (store.RevokeResult, error)
+	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken) error
+	Rotate(ctx context.Context, r store.Rotation) (store.RotateResult, error)
+	SessionByRefreshHash(ctx context.Context, hash string) (store.Session, error)
+	SessionState(ctx context.Context, sessionID string) (store.SessionState, error)
+	ListSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error)
+	RevokeSession(ctx context.Context, sessionID, reason string, now time.Time) (store.RevokeResult, error)
+	RevokeUser(ctx context.Context, userID, reason string, now time.Time) (store.RevokeResult, error)
+}
+
+var _ Store = (store.Store)(nil)
+
+// Cache is the Redis write-through the issuer does; *rediscache.Cache implements it.
+type Cache interface {
+	StorePair(ctx context.Context, p rediscache.Pair) error
+	DropRefresh(ctx context.Context, userID, refreshHash string) error
+	Revoke(ctx context.Context, res store.RevokeResult) error
+	Ping(ctx context.Context) error
+}
+
+var _ Cache = (*rediscache.Cache)(nil)
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	Store Store // required
+	// Cache is the Redis write-through; nil means no Redis. Its failures never fail a
+	// request: they are logged at Warn and counted in vexen_issuer_redis_errors_total.
+	Cache Cache
+	// Limiter holds the login throttle's buckets; nil means an in-memory limiter.
+	// NewRedisLimiter shares them between replicas.
+	Limiter    Limiter
+	Registerer prometheus.Registerer // nil: metrics are kept but not exported
+	Logger     *slog.Logger          // nil: no logs
+	Now        func() time.Time      // nil: time.Now
+}
+
+// cacheTimeout bounds each Redis write-through; it runs detached from the request's
+// cancellation, so that a client hanging up cannot leave a revocation unwritten.
+const cacheTimeout = 2 * time.Second
+
+// Service is the issuer: the Go API (Login, Refresh, Logout…, the admin operations)
+// and its HTTP API (Handler). It is safe for concurrent use.
+type Service struct {
+	cfg      Config
+	store    Store
+	cache    Cache
+	limiter  Limiter
+	fallback *MemoryLimiter // used when limiter fails
+	keys     *keySource     // nil for an admin-only Service
+	hasher   hasher
+	gate     gate
+	dummy    string // a hash of a random password, verified for unknown emails
+	m        *metrics
+	log      *slog.Logger
+	now      func() time.Time
+	trusted  []netip.Prefix
+	handler  *apiHandler
+
+	stop     context.CancelFunc
+	stopped  sync.WaitGroup
+	closeOne sync.Once
+}
+
+// New validates cfg, loads the signing keys (generating the first one when the key
+// directory has none of the configured algorithm) and builds the Service. For
+// file-based keys it re-reads the directory every Config.KeyRescan, so a key added by
+// RotateKey starts signing without a restart; Close stops that.
+func New(cfg Config, d Deps) (*Service, error) {
+	s, err := newService(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	s.keys, err = newKeySource(s.cfg, s.now, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.dummy, err = s.hasher.hash(string(randomBytes(24)), s.cfg.Password)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Alg != AlgHS256 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stop = cancel
+		s.stopped.Add(1)
+		go s.rescanKeys(ctx)
+	}
+	return s, nil
+}
+
+// NewAdmin builds a Service for the admin operations only (AddUser, DisableUser,
+// ListSessions, RevokeSessions): it loads no keys, so an admin command run as another
+// Unix user never creates a key file the server cannot read. Its token operations
+// fail with ErrNoKey.
+func NewAdmin(cfg Config, d Deps) (*Service, error) {
+	return newService(cfg, d)
+}
+
+func newService(cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if d.Store == nil {
+		return nil, errors.New("issue: Deps.Store is required")
+	}
+	if c, ok := d.Cache.(*rediscache.Cache); ok && c == nil {
+		d.Cache = nil
+	}
+	s := &Service{
+		cfg:     cfg,
+		store:   d.Store,
+		cache:   d.Cache,
+		limiter: d.Limiter,
+		log:     d.Logger,
+		now:     d.Now,
+		gate:    make(gate, cfg.HashConcurrency),
+		trusted: cfg.TrustedProxies,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.fallback = NewMemoryLimiter(cfg.LoginRate.MaxKeys, s.now)
+	if s.limiter == nil {
+		s.limiter = s.fallback
+	}
+	m, err := newMetrics(d.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("issue: register metrics: %w", err)
+	}
+	s.m = m
+	s.handler = newAPIHandler(s)
+	return s, nil
+}
+
+// Close stops the key directory rescans. It does not close the Store or the Cache.
+func (s *Service) Close() error {
+	s.closeOne.Do(func() {
+		if s.stop != nil {
+			s.stop()
+			s.stopped.Wait()
+		}
+	})
+	return nil
+}
+
+func (s *Service) rescanKeys(ctx context.Context) {
+	defer s.stopped.Done()
+	t := time.NewTicker(s.cfg.KeyRescan)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.keys.rescan(); err != nil {
+				s.log.Error("signing keys: rescan failed; keeping the keys in use", "dir", s.cfg.KeysDir, "err", err)
+			}
+		}
+	}
+}
+
+// Config returns the configuration in use, defaults filled in.
+func (s *Service) Config() Config { return s.cfg }
+
+// KeyID is the kid of the key that signs new tokens ("" for an admin-only Service).
+func (s *Service) KeyID() string {
+	if s.keys == nil {
+		return ""
+	}
+	return s.keys.current().signer.kid
+}
+
+// JWKS returns the JSON Web Key Set ({"keys":[…]}) of the public keys that can still
+// verify a live token. For HS256 it is empty: the secret is never published.
+func (s *Service) JWKS() []byte {
+	if s.keys == nil {
+		return []byte(`{"keys":[]}`)
+	}
+	return s.keys.current().jwks
+}
+
+// TokenPair is what login and refresh answer. The JSON fields are the contract's;
+// the others help a caller set cookies.
+type TokenPair struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"` // "Bearer"
+	ExpiresIn    int64  `json:"expires_in"` // seconds until the access token expires
+
+	UserID           string    `json:"-"`
+	SessionID        string    `json:"-"`
+	AccessExpiresAt  time.Time `json:"-"`
+	RefreshExpiresAt time.Time `json:"-"`
+}
+
+func pairOf(m *minted, userID, sid string, now time.Time) TokenPair {
+	return TokenPair{
+		AccessToken:      m.access,
+		RefreshToken:     m.refresh,
+		TokenType:        "Bearer",
+		ExpiresIn:        m.expiresIn(now),
+		UserID:           userID,
+		SessionID:        sid,
+		AccessExpiresAt:  m.accessExp,
+		RefreshExpiresAt: m.refreshExp,
+	}
+}
+
+// LoginRequest is a login attempt.
+type LoginRequest struct {
+	Email     string
+	Password  string
+	ClientIP  netip.Addr // throttling key and the session's recorded address
+	UserAgent string     // recorded with the session (truncated)
+}
+
+// Login checks the credentials and opens a session. Throttling: every attempt counts
+// against the client address (Config.LoginRate.PerIP), and failed attempts count
+// against the account (PerAccount), which is checked before any password work; an
+// exhausted bucket is a *RateLimitError. An unknown email costs the same argon2 work
+// as a wrong password (a dummy hash is verified), and unknown email, wrong password and
+// disabled user all return ErrInvalidCredentials.
+func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) {
+	if r.Email == "" || r.Password == "" {
+		return TokenPair{}, fmt.Errorf("%w: email and password are required", ErrInvalidRequest)
+	}
+	if len(r.Email) > MaxEmailLen || len(r.Password) > MaxPasswordLen {
+		return TokenPair{}, fmt.Errorf("%w: email or password too long", ErrInvalidRequest)
+	}
+	if s.keys == nil {
+		return TokenPair{}, ErrNoKey
+	}
+	rl := s.cfg.LoginRate
+	if wait := s.limit(ctx, ipKey(r.ClientIP), rl.PerIP, true); wait > 0 {
+		s.m.logins[loginRateLimited].Inc()
+		s.log.Debug("login throttled", "ip", r.ClientIP, "scope", "ip", "retry_after", wait)
+		return TokenPair{}, &RateLimitError{RetryAfter: wait}
+	}
+	acct := accountKey(r.Email)
+	if wait := s.limit(ctx, acct, rl.PerAccount, false); wait > 0 {
+		s.m.logins[loginRateLimited].Inc()
+		s.log.Debug("login throttled", "ip", r.ClientIP, "scope", "account", "retry_after", wait)
+		return TokenPair{}, &RateLimitError{RetryAfter: wait}
+	}
+
+	user, err := s.store.UserByEmail(ctx, r.Email)
+	hash, result := user.PasswordHash, loginWrongPass
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		hash, result = s.dummy, loginUnknownUser
+	case err != nil:
+		s.m.logins[loginError].Inc()
+		return TokenPair{}, fmt.Errorf("issue: login: %w", err)
+	}
+	ok, err := s.checkPassword(ctx, hash, r.Password)
+	if err != nil {
+		if ctx.Err() != nil {
+			return TokenPair{}, ctx.Err()
+		}
+		// A stored hash we cannot use: the operator must fix the row; the user sees
+		// the ordinary failure.
+		s.log.Error("login: unusable password hash", "user", user.ID, "err", err)
+		ok = false
+	}
+	if ok && user.Disabled {
+		ok, result = false, loginDisabled
+	}
+	if !ok || result == loginUnknownUser {
+		s.limit(ctx, acct, rl.PerAccount, true)
+		s.m.logins[result].Inc()
+		s.log.Debug("login failed", "ip", r.ClientIP, "result", result)
+		return TokenPair{}, ErrInvalidCredentials
+	}
+
+	now := s.now()
+	sid := newID()
+	m, err := s.mint(sid, user.ID, user.Email, user.Roles, now)
+	if err != nil {
+		s.m.logins[loginError].Inc()
+		return TokenPair{}, err
+	}
+	sess := store.Session{
+		ID: sid, UserID: user.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: m.refreshExp,
+		UserAgent: cleanUserAgent(r.UserAgent), IP: ipString(r.ClientIP),
+	}
+	first := store.RefreshToken{
+		Hash: m.refreshHash, SessionID: sid, AccessHash: m.accessHash, AccessExpiresAt: m.accessExp,
+		CreatedAt: now, ExpiresAt: m.refreshExp,
+	}
+	if err := s.store.CreateSession(ctx, sess, first); err != nil {
+		s.m.logins[loginError].Inc()
+		return TokenPair{}, fmt.Errorf("issue: login: %w", err)
+	}
+	s.storePair(ctx, user, sid, m, now)
+	s.m.logins[loginSuccess].Inc()
+	s.log.Debug("login", "user", user.ID, "session", sid, "ip", r.ClientIP)
+	return pairOf(m, user.ID, sid, now), nil
+}
+
+// checkPassword verifies under the hashing gate.
+func (s *Service) checkPassword(ctx context.Context, phc, password string) (bool, error) {
+	s.m.waiting.Inc()
+	err := s.gate.enter(ctx)
+	s.m.waiting.Dec()
+	if err != nil {
+		return false, err
+	}
+	defer s.gate.leave()
+	return s.hasher.verify(phc, password)
+}
+
+// limit asks the limiter, falling back to the in-memory one when it fails.
+func (s *Service) limit(ctx context.Context, key string, r Rate, spend bool) time.Duration {
+	wait, err := s.limiter.Allow(ctx, key, r, spend)
+	if err != nil {
+		s.redisFailed(redisOpRateLimit, err)
+		wait, _ = s.fallback.Allow(ctx, key, r, spend)
+	}
+	return wait
+}
+
+// Refresh exchanges a refresh token for a new pair (RFC 9700 §4.14 rotation). The
+// presented token dies; presented again within Config.RefreshGrace it yields a sibling
+// pair, later it revokes the whole session. Unknown, expired, reused or revoked
+// tokens are ErrInvalidGrant.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	if s.keys == nil {
+		return TokenPair{}, ErrNoKey
+	}
+	if !wellFormedRefresh(refreshToken) {
+		s.m.refreshes[refreshInvalid].Inc()
+		return TokenPair{}, fmt.Errorf("%w: malformed", ErrInvalidGrant)
+	}
+	oldHash := TokenHash(refreshToken)
+	now := s.now()
+	var mints []*minted
+	res, err := s.store.Rotate(ctx, store.Rotation{
+		OldHash: oldHash,
+		Now:     now,
+		Grace:   s.cfg.RefreshGrace,
+		Mint: func(sess store.Session, u store.User) (store.RefreshToken, error) {
+			m, err := s.mint(sess.ID, u.ID, u.Email, u.Roles, now)
+			if err != nil {
+				return store.RefreshToken{}, err
+			}
+			mints = append(mints, m)
+			return store.RefreshToken{
+				Hash: m.refreshHash, AccessHash: m.accessHash, AccessExpiresAt: m.accessExp,
+				ExpiresAt: m.refreshExp,
+			}, nil
+		},
+	})
+	switch {
+	case errors.Is(err, store.ErrTokenReused):
+		s.m.refreshes[refreshReused].Inc()
+		s.countRevocations(res.Revoked)
+		s.log.Warn("refresh token reused: session revoked", "token", hashPrefix(oldHash), "sessions", sessionIDs(res.Revoked))
+		s.cacheRevoke(ctx, res.Revoked)
+		return TokenPair{}, fmt.Errorf("%w: reused; the session is revoked", ErrInvalidGrant)
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTokenExpired), errors.Is(err, store.ErrSessionRevoked):
+		s.m.refreshes[refreshInvalid].Inc()
+		s.log.Debug("refresh refused", "token", hashPrefix(oldHash), "err", err)
+		return TokenPair{}, fmt.Errorf("%w: %v", ErrInvalidGrant, err)
+	case err != nil:
+		s.m.refreshes[refreshError].Inc()
+		return TokenPair{}, fmt.Errorf("issue: refresh: %w", err)
+	}
+	var m *minted
+	for _, c := range mints { // Mint may have run more than once if the store retried
+		if c.refreshHash == res.New.Hash {
+			m = c
+		}
+	}
+	if m == nil {
+		s.m.refreshes[refreshError].Inc()
+		return TokenPair{}, errNoMint
+	}
+	if s.cache != nil {
+		cctx, cancel := s.cacheCtx(ctx)
+		if err := s.cache.DropRefresh(cctx, res.User.ID, oldHash); err != nil {
+			s.redisFailed(redisOpDrop, err)
+		}
+		cancel()
+	}
+	s.storePair(ctx, res.User, res.Session.ID, m, res.Session.CreatedAt)
+	s.m.refreshes[refreshSuccess].Inc()
+	return pairOf(m, res.User.ID, res.Session.ID, now), nil
+}
+
+// Logout revokes the session a refresh token belongs to (whether or not the token was
+// already rotated). It is idempotent: an unknown token or a revoked session is not an
+// error. A string that cannot be a refresh token is ErrInvalidRequest.
+func (s *Service) Logout(ctx context.Context, refreshToken string) error {
+	if !wellFormedRefresh(refreshToken) {
+		return fmt.Errorf("%w: malformed refresh_token", ErrInvalidRequest)
+	}
+	sess, err := s.store.SessionByRefreshHash(ctx, TokenHash(refreshToken))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("issue: logout: %w", err)
+	}
+	_, err = s.RevokeSession(ctx, sess.ID, store.ReasonLogout)
+	return err
+}
+
+// LogoutAccess revokes the session named by an access token's sid. The token must be
+// one of ours (VerifyAccessToken), but may be expired: logging out only takes access
+// away. Idempotent.
+func (s *Service) LogoutAccess(ctx context.Context, accessToken string) error {
+	c, err := s.VerifyAccessToken(accessToken, true)
+	if err != nil {
+		return err
+	}
+	_, err = s.RevokeSession(ctx, c.SessionID, store.ReasonLogout)
+	return err
+}
+
+// RevokeSession revokes one session and writes the revocation through to Redis
+// (revoked:{h} for its live tokens and an event on the revocation channel). It
+// returns the number of sessions that went from live to revoked (0 or 1).
+func (s *Service) RevokeSession(ctx context.Context, sessionID, reason string) (int, error) {
+	res, err := s.store.RevokeSession(ctx, sessionID, reason, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("issue: revoke session: %w", err)
+	}
+	s.countRevocations(res)
+	s.cacheRevoke(ctx, res)
+	return len(res.Revocations), nil
+}
+
+// Authenticate checks a live access token against the store: the token verifies
+// (VerifyAccessToken, not expired), and its session is live and belongs to its sub.
+func (s *Service) Authenticate(ctx context.Context, accessToken string) (Claims, error) {
+	c, err := s.VerifyAccessToken(accessToken, false)
+	if err != nil {
+		return Claims{}, err
+	}
+	st, err := s.store.SessionState(ctx, c.SessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Claims{}, fmt.Errorf("%w: unknown session", ErrInvalidToken)
+	}
+	if err != nil {
+		return Claims{}, fmt.Errorf("issue: session state: %w", err)
+	}
+	if !st.Live(s.now()) || st.UserID != c.Subject {
+		return Claims{}, fmt.Errorf("%w: session not live", ErrInvalidToken)
+	}
+	return c, nil
+}
+
+// LogoutAll revokes every session of the access token's user; the token must be live
+// (Authenticate). It returns how many sessions were revoked.
+func (s *Service) LogoutAll(ctx context.Context, accessToken string) (int, error) {
+	c, err := s.Authenticate(ctx, accessToken)
+	if err != nil {
+		return 0, err
+	}
+	return s.revokeUser(ctx, c.Subject, store.ReasonLogoutAll)
+}
+
+func (s *Service) revokeUser(ctx context.Context, userID, reason string) (int, error) {
+	res, err := s.store.RevokeUser(ctx, userID, reason, s.now())
+	if err != nil {
+		return 0, fmt.Errorf("issue: revoke sessions: %w", err)
+	}
+	s.countRevocations(res)
+	s.cacheRevoke(ctx, res)
+	return len(res.Revocations), nil
+}
+
+// Sessions lists the live sessions of the access token's user, newest first; the
+// token must be live (Authenticate).
+func (s *Service) Sessions(ctx context.Context, accessToken string) (Claims, []store.Session, error) {
+	c, err := s.Authenticate(ctx, accessToken)
+	if err != nil {
+		return Claims{}, nil, err
+	}
+	list, err := s.store.ListSessions(ctx, c.Subject, s.now())
+	if err != nil {
+		return Claims{}, nil, fmt.Errorf("issue: list sessions: %w", err)
+	}
+	return c, list, nil
+}
+
+var errRedisDown = errors.New("issue: redis unreachable")
+
+// Ready reports whether the store (and Redis, when configured) answer.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("issue: store: %w", err)
+	}
+	if s.cache != nil {
+		if err := s.cache.Ping(ctx); err != nil {
+			s.redisFailed(redisOpPing, err)
+			return fmt.Errorf("%w: %w", errRedisDown, err)
+		}
+	}
+	return nil
+}
+
+// AddUser creates a user with an argon2id hash of password (Config.Password). The
+// email must be a plain address; the password at least MinPasswordLen bytes; roles
+// are trimmed and de-duplicated and may not contain commas or blanks.
+func (s *Service) AddUser(ctx context.Context, email, password string, roles []string) (store.User, error) {
+	if err := checkEmail(email); err != nil {
+		return store.User{}, err
+	}
+	if len(password) < MinPasswordLen {
+		return store.User{}, fmt.Errorf("%w: at least %d bytes", ErrWeakPassword, MinPasswordLen)
+	}
+	if len(password) > MaxPasswordLen {
+		return store.User{}, fmt.Errorf("%w: password longer than %d bytes", ErrInvalidRequest, MaxPasswordLen)
+	}
+	roles, err := cleanRoles(roles)
+	if err != nil {
+		return store.User{}, err
+	}
+	if err := s.gate.enter(ctx); err != nil {
+		return store.User{}, err
+	}
+	hash, err := s.hasher.hash(password, s.cfg.Password)
+	s.gate.leave()
+	if err != nil {
+		return store.User{}, err
+	}
+	u, err := s.store.CreateUser(ctx, store.User{Email: email, PasswordHash: hash, Roles: roles, CreatedAt: s.now()})
+	if errors.Is(err, store.ErrConflict) {
+		return store.User{}, fmt.Errorf("%w: %s", ErrUserExists, email)
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("issue: add user: %w", err)
+	}
+	return u, nil
+}
+
+// DisableUser disables the user and, in the same store transaction, revokes every
+// live session; the revocations are written through to Redis and published.
+// Disabling a disabled user is not an error. Unknown email: ErrUnknownUser.
+func (s *Service) DisableUser(ctx context.Context, email string) error {
+	_, err := s.setDisabled(ctx, email, true)
+	return err
+}
+
+// EnableUser lifts DisableUser (sessions revoked then stay revoked).
+func (s *Service) EnableUser(ctx context.Context, email string) error {
+	_, err := s.setDisabled(ctx, email, false)
+	return err
+}
+
+func (s *Service) setDisabled(ctx context.Context, email string, disabled bool) (int, error) {
+	u, err := s.userByEmail(ctx, email)
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.store.SetUserDisabled(ctx, u.ID, disabled, s.now())
+	if err != nil {
+		return 0, fmt.Errorf("issue: disable user: %w", err)
+	}
+	s.countRevocations(res)
+	s.cacheRevoke(ctx, res)
+	return len(res.Revocations), nil
+}
+
+// ListSessions returns the user's live sessions, newest first.
+func (s *Service) ListSessions(ctx context.Context, email string) ([]store.Session, error) {
+	u, err := s.userByEmail(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.store.ListSessions(ctx, u.ID, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("issue: list sessions: %w", err)
+	}
+	return list, nil
+}
+
+// RevokeSessions revokes every live session of the user (reason "admin") and returns
+// how many there were.
+func (s *Service) RevokeSessions(ctx context.Context, email string) (int, error) {
+	u, err := s.userByEmail(ctx, email)
+	if err != nil {
+		return 0, err
+	}
+	return s.revokeUser(ctx, u.ID, store.ReasonAdmin)
+}
+
+func (s *Service) userByEmail(ctx context.Context, email string) (store.User, error) {
+	u, err := s.store.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("%w: %s", ErrUnknownUser, email)
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("issue: find user: %w", err)
+	}
+	return u, nil
+}
+
+// storePair writes a new pair through to Redis.
+func (s *Service) storePair(ctx context.Context, u store.User, sid string, m *minted, loginAt time.Time) {
+	if s.cache == nil {
+		return
+	}
+	cctx, cancel := s.cacheCtx(ctx)
+	defer cancel()
+	err := s.cache.StorePair(cctx, rediscache.Pair{
+		UserID: u.ID, Email: u.Email, SessionID: sid,
+		AccessHash: m.accessHash, AccessClaims: m.claims, AccessExpiresAt: m.accessExp,
+		RefreshHash: m.refreshHash, RefreshExpiresAt: m.refreshExp,
+		LoginAt: loginAt,
+	})
+	if err != nil {
+		s.redisFailed(redisOpStorePair, err)
+	}
+}
+
+// cacheRevoke writes a revocation through to Redis and publishes its events.
+func (s *Service) cacheRevoke(ctx context.Context, res store.RevokeResult) {
+	if s.cache == nil || (len(res.Revocations) == 0 && len(res.Tokens) == 0) {
+		return
+	}
+	cctx, cancel := s.cacheCtx(ctx)
+	defer cancel()
+	if err := s.cache.Revoke(cctx, res); err != nil {
+		s.redisFailed(redisOpRevoke, err)
+	}
+}
+
+func (s *Service) cacheCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cacheTimeout)
+}
+
+func (s *Service) redisFailed(op string, err error) {
+	s.m.redisErrors[op].Inc()
+	s.log.Warn("redis failed; going on without it", "op", op, "err", err)
+}
+
+func (s *Service) countRevocations(res store.RevokeResult) {
+	for _, r := range res.Revocations {
+		s.m.revocations.WithLabelValues(reasonLabel(r.Reason)).Inc()
+	}
+}
+
+func reasonLabel(r string) string {
+	switch r {
+	case store.ReasonLogout, store.ReasonLogoutAll, store.ReasonReuse, store.ReasonDisabled, store.ReasonAdmin:
+		return r
+	}
+	return "other"
+}
+
+func sessionIDs(res store.RevokeResult) []string {
+	ids := make([]string, 0, len(res.Revocations))
+	for _, r := range res.Revocations {
+		ids = append(ids, r.SessionID)
+	}
+	return ids
+}
+
+func checkEmail(email string) error {
+	if email == "" || len(email) > MaxEmailLen {
+		return fmt.Errorf("%w: %q", ErrInvalidEmail, email)
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" || !strings.Contains(email, "@") {
+		return fmt.Errorf("%w: %q (want a plain address like user@example.com)", ErrInvalidEmail, email)
+	}
+	return nil
+}
+
+func cleanUserAgent(ua string) string {
+	ua = strings.ToValidUTF8(ua, "\uFFFD")
+	ua = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, ua)
+	if len(ua) > maxUserAgent {
+		ua = ua[:maxUserAgent]
+		for !utf8.ValidString(ua) {
+			ua = ua[:len(ua)-1]
+		}
+	}
+	return ua
+}
+
+func ipString(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	return ip.Unmap().String()
+}
