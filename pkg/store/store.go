@@ -96,9 +96,10 @@ type TokenHashes struct {
 }
 
 // RevokeResult is what a revocation changed. Revocations holds one log row per
-// session that went from live to revoked (empty when nothing changed: revoking twice
-// is not an error). Tokens lists the access and refresh tokens of those sessions
-// that had not yet expired.
+// session that went from live to revoked, oldest session first (empty when nothing
+// changed: revoking twice is not an error). Tokens lists the token pairs of those
+// sessions of which at least one half had not yet expired; a half that had expired
+// is left empty (hash "" and zero expiry), so every hash listed still needs denying.
 type RevokeResult struct {
 	Revocations []Revocation
 	Tokens      []TokenHashes
@@ -120,16 +121,20 @@ func (s SessionState) Live(now time.Time) bool {
 
 // Rotation is the input of Store.Rotate.
 type Rotation struct {
-	OldHash string        // hash of the presented refresh token
-	Now     time.Time     // the clock, injected
-	Grace   time.Duration // how long after its first use the old token may be presented again
+	OldHash string    // hash of the presented refresh token
+	Now     time.Time // the clock, injected
+	// Grace is how long after its first use the old token may be presented again (each
+	// time yielding a sibling successor). Zero allows no second presentation: of N
+	// racing rotations exactly one succeeds and the session ends revoked.
+	Grace time.Duration
 	// Mint builds the successor token pair for the session and user it is given. It runs
 	// inside the rotation's transaction; Rotate fills in SessionID, ParentHash and CreatedAt.
 	Mint func(Session, User) (RefreshToken, error)
 }
 
 // RotateResult is the outcome of Store.Rotate. On ErrTokenReused, Revoked says which
-// session was revoked; on success, Session and User are those of the new pair.
+// session was revoked (and Session, now revoked, and User are filled in); on success,
+// Session (with its new LastUsedAt and ExpiresAt) and User are those of the new pair.
 type RotateResult struct {
 	Session Session
 	User    User
@@ -139,6 +144,10 @@ type RotateResult struct {
 
 // Store is the contract every backend (PostgreSQL, SQLite) meets; the shared suite in
 // storetest holds them to it. Consumers declare the smaller interfaces they use.
+//
+// Times go in with any location and precision and come back in UTC, truncated to the
+// microsecond. Errors wrap the sentinels above (test with errors.Is) and never carry
+// token hashes, passwords or SQL text.
 type Store interface {
 	// Migrate applies the embedded schema migrations; running it again is a no-op.
 	Migrate(ctx context.Context) error
@@ -154,7 +163,11 @@ type Store interface {
 	// user (reason ReasonDisabled) in the same transaction.
 	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) (RevokeResult, error)
 
-	// CreateSession stores a new session and its first token pair atomically.
+	// CreateSession stores a new session and its first token pair atomically. Unknown
+	// user → ErrNotFound; disabled user → ErrSessionRevoked; a session id or token hash
+	// already stored → ErrConflict. Zero fields are filled in: the session's CreatedAt
+	// and the token's from each other, LastUsedAt from CreatedAt, the session's
+	// ExpiresAt from the token's.
 	CreateSession(ctx context.Context, s Session, first RefreshToken) error
 	// Rotate exchanges a refresh token for its successor in one transaction that locks
 	// the old token's row: unknown → ErrNotFound; expired → ErrTokenExpired; session not
@@ -168,19 +181,26 @@ type Store interface {
 	Session(ctx context.Context, id string) (Session, error)
 	// ListSessions returns the user's live sessions at now, newest first.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
-	// RevokeSession revokes one session; revoking a revoked session changes nothing.
+	// RevokeSession revokes one session; revoking a revoked (or expired) session changes
+	// nothing; an unknown session is ErrNotFound.
 	RevokeSession(ctx context.Context, sessionID, reason string, now time.Time) (RevokeResult, error)
-	// RevokeUser revokes every live session of the user, one log row each.
+	// RevokeUser revokes every live session of the user, one log row each; an unknown
+	// user is ErrNotFound.
 	RevokeUser(ctx context.Context, userID, reason string, now time.Time) (RevokeResult, error)
 
 	// SessionState answers a verifier's cache miss; ErrNotFound for an unknown session.
 	SessionState(ctx context.Context, sessionID string) (SessionState, error)
-	// RevocationsAfter returns up to limit log rows with Seq > after, in Seq order.
+	// RevocationsAfter returns up to limit (<= 0: 1000) log rows with Seq > after, in
+	// Seq order. Seq order is commit order: once a row is visible, every row with a
+	// smaller Seq is too, so a reader that remembers the last Seq it applied misses none.
 	RevocationsAfter(ctx context.Context, after int64, limit int) ([]Revocation, error)
-	// LastRevocationSeq is the highest Seq in the log, 0 when empty.
+	// LastRevocationSeq is the highest Seq ever appended to the log, 0 when nothing was
+	// ever revoked. Pruning does not lower it, and Seq values are never reused.
 	LastRevocationSeq(ctx context.Context) (int64, error)
-	// PruneExpired deletes refresh tokens and sessions that expired before the given time,
-	// and log rows older than it; it returns how many rows went.
+	// PruneExpired deletes the token pairs whose refresh and access tokens both expired
+	// before the given time, the sessions that expired before it and have no token pair
+	// left, and the log rows older than it whose session is gone (a revoked session's
+	// row stays while the session could have live tokens); it returns how many rows went.
 	PruneExpired(ctx context.Context, before time.Time) (int64, error)
 }
 

@@ -1,0 +1,302 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/vexen/vexen-auth/pkg/store"
+)
+
+func init() {
+	store.Register("sqlite", func(ctx context.Context, databaseURL string) (store.Store, error) {
+		s, err := Open(ctx, databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	})
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Pragmas every connection runs, busy_timeout first so that the others wait for a lock
+// instead of failing. journal_mode(WAL) lets readers (a verifier process) run beside
+// the one writer; synchronous(NORMAL) is durable against process crashes in WAL mode.
+const pragmas = "_pragma=busy_timeout(10000)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=foreign_keys(ON)" +
+	"&_pragma=synchronous(NORMAL)"
+
+// Store is the SQLite backend. It is safe for concurrent use, and several processes
+// may open the same file at once.
+type Store struct {
+	path string
+	// w holds one connection whose transactions all begin IMMEDIATE: writes queue in
+	// database/sql rather than spinning in SQLite's busy handler, and a transaction
+	// holds the write lock from its first statement (Rotate's read-check-write is
+	// race-free, even against another process, which waits up to busy_timeout).
+	w *sql.DB
+	// r serves single-statement reads; in WAL mode they never block the writer.
+	r *sql.DB
+}
+
+// ParseURL returns the file path a sqlite DATABASE_URL names. Accepted forms:
+// "sqlite:PATH", "sqlite://PATH" (so "sqlite:///abs/path" is absolute) and
+// "sqlite:file:PATH". A relative PATH is relative to the working directory. Query
+// parameters are not accepted (the store sets its own pragmas), nor are in-memory
+// databases (the issuer and verifier share the file).
+func ParseURL(databaseURL string) (string, error) {
+	scheme, rest, ok := strings.Cut(databaseURL, ":")
+	if !ok || !strings.EqualFold(scheme, "sqlite") {
+		return "", fmt.Errorf("sqlite: DATABASE_URL %q: want sqlite:PATH", databaseURL)
+	}
+	rest = strings.TrimPrefix(rest, "//")
+	rest = strings.TrimPrefix(rest, "file:")
+	switch {
+	case rest == "":
+		return "", fmt.Errorf("sqlite: DATABASE_URL %q: empty path", databaseURL)
+	case strings.ContainsAny(rest, "?#"):
+		return "", fmt.Errorf("sqlite: DATABASE_URL %q: parameters are not supported, give a plain path", databaseURL)
+	case rest == ":memory:" || strings.HasPrefix(rest, ":memory:"):
+		return "", fmt.Errorf("sqlite: DATABASE_URL %q: in-memory databases are not supported", databaseURL)
+	}
+	return rest, nil
+}
+
+// Open opens (creating when missing) the database file that databaseURL names (see
+// ParseURL). A missing parent directory is created with mode 0700 and a missing file
+// with mode 0600; SQLite gives its -wal and -shm files the database file's mode.
+// Open does not apply the schema: call Migrate.
+func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	path, err := ParseURL(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return OpenPath(ctx, path)
+}
+
+// OpenPath is Open for a file path.
+func OpenPath(ctx context.Context, path string) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create directory: %w", err)
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: create database file: %w", err)
+	}
+
+	// A file: URI with an escaped path, so that '?', '#' and '%' in a directory name
+	// cannot be read as parameters.
+	base := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + pragmas
+
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	r, err := sql.Open("sqlite", base+"&_query_only=1")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	r.SetConnMaxIdleTime(5 * time.Minute)
+
+	s := &Store{path: abs, w: w, r: r}
+	// Connect the writer now, so that a file that is not a database, or a directory
+	// we may not write to, fails here rather than on the first request.
+	if err := s.w.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// Path is the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes every connection.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+type migration struct {
+	version int64
+	name    string
+	sql     string
+}
+
+// migrations lists the embedded migrations in version order. A file is named
+// NNNN_description.sql; NNNN is its version.
+func migrations() ([]migration, error) {
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.ParseInt(prefix, 10, 64)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration file %q: want NNNN_name.sql", e.Name())
+		}
+		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("migrations %q and %q have the same version", ms[i-1].name, ms[i].name)
+		}
+	}
+	return ms, nil
+}
+
+// Migrate applies the embedded migrations that schema_migrations does not list yet,
+// all in one IMMEDIATE transaction: a second process migrating at the same moment
+// waits for the first and then finds nothing to do.
+func (s *Store) Migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	applied := map[int64]bool{}
+	rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("sqlite: migrate: %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, unixepoch())",
+			m.version, m.name); err != nil {
+			return fmt.Errorf("sqlite: migrate: %s: %w", m.name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// Times are stored as INTEGER microseconds since the Unix epoch; the zero time of a
+// nullable column as NULL.
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func fromNullMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// sqliteCode is the extended result code of a driver error, 0 for other errors.
+func sqliteCode(err error) int {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		return e.Code()
+	}
+	return 0
+}
+
+func isUniqueViolation(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+func isForeignKeyViolation(err error) bool {
+	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}

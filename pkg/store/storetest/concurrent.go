@@ -1,0 +1,199 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vexen/vexen-auth/pkg/store"
+)
+
+// racers is how many goroutines present the same refresh token at once.
+const racers = 50
+
+type raceResult struct {
+	res store.RotateResult
+	err error
+}
+
+// race presents old to Rotate from racers goroutines released together, spread
+// over the given stores, all with the same clock and grace.
+func race(t *testing.T, stores []store.Store, old string, now time.Time, grace time.Duration) []raceResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results := make([]raceResult, racers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res, err := stores[i%len(stores)].Rotate(ctx, store.Rotation{
+				OldHash: old, Now: now, Grace: grace, Mint: minter(now, 24*time.Hour),
+			})
+			results[i] = raceResult{res, err}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return results
+}
+
+// testConcurrentRotateGrace: inside the grace period every racer gets a sibling.
+func testConcurrentRotateGrace(t *testing.T, stores []store.Store) {
+	s := stores[0]
+	u := createUser(t, s, "race-grace@example.com")
+	sess, tok0 := createSession(t, s, u.ID, t0, 24*time.Hour)
+	now := t0.Add(time.Minute)
+
+	results := race(t, stores, tok0.Hash, now, 5*time.Second)
+	children := map[string]bool{}
+	for i, r := range results {
+		if r.err != nil {
+			t.Errorf("racer %d: %v", i, r.err)
+			continue
+		}
+		if r.res.New.ParentHash != tok0.Hash || r.res.New.SessionID != sess.ID {
+			t.Errorf("racer %d got %+v, want a child of the presented token", i, r.res.New)
+		}
+		children[r.res.New.Hash] = true
+	}
+	if len(children) != racers {
+		t.Fatalf("%d distinct successors, want %d", len(children), racers)
+	}
+	for _, st := range stores {
+		if got := mustSession(t, st, sess.ID); !got.RevokedAt.IsZero() {
+			t.Fatalf("session revoked by rotations inside the grace period")
+		}
+	}
+	if n := lastSeq(t, s); n != 0 {
+		t.Fatalf("log has %d rows, want none", n)
+	}
+	// Every successor is stored: revoking the session names all of them.
+	rr, err := s.RevokeSession(context.Background(), sess.ID, store.ReasonLogout, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{tok0.Hash}
+	for h := range children {
+		want = append(want, h)
+	}
+	if got := refreshHashes(rr.Tokens); !slices.Equal(got, sorted(want...)) {
+		t.Errorf("stored tokens of the session: %d, want the presented one and its %d children", len(got), racers)
+	}
+}
+
+// testConcurrentRotateNoGrace: with no grace, exactly one racer wins and the
+// replays revoke the session, once.
+func testConcurrentRotateNoGrace(t *testing.T, stores []store.Store) {
+	s := stores[0]
+	u := createUser(t, s, "race-nograce@example.com")
+	sess, tok0 := createSession(t, s, u.ID, t0, 24*time.Hour)
+	now := t0.Add(time.Minute)
+
+	results := race(t, stores, tok0.Hash, now, 0)
+	var (
+		won                  []store.RefreshToken
+		reused, revoked      int
+		revocations          []store.Revocation
+		revokedRefreshHashes []string
+	)
+	for i, r := range results {
+		switch {
+		case r.err == nil:
+			won = append(won, r.res.New)
+		case errors.Is(r.err, store.ErrTokenReused):
+			reused++
+			revocations = append(revocations, r.res.Revoked.Revocations...)
+			revokedRefreshHashes = append(revokedRefreshHashes, refreshHashes(r.res.Revoked.Tokens)...)
+		case errors.Is(r.err, store.ErrSessionRevoked):
+			revoked++
+		default:
+			t.Errorf("racer %d: unexpected error %v", i, r.err)
+		}
+	}
+	if len(won) != 1 || reused < 1 || len(won)+reused+revoked != racers {
+		t.Fatalf("%d won, %d reused, %d revoked; want exactly 1 winner and the rest refused", len(won), reused, revoked)
+	}
+	if len(revocations) != 1 || revocations[0].SessionID != sess.ID || revocations[0].Reason != store.ReasonReuse {
+		t.Fatalf("revocations reported = %+v, want one for the session", revocations)
+	}
+	if !slices.Contains(revokedRefreshHashes, won[0].Hash) {
+		t.Errorf("the revocation does not name the winner's token %s", won[0].Hash)
+	}
+	for _, st := range stores {
+		if mustSession(t, st, sess.ID).RevokedAt.IsZero() {
+			t.Fatalf("session live after a replay")
+		}
+	}
+	if rows := logRowsFor(t, s, sess.ID); len(rows) != 1 || rows[0] != revocations[0] {
+		t.Fatalf("log rows for the session = %+v, want exactly %+v", rows, revocations[0])
+	}
+	_, err := s.Rotate(context.Background(), store.Rotation{OldHash: won[0].Hash, Now: now, Grace: 0, Mint: noMint(t)})
+	wantErr(t, "the winner's token after the replay", err, store.ErrSessionRevoked)
+}
+
+func testConcurrentMigrate(t *testing.T, a, b store.Store) {
+	errs := make(chan error, 6)
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			if err := s.Migrate(context.Background()); err != nil {
+				errs <- fmt.Errorf("Migrate %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	u := createUser(t, a, "both@example.com")
+	if got, err := b.UserByEmail(context.Background(), "BOTH@example.com"); err != nil || got.ID != u.ID {
+		t.Fatalf("second instance reads %+v, %v", got, err)
+	}
+}
+
+// testCrossInstance: what one instance writes, the other sees at once (an issuer's
+// revocation, a verifier's SessionState and log read).
+func testCrossInstance(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	migrate(t, a)
+	u := createUser(t, a, "cross@example.com")
+	sess, tok := createSession(t, a, u.ID, t0, time.Hour)
+	if st, err := b.SessionState(ctx, sess.ID); err != nil || !st.Live(t0) {
+		t.Fatalf("SessionState from the other instance = %+v, %v", st, err)
+	}
+	next := rotate(t, b, tok.Hash, t0.Add(time.Minute), 0).New
+	rr, err := a.RevokeSession(ctx, sess.ID, store.ReasonLogout, t0.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := refreshHashes(rr.Tokens); !slices.Contains(got, next.Hash) {
+		t.Errorf("revocation by one instance misses the token the other minted")
+	}
+	if st, err := b.SessionState(ctx, sess.ID); err != nil || st.RevokedAt.IsZero() {
+		t.Fatalf("other instance still sees the session live: %+v, %v", st, err)
+	}
+	rows, err := b.RevocationsAfter(ctx, 0, 10)
+	if err != nil || len(rows) != 1 || rows[0] != rr.Revocations[0] {
+		t.Fatalf("other instance reads the log as %+v, %v", rows, err)
+	}
+	if n, err := b.LastRevocationSeq(ctx); err != nil || n != rr.Revocations[0].Seq {
+		t.Fatalf("other instance: LastRevocationSeq = %d, %v", n, err)
+	}
+	_, err = b.Rotate(ctx, store.Rotation{OldHash: next.Hash, Now: t0.Add(3 * time.Minute), Grace: 0, Mint: noMint(t)})
+	wantErr(t, "rotation on the other instance after the revocation", err, store.ErrSessionRevoked)
+}
