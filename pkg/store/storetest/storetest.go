@@ -786,7 +786,9 @@ func testRotateMintFails(t *testing.T, s store.Store) {
 		t.Fatalf("Rotate with a failing Mint: %v, want it to wrap %v", err, boom)
 	}
 	_, err = s.Rotate(ctx, store.Rotation{OldHash: tok0.Hash, Now: now, Grace: 0,
-		Mint: func(store.Session, store.User) (store.RefreshToken, error) { return store.RefreshToken{ExpiresAt: now}, nil }})
+		Mint: func(store.Session, store.User) (store.RefreshToken, error) {
+			return store.RefreshToken{ExpiresAt: now}, nil
+		}})
 	if err == nil {
 		t.Fatal("Rotate accepted a successor without hash")
 	}
