@@ -365,6 +365,11 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 		CreatedAt: now, ExpiresAt: m.refreshExp,
 	}
 	if err := s.store.CreateSession(ctx, sess, first); err != nil {
+		if errors.Is(err, store.ErrSessionRevoked) || errors.Is(err, store.ErrNotFound) {
+			// Disabled or deleted between the check and the insert.
+			s.m.logins[loginDisabled].Inc()
+			return TokenPair{}, ErrInvalidCredentials
+		}
 		s.m.logins[loginError].Inc()
 		return TokenPair{}, fmt.Errorf("issue: login: %w", err)
 	}
