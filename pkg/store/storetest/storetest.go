@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		{"PruneExpired", testPruneExpired},
 		{"ConcurrentRotateGrace", func(t *testing.T, s store.Store) { testConcurrentRotateGrace(t, []store.Store{s}) }},
 		{"ConcurrentRotateNoGrace", func(t *testing.T, s store.Store) { testConcurrentRotateNoGrace(t, []store.Store{s}) }},
+		{"RevocationFeed", func(t *testing.T, s store.Store) { testRevocationFeed(t, []store.Store{s}) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +79,10 @@ func RunInstances(t *testing.T, open func(t testing.TB) (store.Store, store.Stor
 		{"ConcurrentRotateNoGrace", func(t *testing.T, a, b store.Store) {
 			migrate(t, a)
 			testConcurrentRotateNoGrace(t, []store.Store{a, b})
+		}},
+		{"RevocationFeed", func(t *testing.T, a, b store.Store) {
+			migrate(t, a)
+			testRevocationFeed(t, []store.Store{a, b})
 		}},
 	}
 	for _, tc := range tests {
