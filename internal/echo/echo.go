@@ -16,6 +16,8 @@ type Request struct {
 	URI    string      `json:"uri"`  // the request target as sent, path and query
 	Host   string      `json:"host"` // the Host header
 	Header http.Header `json:"header"`
+	// BodyBytes is how many body bytes arrived (read up to 1 MiB).
+	BodyBytes int64 `json:"body_bytes"`
 }
 
 // Handler is the echo upstream. The zero value is ready to use.
@@ -28,9 +30,9 @@ var _ http.Handler = (*Handler)(nil)
 // ServeHTTP counts the request and answers 200 with the Request as JSON.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.hits.Add(1)
-	// Drain the body so keepalive connections from the proxy stay reusable.
-	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
-	body, err := json.Marshal(Request{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header})
+	// Reading the body also keeps the proxy's keepalive connection reusable.
+	n, _ := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := json.Marshal(Request{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header, BodyBytes: n})
 	if err != nil {
 		http.Error(w, "echo: "+err.Error(), http.StatusInternalServerError)
 		return

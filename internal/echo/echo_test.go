@@ -49,6 +49,9 @@ func TestHandler(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
+			if got.BodyBytes != int64(len(tt.body)) {
+				t.Errorf("BodyBytes = %d, want %d", got.BodyBytes, len(tt.body))
+			}
 			if got.Method != tt.method || got.URI != tt.target || got.Host != "app.example.test" {
 				t.Errorf("saw %s %s host %s, want %s %s host app.example.test", got.Method, got.URI, got.Host, tt.method, tt.target)
 			}

@@ -1,0 +1,44 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vexen/vexen-auth/internal/testenv"
+)
+
+// TestCaddy runs caddy/Caddyfile in Caddy v2 (built by scripts/build-caddy.sh),
+// in front of the real issuer, verifier and the echo upstream.
+func TestCaddy(t *testing.T) {
+	testenv.Integration(t)
+	t.Parallel()
+	bin := testenv.RequireBinary(t, "caddy", "run scripts/build-caddy.sh (installs into $VEXEN_TOOLS/bin)")
+	port, adminPort := testenv.FreePort(t), testenv.FreePort(t)
+	s := newStack(t, "127.0.0.1")
+
+	dir := t.TempDir()
+	listen := addr(port)
+	conf := filepath.Join(dir, "Caddyfile")
+	if err := RenderFile(conf, filepath.Join("..", "caddy", "Caddyfile"),
+		Replacement{"admin 127.0.0.1:2019", "admin " + addr(adminPort)},
+		Replacement{"forward_auth 127.0.0.1:8081", "forward_auth " + s.verifierAddr},
+		Replacement{"reverse_proxy 127.0.0.1:9000", "reverse_proxy " + s.upstreamAddr},
+		Replacement{"\n:80 {", "\n:" + strconv.Itoa(port) + " {"},
+	); err != nil {
+		t.Fatal(err)
+	}
+	// Caddy keeps its state (autosave.json, certificates) under XDG dirs: the test's own.
+	env := []string{"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"), "XDG_DATA_HOME=" + filepath.Join(dir, "data"), "HOME=" + dir}
+	p := startProc(t, dir, "caddy", env, bin, "run", "--config", conf, "--adapter", "caddyfile")
+	waitProxy(t, p, "http://"+listen+"/api/ready", 30*time.Second)
+
+	runSuite(t, s, target{
+		name:       "caddy",
+		base:       "http://" + listen,
+		pagePath:   "/app/page?tab=2&sort=name",
+		apiPath:    "/api/items",
+		downStatus: []int{502},
+	})
+}

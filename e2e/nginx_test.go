@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vexen/vexen-auth/internal/testenv"
+)
+
+// TestNginx runs nginx/nginx.conf (with nginx/vexen-auth.conf and
+// nginx/vexen-auth-headers.conf) in Debian's nginx, in front of the real issuer,
+// verifier and the echo upstream.
+func TestNginx(t *testing.T) {
+	testenv.Integration(t)
+	t.Parallel()
+	bin := testenv.RequireBinary(t, "nginx", "run scripts/install-deps.sh (Debian's nginx, with auth_request)")
+	port := testenv.FreePort(t)
+	s := newStack(t, "127.0.0.1")
+
+	// nginx runs as root here and drops its workers to www-data, which must be able
+	// to reach the temp directories: a world-traversable prefix of our own.
+	prefix, err := os.MkdirTemp("", "vexen-e2e-nginx-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(prefix) })
+	for _, d := range []string{"", "conf", "logs", "temp"} {
+		if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(prefix, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listen := addr(port)
+	repl := map[string][]Replacement{
+		"nginx.conf": {
+			{"pid /run/nginx.pid;", "pid " + filepath.Join(prefix, "logs", "nginx.pid") + ";"},
+			{"/var/log/nginx/", filepath.Join(prefix, "logs") + "/"},
+			{"/var/lib/nginx/", filepath.Join(prefix, "temp") + "/"},
+			{"server 127.0.0.1:8081;", "server " + s.verifierAddr + ";"},
+			{"server 127.0.0.1:9000;", "server " + s.upstreamAddr + ";"},
+			{"listen 80;", "listen " + listen + ";"},
+		},
+		"vexen-auth.conf":         nil,
+		"vexen-auth-headers.conf": nil,
+	}
+	if os.Geteuid() != 0 {
+		// "user" needs root; without it nginx warns and runs as the current user.
+		repl["nginx.conf"] = append(repl["nginx.conf"], Replacement{"user www-data;", ""})
+	}
+	for name, r := range repl {
+		if err := RenderFile(filepath.Join(prefix, "conf", name), filepath.Join("..", "nginx", name), r...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join("conf", "nginx.conf")
+	errLog := filepath.Join("logs", "error.log")
+	p := startProc(t, t.TempDir(), "nginx", nil, bin, "-p", prefix+"/", "-c", conf, "-e", errLog, "-g", "daemon off;")
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(prefix, errLog))
+			t.Logf("--- nginx error.log ---\n%s", tailString(string(b), 40))
+		}
+	})
+	waitProxy(t, p, "http://"+listen+"/", 20*time.Second)
+
+	runSuite(t, s, target{
+		name:       "nginx",
+		base:       "http://" + listen,
+		pagePath:   "/app/page?tab=2&sort=name",
+		apiPath:    "",
+		downStatus: []int{500},
+	})
+}

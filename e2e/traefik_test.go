@@ -1,0 +1,47 @@
+package e2e
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vexen/vexen-auth/internal/testenv"
+)
+
+// TestTraefik runs traefik/traefik.yml and traefik/dynamic.yml in Traefik v3
+// (built by scripts/build-traefik.sh), in front of the real issuer, verifier and
+// the echo upstream.
+func TestTraefik(t *testing.T) {
+	testenv.Integration(t)
+	t.Parallel()
+	bin := testenv.RequireBinary(t, "traefik", "run scripts/build-traefik.sh (installs into $VEXEN_TOOLS/bin)")
+	port := testenv.FreePort(t)
+	s := newStack(t, "127.0.0.1")
+
+	dir := t.TempDir()
+	listen := addr(port)
+	dynamic := filepath.Join(dir, "dynamic.yml")
+	static := filepath.Join(dir, "traefik.yml")
+	if err := RenderFile(dynamic, filepath.Join("..", "traefik", "dynamic.yml"),
+		Replacement{"http://127.0.0.1:8081/auth", "http://" + s.verifierAddr + "/auth"},
+		Replacement{"http://127.0.0.1:9000", "http://" + s.upstreamAddr},
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderFile(static, filepath.Join("..", "traefik", "traefik.yml"),
+		Replacement{`address: ":80"`, `address: "` + listen + `"`},
+		Replacement{"filename: /etc/traefik/dynamic.yml", "filename: " + dynamic},
+	); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, dir, "traefik", nil, bin, "--configFile="+static)
+	waitProxy(t, p, "http://"+listen+"/api/ready", 30*time.Second)
+
+	runSuite(t, s, target{
+		name:       "traefik",
+		base:       "http://" + listen,
+		pagePath:   "/app/page?tab=2&sort=name",
+		apiPath:    "/api/items",
+		downStatus: []int{500},
+	})
+}
