@@ -68,7 +68,7 @@ func NewBaselineServer() *grpc.Server {
 func CheckRequest(token string, seq int) *authv3.CheckRequest {
 	id := "bench-" + strconv.Itoa(seq)
 	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Source: &authv3.AttributeContext_Peer{Address: socket("127.0.0.1", 40000+uint32(seq%20000))},
+		Source:      &authv3.AttributeContext_Peer{Address: socket("127.0.0.1", 40000+uint32(seq%20000))},
 		Destination: &authv3.AttributeContext_Peer{Address: socket("127.0.0.1", 10000)},
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Id:     id,
