@@ -1,0 +1,49 @@
+// Package rediscache is everything vexen-auth keeps in Redis: the seed's key schema,
+// the issuer's write-through of new and revoked tokens, the verifier's lookups and
+// refills, and the revocation channel that pushes logouts to every verifier.
+//
+// Redis is an accelerator and a broadcast bus, never the only copy of anything: the
+// store (PostgreSQL or SQLite) is the truth, and an empty Redis costs speed, not
+// correctness. Every method returns Redis failures to its caller (and counts them in
+// vexen_redis_errors_total{op}); the caller decides that they are not fatal.
+//
+// # Keys
+//
+// With the optional prefix (Options.Prefix) in front of each:
+//
+//	access_token:{h}      JSON claims of a verified access token   TTL: the token's remaining life
+//	refresh_token:{h}     user id                                  TTL: the refresh token's remaining life
+//	user_session:{uid}    {"user_id","email","last_login"}         TTL: the user's longest-living token
+//	revoked:{h}           "1"                                      TTL: the revoked token's remaining life
+//	user_tokens:{uid}     SET of the user's token hashes           TTL: the user's longest-living token
+//
+// {h} is the lowercase hex SHA-256 of the token string. Every key is written with a
+// TTL, so TTL never answers -1; a TTL that would be zero or less means the key is not
+// written at all. user_session and user_tokens only ever have their TTL extended
+// (PEXPIRE NX, then PEXPIRE GT, in the same transaction as the write).
+//
+// # Issuer side
+//
+// StorePair writes a new pair in one MULTI/EXEC; DropRefresh forgets a rotated
+// refresh token; Revoke applies a store.RevokeResult: it deletes the session's cached
+// tokens, marks them revoked:{h} for their remaining life and then, in the same
+// transaction, publishes one Event per revocation row, in Seq order.
+//
+// # Verifier side
+//
+// Lookup reads access_token:{h} and revoked:{h} with one MGET; revoked wins over a
+// cached claim. Fill caches verified claims through a Lua script that refuses while
+// revoked:{h} exists, so a refill that races a logout cannot resurrect the token.
+// MarkRevoked records a revocation the verifier learned from the store.
+//
+// # Revocation feed
+//
+// RunFeed subscribes to {prefix}revocations and drives a FeedHandler: Subscribed after
+// every (re)subscription (the handler catches up from the store's log there), Event for
+// each revocation, Fresh(sentAt) for each PING answered on the subscription connection
+// (proof that every event published before sentAt has arrived), and Down when the
+// connection fails. It reconnects by itself with capped, jittered exponential backoff.
+//
+// Redis is part of the trust base: an access_token:{h} value is honoured without a
+// signature check. Protect it with a password or ACL, and TLS (rediss://).
+package rediscache

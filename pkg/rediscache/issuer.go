@@ -1,0 +1,206 @@
+package rediscache
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vexen/vexen-auth/pkg/store"
+)
+
+// Pair is a freshly issued token pair, as the issuer writes it through to Redis.
+type Pair struct {
+	UserID, Email, SessionID string
+
+	AccessHash      string    // lowercase hex SHA-256 of the access token
+	AccessClaims    []byte    // JSON claims of the access token
+	AccessExpiresAt time.Time // the access token's exp
+
+	RefreshHash      string
+	RefreshExpiresAt time.Time
+
+	LoginAt time.Time // user_session.last_login; zero means now
+}
+
+// userSession is the value of user_session:{uid}.
+type userSession struct {
+	UserID    string `json:"user_id"`
+	Email     string `json:"email"`
+	LastLogin string `json:"last_login"` // RFC 3339
+}
+
+// StorePair writes a new token pair in one MULTI/EXEC transaction:
+//
+//   - access_token:{h} = the claims, TTL = the access token's remaining life;
+//   - refresh_token:{h} = the user id, TTL = the refresh token's remaining life;
+//   - user_session:{uid} = JSON {"user_id","email","last_login"};
+//   - user_tokens:{uid} += both hashes.
+//
+// user_session and user_tokens live as long as the user's longest-living token:
+// their TTL is set with PEXPIRE NX (a new key) then PEXPIRE GT (only ever extended),
+// so a pair that expires sooner than an earlier one never shortens them. A token whose
+// remaining life is under a millisecond is not written, and the user's keys are not
+// written when neither token is live; every key written has a TTL.
+func (c *Cache) StorePair(ctx context.Context, p Pair) error {
+	if p.UserID == "" {
+		return c.fail(opStorePair, ErrNoUserID)
+	}
+	accessTTL := c.ttlUntil(p.AccessExpiresAt)
+	refreshTTL := c.ttlUntil(p.RefreshExpiresAt)
+	if p.AccessHash == "" {
+		accessTTL = 0
+	}
+	if p.RefreshHash == "" {
+		refreshTTL = 0
+	}
+	userTTL := max(accessTTL, refreshTTL)
+	if userTTL <= 0 {
+		return nil
+	}
+	login := p.LoginAt
+	if login.IsZero() {
+		login = c.now()
+	}
+	session, err := json.Marshal(userSession{
+		UserID:    p.UserID,
+		Email:     p.Email,
+		LastLogin: login.UTC().Format(time.RFC3339),
+	})
+	if err != nil {
+		return c.fail(opStorePair, err)
+	}
+	_, err = c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		tokens := c.UserTokensKey(p.UserID)
+		if accessTTL > 0 {
+			pipe.Set(ctx, c.AccessKey(p.AccessHash), p.AccessClaims, accessTTL)
+			pipe.SAdd(ctx, tokens, p.AccessHash)
+		}
+		if refreshTTL > 0 {
+			pipe.Set(ctx, c.RefreshKey(p.RefreshHash), p.UserID, refreshTTL)
+			pipe.SAdd(ctx, tokens, p.RefreshHash)
+		}
+		sessKey := c.UserSessionKey(p.UserID)
+		pipe.Set(ctx, sessKey, session, redis.KeepTTL)
+		extendTTL(ctx, pipe, sessKey, userTTL)
+		extendTTL(ctx, pipe, tokens, userTTL)
+		return nil
+	})
+	if err != nil {
+		return c.fail(opStorePair, err)
+	}
+	return nil
+}
+
+// extendTTL queues PEXPIRE NX (sets a TTL on a key that has none) and PEXPIRE GT (only
+// lengthens an existing one): after both, the key's TTL is the longest ever asked for.
+func extendTTL(ctx context.Context, pipe redis.Pipeliner, key string, ttl time.Duration) {
+	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
+	pipe.Do(ctx, "pexpire", key, ms, "nx")
+	pipe.Do(ctx, "pexpire", key, ms, "gt")
+}
+
+// DropRefresh forgets a refresh token that was rotated away: DEL refresh_token:{h} and
+// SREM user_tokens:{uid} h, in one transaction.
+func (c *Cache) DropRefresh(ctx context.Context, userID, refreshHash string) error {
+	_, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.Del(ctx, c.RefreshKey(refreshHash))
+		if userID != "" {
+			pipe.SRem(ctx, c.UserTokensKey(userID), refreshHash)
+		}
+		return nil
+	})
+	if err != nil {
+		return c.fail(opDropRefresh, err)
+	}
+	return nil
+}
+
+// Revoke applies a store revocation to Redis in one MULTI/EXEC transaction. For every
+// token in res.Tokens it deletes access_token:{h} and refresh_token:{h}, sets
+// revoked:{h} = "1" for the token's remaining life (skipped for a token already
+// expired) and removes the hashes from user_tokens:{uid}. After those writes, in the
+// same transaction, it publishes one Event per res.Revocations row, in Seq order.
+// Revoking nothing (an empty result) is a no-op.
+func (c *Cache) Revoke(ctx context.Context, res store.RevokeResult) error {
+	if len(res.Tokens) == 0 && len(res.Revocations) == 0 {
+		return nil
+	}
+	revs := slices.SortedFunc(slices.Values(res.Revocations), func(a, b store.Revocation) int {
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	payloads := make([][]byte, len(revs))
+	for i, r := range revs {
+		b, err := json.Marshal(eventOf(r))
+		if err != nil {
+			return c.fail(opRevoke, err)
+		}
+		payloads[i] = b
+	}
+	_, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, t := range res.Tokens {
+			if t.Access != "" {
+				c.queueRevoked(ctx, pipe, t.Access, t.AccessExpiresAt)
+			}
+			if t.Refresh != "" {
+				pipe.Del(ctx, c.RefreshKey(t.Refresh))
+				if ttl := c.ttlUntil(t.RefreshExpiresAt); ttl > 0 {
+					pipe.Set(ctx, c.RevokedKey(t.Refresh), "1", ttl)
+				}
+			}
+			if t.UserID != "" {
+				members := make([]any, 0, 2)
+				if t.Access != "" {
+					members = append(members, t.Access)
+				}
+				if t.Refresh != "" {
+					members = append(members, t.Refresh)
+				}
+				if len(members) > 0 {
+					pipe.SRem(ctx, c.UserTokensKey(t.UserID), members...)
+				}
+			}
+		}
+		for _, b := range payloads {
+			pipe.Publish(ctx, c.Channel(), b)
+		}
+		return nil
+	})
+	if err != nil {
+		return c.fail(opRevoke, err)
+	}
+	return nil
+}
+
+// queueRevoked queues DEL access_token:{h} and, while the token would still be live,
+// SET revoked:{h} "1" with its remaining life.
+func (c *Cache) queueRevoked(ctx context.Context, pipe redis.Pipeliner, h string, exp time.Time) {
+	pipe.Del(ctx, c.AccessKey(h))
+	if ttl := c.ttlUntil(exp); ttl > 0 {
+		pipe.Set(ctx, c.RevokedKey(h), "1", ttl)
+	}
+}
+
+// Publish sends one revocation event on Channel().
+func (c *Cache) Publish(ctx context.Context, r store.Revocation) error {
+	b, err := json.Marshal(eventOf(r))
+	if err != nil {
+		return c.fail(opPublish, err)
+	}
+	if err := c.rdb.Publish(ctx, c.Channel(), b).Err(); err != nil {
+		return c.fail(opPublish, err)
+	}
+	return nil
+}
+
+func eventOf(r store.Revocation) Event {
+	ev := Event{Seq: r.Seq, SessionID: r.SessionID, UserID: r.UserID, Reason: r.Reason}
+	if !r.At.IsZero() {
+		ev.At = r.At.UnixNano()
+	}
+	return ev
+}

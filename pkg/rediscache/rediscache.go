@@ -1,0 +1,268 @@
+package rediscache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrInvalidURL is returned by Open for a REDIS_URL it cannot use.
+var ErrInvalidURL = errors.New("rediscache: invalid REDIS_URL")
+
+// ErrNoUserID is returned by StorePair for a Pair without a UserID.
+var ErrNoUserID = errors.New("rediscache: token pair without a user id")
+
+// ErrEmptyClaims is returned by Fill for empty claims, which would read back as a hit
+// that cannot be parsed.
+var ErrEmptyClaims = errors.New("rediscache: empty claims")
+
+// Client settings Open applies when REDIS_URL does not set them (go-redis reads
+// dial_timeout, read_timeout, write_timeout, pool_size, pool_timeout and max_retries
+// from the URL's query string). Redis is an accelerator: against a dead or hung
+// server a command should fail within a couple of seconds, not go-redis's defaults
+// (a 5s dial retried five times, 3s reads, four attempts).
+const (
+	DefaultDialTimeout  = time.Second
+	DefaultReadTimeout  = time.Second
+	DefaultWriteTimeout = time.Second
+	DefaultPoolTimeout  = 2 * time.Second
+	// DefaultMaxRetries is the retry count after a failed command: one, so a dead
+	// server costs at most two timeouts, not go-redis's default four.
+	DefaultMaxRetries = 1
+	// DialAttempts is go-redis's DialerRetries (dial attempts per connection, with
+	// 100ms between them; its default is five). It has no URL form; Open always sets it.
+	DialAttempts = 1
+)
+
+// DefaultPoolSize is the connection pool size Open applies when REDIS_URL does not
+// set pool_size: ten connections per GOMAXPROCS, go-redis's own default, made explicit.
+func DefaultPoolSize() int { return 10 * runtime.GOMAXPROCS(0) }
+
+// Open parses a REDIS_URL (redis://[:password@]host:port/db, rediss:// for TLS) with
+// redis.ParseURL, enables ContextTimeoutEnabled so callers' deadlines reach Redis,
+// fills in explicit dial, read, write and pool timeouts, pool size and retry count
+// where the URL leaves them unset, makes one dial attempt per connection, and returns
+// the client. It does not connect: call Ping (or Cache.Ping) to check the server.
+// Errors wrap ErrInvalidURL and never contain the password.
+func Open(redisURL string) (*redis.Client, error) {
+	if strings.TrimSpace(redisURL) == "" {
+		return nil, fmt.Errorf("%w: empty", ErrInvalidURL)
+	}
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidURL, redactErr(redisURL, err))
+	}
+	opt.ContextTimeoutEnabled = true
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = DefaultDialTimeout
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = DefaultReadTimeout
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = DefaultWriteTimeout
+	}
+	if opt.PoolTimeout == 0 {
+		opt.PoolTimeout = DefaultPoolTimeout
+	}
+	if opt.PoolSize == 0 {
+		opt.PoolSize = DefaultPoolSize()
+	}
+	if opt.MaxRetries == 0 {
+		opt.MaxRetries = DefaultMaxRetries
+	}
+	opt.DialerRetries = DialAttempts
+	return redis.NewClient(opt), nil
+}
+
+// redactErr renders a REDIS_URL parse error without the URL itself (url.Parse puts
+// the whole string, password included, into its errors) and without the password.
+func redactErr(raw string, err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+		if pw, has := u.User.Password(); has && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// Options configures a Cache. The zero value is valid.
+type Options struct {
+	// Prefix is prepended to every key and to the channel name; default "".
+	Prefix string
+	// Registerer receives the package's metrics (vexen_redis_errors_total{op},
+	// vexen_redis_feed_events_total, vexen_redis_feed_reconnects_total,
+	// vexen_redis_feed_malformed_total); nil means no metrics. Caches sharing a
+	// registry share the counters. The client's pool statistics are the wiring's
+	// to register (go-redis's redisprometheus collector).
+	Registerer prometheus.Registerer
+	// Logger receives the revocation feed's log lines; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock TTLs and the feed's PING times are computed with; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Cache is the seed's Redis key schema and revocation channel over one client. It is
+// safe for concurrent use.
+type Cache struct {
+	rdb    redis.UniversalClient
+	prefix string
+	log    *slog.Logger
+	now    func() time.Time
+	m      metrics
+}
+
+// New returns a Cache over rdb, which must not be nil. The Cache does not own the
+// client: closing it is the caller's business.
+func New(rdb redis.UniversalClient, o Options) *Cache {
+	c := &Cache{rdb: rdb, prefix: o.Prefix, log: o.Logger, now: o.Now}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.m = newMetrics(o.Registerer)
+	return c
+}
+
+// Client returns the underlying client.
+func (c *Cache) Client() redis.UniversalClient { return c.rdb }
+
+// Ping checks that the server answers.
+func (c *Cache) Ping(ctx context.Context) error {
+	if err := c.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("rediscache: ping: %w", err)
+	}
+	return nil
+}
+
+// AccessKey is access_token:{h}, the JSON claims of a verified access token.
+func (c *Cache) AccessKey(h string) string { return c.prefix + "access_token:" + h }
+
+// RefreshKey is refresh_token:{h}, the user id of a live refresh token.
+func (c *Cache) RefreshKey(h string) string { return c.prefix + "refresh_token:" + h }
+
+// RevokedKey is revoked:{h}, "1" while a revoked token would otherwise still be live.
+func (c *Cache) RevokedKey(h string) string { return c.prefix + "revoked:" + h }
+
+// UserSessionKey is user_session:{uid}, JSON {"user_id","email","last_login"}.
+func (c *Cache) UserSessionKey(uid string) string { return c.prefix + "user_session:" + uid }
+
+// UserTokensKey is user_tokens:{uid}, the SET of the user's token hashes.
+func (c *Cache) UserTokensKey(uid string) string { return c.prefix + "user_tokens:" + uid }
+
+// Channel is the revocation pub/sub channel, {prefix}revocations.
+func (c *Cache) Channel() string { return c.prefix + "revocations" }
+
+// ttlUntil is the remaining life until exp, truncated to whole milliseconds (Redis's
+// resolution); zero or less means "already expired, don't write".
+func (c *Cache) ttlUntil(exp time.Time) time.Duration {
+	if exp.IsZero() {
+		return 0
+	}
+	return exp.Sub(c.now()).Truncate(time.Millisecond)
+}
+
+// Operations, the values of the errors_total op label.
+type op uint8
+
+const (
+	opStorePair op = iota
+	opDropRefresh
+	opRevoke
+	opPublish
+	opLookup
+	opFill
+	opMarkRevoked
+	opFeed
+	numOps
+)
+
+var opNames = [numOps]string{
+	opStorePair:   "store_pair",
+	opDropRefresh: "drop_refresh",
+	opRevoke:      "revoke",
+	opPublish:     "publish",
+	opLookup:      "lookup",
+	opFill:        "fill",
+	opMarkRevoked: "mark_revoked",
+	opFeed:        "feed",
+}
+
+type metrics struct {
+	errors     [numOps]prometheus.Counter
+	events     prometheus.Counter
+	reconnects prometheus.Counter
+	malformed  prometheus.Counter
+}
+
+// newMetrics builds the counters and resolves every child once. Without a registerer
+// they still count, unexported, so the code paths need no nil checks.
+func newMetrics(reg prometheus.Registerer) metrics {
+	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vexen_redis_errors_total",
+		Help: "Redis operations that failed, by operation.",
+	}, []string{"op"})
+	events := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vexen_redis_feed_events_total",
+		Help: "Revocation events delivered from the Redis channel.",
+	})
+	reconnects := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vexen_redis_feed_reconnects_total",
+		Help: "Revocation feed subscription attempts after the first.",
+	})
+	malformed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vexen_redis_feed_malformed_total",
+		Help: "Messages on the revocation channel that were not valid events (dropped).",
+	})
+	if reg != nil {
+		errs = register(reg, errs)
+		events = register(reg, events)
+		reconnects = register(reg, reconnects)
+		malformed = register(reg, malformed)
+	}
+	var m metrics
+	for i := range m.errors {
+		m.errors[i] = errs.WithLabelValues(opNames[i])
+	}
+	m.events, m.reconnects, m.malformed = events, reconnects, malformed
+	return m
+}
+
+// register registers c, or returns the collector already registered under the same
+// descriptors (two Caches on one registry share their counters).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		// A conflicting registration (same name, other labels) is a wiring bug that
+		// would otherwise go unnoticed: the metric would silently never appear.
+		panic(fmt.Sprintf("rediscache: register metrics: %v", err))
+	}
+	return c
+}
+
+// fail counts err under o and wraps it with the operation's name.
+func (c *Cache) fail(o op, err error) error {
+	c.m.errors[o].Inc()
+	return fmt.Errorf("rediscache: %s: %w", opNames[o], err)
+}
