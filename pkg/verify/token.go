@@ -1,0 +1,278 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+)
+
+// maxHeaderSegment bounds the base64 JOSE header decoded before the signature check.
+const maxHeaderSegment = 2048
+
+// splitToken checks the compact JWS shape, three non-empty base64url segments
+// (no padding), without allocating, and returns the header and payload segments.
+func splitToken(tok string) (header, payload string, ok bool) {
+	dots := [2]int{-1, -1}
+	n := 0
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		case c == '.':
+			if n == 2 {
+				return "", "", false
+			}
+			dots[n] = i
+			n++
+		default:
+			return "", "", false
+		}
+	}
+	if n != 2 || dots[0] == 0 || dots[1] == dots[0]+1 || dots[1] == len(tok)-1 {
+		return "", "", false
+	}
+	// Unpadded base64 never leaves a single character in the last quantum.
+	if dots[0]%4 == 1 || (dots[1]-dots[0]-1)%4 == 1 || (len(tok)-dots[1]-1)%4 == 1 {
+		return "", "", false
+	}
+	return tok[:dots[0]], tok[dots[0]+1 : dots[1]], true
+}
+
+// joseHeader is the part of the protected header the verifier looks at. Embedded
+// keys and key URLs (jwk, jku, x5u, x5c) are ignored: keys come only from the
+// configured JWKS or secret.
+type joseHeader struct {
+	Alg  string           `json:"alg"`
+	Kid  string           `json:"kid"`
+	Typ  string           `json:"typ"`
+	Cty  *json.RawMessage `json:"cty"`
+	Crit *json.RawMessage `json:"crit"`
+	B64  *json.RawMessage `json:"b64"`
+}
+
+// typAccessToken reports whether typ is RFC 9068's "at+jwt" (media types compare
+// case-insensitively, with or without the "application/" prefix).
+func typAccessToken(typ string) bool {
+	return strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt")
+}
+
+// tokenClaims are the claims the verifier reads, from a JWT payload or from Redis's
+// access_token:{h} (the same JSON).
+type tokenClaims struct {
+	Iss   string      `json:"iss"`
+	Sub   string      `json:"sub"`
+	Aud   audience    `json:"aud"`
+	Exp   numericDate `json:"exp"`
+	Nbf   numericDate `json:"nbf"`
+	Iat   numericDate `json:"iat"`
+	Sid   string      `json:"sid"`
+	Email string      `json:"email"`
+	Roles []string    `json:"roles"`
+}
+
+// numericDate is a JWT NumericDate (seconds, possibly fractional), kept as unix ns.
+type numericDate struct {
+	set bool
+	ns  int64
+}
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*d = numericDate{}
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return errors.New("NumericDate is not a number")
+	}
+	if math.IsNaN(f) || f < 0 || f > 1e11 {
+		return errors.New("NumericDate out of range")
+	}
+	*d = numericDate{set: true, ns: int64(f * 1e9)}
+	return nil
+}
+
+func (d numericDate) MarshalJSON() ([]byte, error) {
+	return json.Marshal(d.ns / 1e9)
+}
+
+// audience is aud: a string or an array of strings.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = audience{s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*a = l
+	return nil
+}
+
+func (a audience) has(s string) bool {
+	for _, x := range a {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeClaims parses a claims JSON object.
+func decodeClaims(b []byte) (*tokenClaims, error) {
+	var c tokenClaims
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// checkClaims applies the claim rules at now: iss, aud, sub, sid, exp present
+// (and iat when requireIat), exp/nbf/iat with leeway, header-safe values.
+func (v *Verifier) checkClaims(c *tokenClaims, now int64, requireIat bool) Reason {
+	leeway := int64(v.cfg.Leeway)
+	switch {
+	case c.Iss != v.cfg.Issuer, !c.Aud.has(v.cfg.Audience),
+		c.Sub == "", c.Sid == "", !c.Exp.set, requireIat && !c.Iat.set:
+		return ReasonClaims
+	case now >= c.Exp.ns+leeway:
+		return ReasonExpired
+	case c.Nbf.set && now < c.Nbf.ns-leeway, c.Iat.set && now < c.Iat.ns-leeway:
+		return ReasonExpired
+	}
+	if !headerSafe(c.Sub) || !headerSafe(c.Sid) || !headerSafe(c.Email) {
+		return ReasonClaims
+	}
+	for _, r := range c.Roles {
+		if !validRole(r) {
+			return ReasonClaims
+		}
+	}
+	return ReasonOK
+}
+
+// headerSafe: no control characters, so the value can go into an HTTP header.
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// verified is the outcome of a full token check.
+type verified struct {
+	claims  *tokenClaims
+	payload []byte // the signed claims JSON, as Redis caches it
+}
+
+// verifyToken does the full check of a token nobody vouched for: shape, JOSE
+// header (typ, no crit/b64/cty), the key by kid with its own algorithm, then
+// jwt.Parse with the key set, issuer, audience, skew and clock, then the claim
+// rules. A bad token is a Reason; the error is only "keys not loaded".
+func (v *Verifier) verifyToken(ctx context.Context, tok string, now time.Time) (verified, Reason, error) {
+	hseg, pseg, ok := splitToken(tok)
+	if !ok || len(hseg) > maxHeaderSegment {
+		return verified{}, ReasonMalformed, nil
+	}
+	hjson, err := base64.RawURLEncoding.DecodeString(hseg)
+	if err != nil {
+		return verified{}, ReasonMalformed, nil
+	}
+	var h joseHeader
+	if err := json.Unmarshal(hjson, &h); err != nil {
+		return verified{}, ReasonMalformed, nil
+	}
+	if h.Crit != nil || h.B64 != nil || h.Cty != nil {
+		// Extensions we do not implement must be refused (RFC 7515 §4.1.11); the
+		// issuer uses none, nor nesting.
+		return verified{}, ReasonMalformed, nil
+	}
+	if !typAccessToken(h.Typ) {
+		return verified{}, ReasonClaims, nil
+	}
+	ring := v.keys.current()
+	if ring == nil {
+		return verified{}, ReasonUnavailable, ErrKeysUnavailable
+	}
+	alg, known := ring.lookup(h.Kid)
+	if !known {
+		v.keys.refetch(ctx)
+		ring = v.keys.current()
+		alg, known = ring.lookup(h.Kid)
+		if !known {
+			return verified{}, ReasonSignature, nil
+		}
+	}
+	if h.Alg != alg.String() {
+		return verified{}, ReasonSignature, nil
+	}
+	if v.hooks.verify != nil {
+		v.hooks.verify()
+	}
+	if _, err := jwt.ParseString(tok, ring.opts...); err != nil {
+		return verified{}, jwtReason(err), nil
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(pseg)
+	if err != nil {
+		return verified{}, ReasonMalformed, nil
+	}
+	c, err := decodeClaims(payload)
+	if err != nil {
+		return verified{}, ReasonClaims, nil
+	}
+	if r := v.checkClaims(c, now.UnixNano(), true); r != ReasonOK {
+		return verified{}, r, nil
+	}
+	return verified{claims: c, payload: payload}, ReasonOK, nil
+}
+
+// jwtReason classifies a jwt.Parse error. The shape, header and key were
+// checked before, so what is neither a failed signature nor a failed validation
+// is a payload jwx could not read as claims.
+func jwtReason(err error) Reason {
+	switch {
+	case jws.IsVerificationError(err):
+		return ReasonSignature
+	case errors.Is(err, jwt.ErrTokenExpired()), errors.Is(err, jwt.ErrTokenNotYetValid()),
+		errors.Is(err, jwt.ErrInvalidIssuedAt()):
+		return ReasonExpired
+	}
+	return ReasonClaims
+}
+
+// minimalClaims renders the claims a cached entry still knows, for a Redis refill
+// after a session re-check (the original payload is not kept in memory).
+func (v *Verifier) minimalClaims(e *entry) []byte {
+	b, err := json.Marshal(struct {
+		Iss   string   `json:"iss"`
+		Sub   string   `json:"sub"`
+		Aud   string   `json:"aud"`
+		Exp   int64    `json:"exp"`
+		Sid   string   `json:"sid"`
+		Email string   `json:"email"`
+		Roles []string `json:"roles"`
+	}{v.cfg.Issuer, e.id.UserID, v.cfg.Audience, (e.deadline - int64(v.cfg.Leeway)) / 1e9,
+		e.id.SessionID, e.id.Email, e.id.Roles})
+	if err != nil {
+		return nil
+	}
+	return b
+}

@@ -1,0 +1,558 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vexen/vexen-auth/pkg/store"
+	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
+)
+
+// revokeInStore revokes a session in the store only: no event is published.
+func (f *fixture) revokeInStore(sid string) store.Revocation {
+	return f.sessions.Revoke(sid, store.ReasonLogout, f.clock.Now())
+}
+
+func TestFeedFreshTrustsCache(t *testing.T) {
+	f := newFixture(t, withRedis())
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	calls := f.sessions.Calls().SessionState
+	f.shared.Pong(t, f.clock.Now())
+	f.clock.Advance(5 * DefaultMaxStaleness)
+	f.shared.Pong(t, f.clock.Now())
+	// Revoked in the store, but no event: the fresh feed vouches for the entry, so
+	// the store is not asked (this is exactly why the issuer must publish).
+	f.revokeInStore("s1")
+	f.mustAllow(tok)
+	if got := f.sessions.Calls().SessionState; got != calls {
+		t.Fatalf("store asked %d times on a trusted hit", got-calls)
+	}
+	if n := f.shared.Calls().Lookup; n != 1 {
+		t.Fatalf("Redis asked %d times, want only the first sight", n)
+	}
+}
+
+func TestStaleEntryIsRechecked(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		redis     func(f *fixture, tok string)
+		revoke    bool
+		want      Reason
+		wantStore bool
+	}{
+		{name: "live in the store", want: ReasonOK, wantStore: true},
+		{name: "revoked in the store", revoke: true, want: ReasonRevoked, wantStore: true},
+		{name: "revoked in Redis", redis: func(f *fixture, tok string) { f.shared.SetRevoked(verifytest.Hash(tok)) }, want: ReasonRevoked},
+		{name: "claims in Redis", redis: func(f *fixture, tok string) { f.shared.SetClaims(verifytest.Hash(tok), []byte(`{}`)) }, want: ReasonOK},
+		{name: "Redis down, store says live", redis: func(f *fixture, _ string) { f.shared.SetErr(verifytest.ErrDown) }, want: ReasonOK, wantStore: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, withRedis())
+			tok := f.token("s1", "u1")
+			f.mustAllow(tok)
+			f.shared.Flush() // the first sight filled it; start from an empty Redis
+			// Within MaxStaleness of the check, with no word from the feed: trusted.
+			f.clock.Advance(DefaultMaxStaleness / 2)
+			storeCalls := f.sessions.Calls().SessionState
+			f.mustAllow(tok)
+			if f.sessions.Calls().SessionState != storeCalls {
+				t.Fatal("re-checked within MaxStaleness")
+			}
+			f.clock.Advance(DefaultMaxStaleness)
+			if tc.revoke {
+				f.revokeInStore("s1")
+			}
+			if tc.redis != nil {
+				tc.redis(f, tok)
+			}
+			d, err := f.decide(tok)
+			if err != nil || d.Reason != tc.want {
+				t.Fatalf("decision %+v, %v; want %v", d, err, tc.want)
+			}
+			if asked := f.sessions.Calls().SessionState > storeCalls; asked != tc.wantStore {
+				t.Fatalf("store asked: %v, want %v", asked, tc.wantStore)
+			}
+			if tc.want == ReasonOK {
+				// The re-check refreshed checkedAt: the next request is trusted again.
+				storeCalls = f.sessions.Calls().SessionState
+				lookups := f.shared.Calls().Lookup
+				f.mustAllow(tok)
+				if f.sessions.Calls().SessionState != storeCalls || f.shared.Calls().Lookup != lookups {
+					t.Fatal("checked again right after a re-check")
+				}
+			} else {
+				f.mustDeny(tok, ReasonRevoked)
+			}
+			if tc.revoke && !f.shared.Revoked(verifytest.Hash(tok)) {
+				t.Fatal("the store's revocation was not written back to Redis")
+			}
+		})
+	}
+}
+
+func TestFreshnessEnds(t *testing.T) {
+	f := newFixture(t, withRedis())
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	f.shared.Flush()
+	f.shared.Pong(t, f.clock.Now())
+	f.clock.Advance(DefaultMaxStaleness + time.Millisecond)
+	// The last PONG is older than MaxStaleness and so is the entry: re-check.
+	f.revokeInStore("s1")
+	f.mustDeny(tok, ReasonRevoked)
+	if v := metricValue(t, f.reg, "vexen_verifier_feed_fresh", nil); v != 0 {
+		t.Fatalf("feed_fresh = %v", v)
+	}
+}
+
+func TestFeedDownStopsTrust(t *testing.T) {
+	f := newFixture(t, withRedis())
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	f.shared.Flush()
+	f.clock.Advance(2 * DefaultMaxStaleness)
+	f.shared.Pong(t, f.clock.Now())
+	if v := metricValue(t, f.reg, "vexen_verifier_feed_fresh", nil); v != 1 {
+		t.Fatalf("feed_fresh = %v after a PONG", v)
+	}
+	f.shared.Drop(t, errors.New("connection reset"))
+	f.revokeInStore("s1")
+	f.mustDeny(tok, ReasonRevoked)
+}
+
+func TestEventRevokesAtOnce(t *testing.T) {
+	f := newFixture(t, withRedis())
+	a := f.token("s1", "u1")
+	b := f.mint.Mint(t, verifytest.Claims{Subject: "u1", SessionID: "s1", Email: "second@example.com"})
+	c := f.token("s2", "u1")
+	f.mustAllow(a)
+	f.mustAllow(b)
+	f.mustAllow(c)
+	f.shared.Pong(t, f.clock.Now())
+	r := f.revokeInStore("s1")
+	f.clock.Advance(3 * time.Millisecond)
+	f.shared.Publish(t, verifytest.EventOf(r))
+	f.mustDeny(a, ReasonRevoked)
+	f.mustDeny(b, ReasonRevoked)
+	f.mustAllow(c)
+	if n := metricValue(t, f.reg, "vexen_verifier_revocation_propagation_seconds", nil); n != 1 {
+		t.Fatalf("propagation samples = %v, want 1", n)
+	}
+	// The same event again (a catch-up re-reading it) is not a second sample.
+	f.shared.Publish(t, verifytest.EventOf(r))
+	if n := metricValue(t, f.reg, "vexen_verifier_revocation_propagation_seconds", nil); n != 1 {
+		t.Fatalf("propagation samples = %v after a duplicate, want 1", n)
+	}
+	// The janitor drops the revoked entries.
+	f.v.cache.sweep(f.clock.Now().UnixNano(), f.v.tombs)
+	if n := f.v.CachedEntries(); n != 1 {
+		t.Fatalf("%d entries cached after the sweep, want 1", n)
+	}
+}
+
+// TestTombstoneBeatsInsert: a revocation applied while a first-sight check is in
+// flight (after the store said "live") wins: the token is not cached as live.
+func TestTombstoneBeatsInsert(t *testing.T) {
+	f := newFixture(t, withRedis())
+	tok := f.token("s1", "u1")
+	var once sync.Once
+	f.sessions.OnSessionState = func(sid string) error {
+		once.Do(func() {
+			r := f.revokeInStore(sid)
+			f.shared.Publish(t, verifytest.EventOf(r))
+		})
+		return nil
+	}
+	// The store read raced the revocation (the fake reads the state before the hook).
+	d, err := f.decide(tok)
+	if err != nil || d.Allow {
+		t.Fatalf("decision %+v, %v; want deny", d, err)
+	}
+	if n := f.v.CachedEntries(); n != 0 {
+		t.Fatalf("%d entries cached", n)
+	}
+	f.mustDeny(tok, ReasonRevoked)
+}
+
+func TestSubscribedCatchUp(t *testing.T) {
+	f := newFixture(t, withRedis())
+	tok := f.token("s1", "u1")
+	other := f.token("s2", "u2")
+	f.mustAllow(tok)
+	f.mustAllow(other)
+	f.shared.Pong(t, f.clock.Now())
+	f.shared.Drop(t, errors.New("redis restarted"))
+	// While the subscription is down, the issuer revokes s1: the event is lost.
+	f.revokeInStore("s1")
+	f.shared.Resubscribe(t)
+	// The catch-up ran inside Subscribed, before any event of the new connection.
+	f.mustDeny(tok, ReasonRevoked)
+	f.mustAllow(other)
+	// Fresh again after the catch-up: the next PONG counts.
+	f.shared.Pong(t, f.clock.Now())
+	if v := metricValue(t, f.reg, "vexen_verifier_feed_fresh", nil); v != 1 {
+		t.Fatalf("feed_fresh = %v after catch-up and PONG", v)
+	}
+}
+
+func TestSubscribedCatchUpFailsThenRetries(t *testing.T) {
+	f := newFixture(t, withRedis())
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	f.shared.Drop(t, errors.New("down"))
+	f.revokeInStore("s1")
+	f.sessions.OnRevocationsAfter = func(int64) error { return verifytest.ErrDown }
+	f.shared.Resubscribe(t)
+	// The catch-up failed: the feed must not be fresh, PONG or not.
+	f.shared.Pong(t, f.clock.Now())
+	if v := metricValue(t, f.reg, "vexen_verifier_feed_fresh", nil); v != 0 {
+		t.Fatal("fresh although the catch-up failed")
+	}
+	f.sessions.OnRevocationsAfter = nil
+	waitFor(t, "the retried catch-up", func() bool { return !f.v.rev.pending() })
+	f.mustDeny(tok, ReasonRevoked)
+}
+
+func TestSeqGapCatchUp(t *testing.T) {
+	f := newFixture(t, withRedis())
+	a := f.token("s1", "u1")
+	b := f.token("s2", "u2")
+	f.mustAllow(a)
+	f.mustAllow(b)
+	f.shared.Pong(t, f.clock.Now())
+	r1 := f.revokeInStore("s1") // seq 1: its event is lost
+	r2 := f.revokeInStore("s2") // seq 2: delivered
+	f.shared.Publish(t, verifytest.EventOf(r2))
+	f.mustDeny(b, ReasonRevoked)
+	if r1.Seq != 1 || r2.Seq != 2 {
+		t.Fatalf("seqs %d %d", r1.Seq, r2.Seq)
+	}
+	// The gap withdrew freshness at once and triggered a catch-up from the log.
+	waitFor(t, "the gap's catch-up", func() bool { return !f.v.rev.pending() })
+	f.mustDeny(a, ReasonRevoked)
+}
+
+// TestLogHoles: a seq that is missing when a later one is read (a transaction not
+// yet committed) is looked for again by the next read.
+func TestLogHoles(t *testing.T) {
+	f := newFixture(t) // no Redis: the log is polled
+	a := f.token("s1", "u1")
+	b := f.token("s2", "u2")
+	f.mustAllow(a)
+	f.mustAllow(b)
+	at := f.clock.Now()
+	f.sessions.AppendLog(store.Revocation{Seq: 2, SessionID: "s2", At: at})
+	waitFor(t, "seq 2 applied", func() bool { return f.v.tombs.has("s2", f.clock.Now().UnixNano()) })
+	f.sessions.AppendLog(store.Revocation{Seq: 1, SessionID: "s1", At: at})
+	waitFor(t, "seq 1 applied after seq 2", func() bool { return f.v.tombs.has("s1", f.clock.Now().UnixNano()) })
+	f.mustDeny(a, ReasonRevoked)
+	f.mustDeny(b, ReasonRevoked)
+}
+
+func TestPollingWithoutRedis(t *testing.T) {
+	f := newFixture(t, withConfig(func(c *Config) { c.MaxStaleness = 20 * time.Millisecond }))
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	waitFor(t, "the poll to make the feed fresh", func() bool { return f.v.feedFresh(f.clock.Now().UnixNano()) })
+	f.revokeInStore("s1")
+	waitFor(t, "the poll to apply the revocation", func() bool {
+		d, _ := f.decide(tok)
+		return d.Reason == ReasonRevoked
+	})
+}
+
+func TestStrictMode(t *testing.T) {
+	f := newFixture(t, withRedis(), withConfig(func(c *Config) { c.Revocation = ModeStrict }))
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	h := verifytest.Hash(tok)
+	if _, ok := f.shared.Claims(h); !ok {
+		t.Fatal("first sight did not fill Redis")
+	}
+	f.shared.Pong(t, f.clock.Now()) // freshness does not matter in strict mode
+	lookups := f.shared.Calls().Lookup
+	for range 3 {
+		f.mustAllow(tok)
+	}
+	if got := f.shared.Calls().Lookup - lookups; got != 3 {
+		t.Fatalf("%d Redis lookups for 3 cached decisions, want 3", got)
+	}
+	// FLUSHALL: claims missing → the store answers and Redis is refilled.
+	f.shared.Flush()
+	storeCalls := f.sessions.Calls().SessionState
+	f.mustAllow(tok)
+	if f.sessions.Calls().SessionState != storeCalls+1 {
+		t.Fatal("store not asked after the claims went missing")
+	}
+	if _, ok := f.shared.Claims(h); !ok {
+		t.Fatal("Redis not refilled")
+	}
+	// Logout writes revoked:{h}: the very next decision is refused, no event needed.
+	f.shared.SetRevoked(h)
+	f.mustDeny(tok, ReasonRevoked)
+
+	// Without Redis, strict asks the store every time.
+	g := newFixture(t, withConfig(func(c *Config) { c.Revocation = ModeStrict }))
+	tok = g.token("s1", "u1")
+	g.mustAllow(tok)
+	before := g.sessions.Calls().SessionState
+	g.mustAllow(tok)
+	g.mustAllow(tok)
+	if got := g.sessions.Calls().SessionState - before; got != 2 {
+		t.Fatalf("%d store calls for 2 strict decisions", got)
+	}
+	g.revokeInStore("s1")
+	g.mustDeny(tok, ReasonRevoked)
+}
+
+func TestRedisDownFallsBackToStore(t *testing.T) {
+	f := newFixture(t, withRedis())
+	f.shared.SetErr(verifytest.ErrDown)
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	if f.sessions.Calls().SessionState != 1 {
+		t.Fatal("store not asked")
+	}
+	// After a failure Redis is skipped for a while: no lookup per request.
+	lookups := f.shared.Calls().Lookup
+	f.mustAllow(f.token("s2", "u2"))
+	if f.shared.Calls().Lookup != lookups {
+		t.Fatal("Redis asked again right after it failed")
+	}
+	f.clock.Advance(redisRetry + time.Millisecond)
+	f.mustAllow(f.token("s3", "u3"))
+	if f.shared.Calls().Lookup != lookups+1 {
+		t.Fatal("Redis not tried again after redisRetry")
+	}
+	if v := metricValue(t, f.reg, "vexen_verifier_backend_errors_total", map[string]string{"backend": "redis", "op": "lookup"}); v != 2 {
+		t.Fatalf("redis lookup errors = %v", v)
+	}
+}
+
+func TestBothDownIsUnavailable(t *testing.T) {
+	f := newFixture(t, withRedis())
+	cached := f.token("s0", "u0")
+	f.mustAllow(cached)
+	f.shared.SetErr(verifytest.ErrDown)
+	f.sessions.SetErr(verifytest.ErrDown)
+	tok := f.token("s1", "u1")
+	d, err := f.decide(tok)
+	if !errors.Is(err, ErrUnavailable) || d.Allow || d.Status != http.StatusServiceUnavailable || d.Reason != ReasonUnavailable {
+		t.Fatalf("decision %+v, %v; want 503", d, err)
+	}
+	// A cached decision within MaxStaleness still stands…
+	f.mustAllow(cached)
+	// …but not beyond it.
+	f.clock.Advance(2 * DefaultMaxStaleness)
+	if d, err := f.decide(cached); !errors.Is(err, ErrUnavailable) || d.Allow {
+		t.Fatalf("stale decision with both down: %+v, %v", d, err)
+	}
+	if v := metricValue(t, f.reg, "vexen_verifier_decisions_total", map[string]string{"decision": "error", "reason": "unavailable"}); v != 2 {
+		t.Fatalf("error decisions = %v", v)
+	}
+}
+
+// TestRedisClaimsWithoutSignature: access_token:{h} (written by the issuer or a
+// peer after a full check) is honoured without a signature check; claims that do
+// not fit this verifier are not.
+func TestRedisClaimsWithoutSignature(t *testing.T) {
+	f := newFixture(t, withRedis())
+	tok := f.mint.Mint(t, verifytest.Claims{Subject: "u9", SessionID: "s9", Roles: []string{"ops"}})
+	f.shared.SetClaims(verifytest.Hash(tok), f.mint.Payload(t, verifytest.Claims{Subject: "u9", SessionID: "s9", Roles: []string{"ops"}}))
+	id := f.mustAllow(tok)
+	if id.UserID != "u9" || id.SessionID != "s9" || id.RolesHeader[0] != "ops" {
+		t.Fatalf("identity %+v", id)
+	}
+	if n := f.verifies.Load(); n != 0 {
+		t.Fatalf("%d signature checks, want 0", n)
+	}
+	if n := f.sessions.Calls().SessionState; n != 0 {
+		t.Fatalf("store asked %d times", n)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		claims verifytest.Claims
+		want   Reason
+	}{
+		// Another issuer's claims: ignored, the token is checked (and fails: the
+		// session is unknown to the store).
+		{"other issuer", verifytest.Claims{Issuer: "http://other", SessionID: "x1"}, ReasonRevoked},
+		{"other audience", verifytest.Claims{Audience: "other", SessionID: "x2"}, ReasonRevoked},
+		{"expired", verifytest.Claims{Expiry: f.clock.Now().Add(-time.Hour), SessionID: "x3"}, ReasonExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := f.mint.Mint(t, verifytest.Claims{SessionID: tc.claims.SessionID})
+			f.shared.SetClaims(verifytest.Hash(tok), f.mint.Payload(t, tc.claims))
+			f.mustDeny(tok, tc.want)
+		})
+	}
+	// Garbage in access_token:{h} vouches for nothing either.
+	g := f.token("s10", "u10")
+	f.shared.SetClaims(verifytest.Hash(g), []byte("not json"))
+	f.mustAllow(g)
+	if n := f.verifies.Load(); n == 0 {
+		t.Fatal("garbage Redis claims were trusted")
+	}
+}
+
+func TestNoLocalCache(t *testing.T) {
+	f := newFixture(t, withRedis(), withConfig(func(c *Config) { c.NoLocalCache = true }))
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	f.mustAllow(tok)
+	f.mustAllow(tok)
+	if n := f.verifies.Load(); n != 1 {
+		t.Fatalf("%d signature checks, want 1 (then Redis answers)", n)
+	}
+	if n := f.shared.Calls().Lookup; n != 3 {
+		t.Fatalf("%d lookups, want 3", n)
+	}
+	if n := f.v.CachedEntries(); n != 0 {
+		t.Fatalf("%d local entries with the local cache off", n)
+	}
+	f.shared.SetRevoked(verifytest.Hash(tok))
+	f.mustDeny(tok, ReasonRevoked)
+}
+
+func TestCachedEntryExpires(t *testing.T) {
+	f := newFixture(t, withRedis())
+	f.sessions.Add("s1", "u1", f.clock.Now().Add(time.Hour))
+	tok := f.mint.Mint(t, verifytest.Claims{Subject: "u1", SessionID: "s1", Expiry: f.clock.Now().Add(time.Minute)})
+	f.mustAllow(tok)
+	f.clock.Advance(time.Minute + DefaultLeeway - time.Second)
+	f.shared.Pong(t, f.clock.Now())
+	f.mustAllow(tok)
+	f.clock.Advance(2 * time.Second)
+	f.mustDeny(tok, ReasonExpired)
+	if n := f.v.CachedEntries(); n != 0 {
+		t.Fatalf("expired entry kept")
+	}
+}
+
+func TestSessionStates(t *testing.T) {
+	f := newFixture(t)
+	now := f.clock.Now()
+	for _, tc := range []struct {
+		name string
+		st   *store.SessionState
+		want Reason
+	}{
+		{"unknown session", nil, ReasonRevoked},
+		{"revoked", &store.SessionState{UserID: "u1", ExpiresAt: now.Add(time.Hour), RevokedAt: now.Add(-time.Minute)}, ReasonRevoked},
+		{"expired session", &store.SessionState{UserID: "u1", ExpiresAt: now.Add(-time.Second)}, ReasonRevoked},
+		{"disabled user", &store.SessionState{UserID: "u1", ExpiresAt: now.Add(time.Hour), UserDisabled: true}, ReasonRevoked},
+		{"another user's session", &store.SessionState{UserID: "u2", ExpiresAt: now.Add(time.Hour)}, ReasonClaims},
+		{"live", &store.SessionState{UserID: "u1", ExpiresAt: now.Add(time.Hour)}, ReasonOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sid := "sess-" + tc.name
+			if tc.st != nil {
+				st := *tc.st
+				st.SessionID = sid
+				f.sessions.Set(st)
+			}
+			tok := f.mint.Mint(t, verifytest.Claims{Subject: "u1", SessionID: sid})
+			d, err := f.decide(tok)
+			if err != nil || d.Reason != tc.want {
+				t.Fatalf("decision %+v, %v; want %v", d, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSingleFlight(t *testing.T) {
+	for _, mode := range []string{ModePush, ModeStrict} {
+		t.Run(mode, func(t *testing.T) {
+			f := newFixture(t, withRedis(), withConfig(func(c *Config) { c.Revocation = mode }))
+			tok := f.token("s1", "u1")
+			gate := make(chan struct{})
+			f.sessions.OnSessionState = func(string) error { <-gate; return nil }
+			var wg sync.WaitGroup
+			errs := make(chan error, 100)
+			for range 100 {
+				wg.Go(func() {
+					d, err := f.decide(tok)
+					if err != nil || !d.Allow {
+						errs <- errors.New("denied: " + d.Reason.String())
+					}
+				})
+			}
+			// Let the goroutines pile up on the flight before the store answers.
+			time.Sleep(50 * time.Millisecond)
+			close(gate)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			if n := f.verifies.Load(); n != 1 {
+				t.Fatalf("%d signature checks for 100 concurrent requests, want 1", n)
+			}
+		})
+	}
+}
+
+func TestCacheBound(t *testing.T) {
+	f := newFixture(t, withConfig(func(c *Config) { c.CacheEntries = 100 }))
+	for i := range 300 {
+		sid := "s" + itoa(i)
+		f.mustAllow(f.token(sid, "u"))
+	}
+	if n := f.v.CachedEntries(); n > 100 {
+		t.Fatalf("%d entries cached, bound 100", n)
+	}
+	if n := int(metricValue(t, f.reg, "vexen_verifier_local_cache_entries", nil)); n != f.v.CachedEntries() {
+		t.Fatalf("entries gauge %d", n)
+	}
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b [20]byte
+	n := len(b)
+	for ; i > 0; i /= 10 {
+		n--
+		b[n] = byte('0' + i%10)
+	}
+	return string(b[n:])
+}
+
+func TestCacheMetrics(t *testing.T) {
+	f := newFixture(t, withRedis())
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok) // local miss, Redis miss
+	f.mustAllow(tok) // local hit
+	f.mustAllow(tok) // local hit
+	for _, tc := range []struct {
+		layer, result string
+		want          float64
+	}{{"local", "hit", 2}, {"local", "miss", 1}, {"redis", "hit", 0}, {"redis", "miss", 1}} {
+		if v := metricValue(t, f.reg, "vexen_verifier_cache_requests_total", map[string]string{"layer": tc.layer, "result": tc.result}); v != tc.want {
+			t.Errorf("%s %s = %v, want %v", tc.layer, tc.result, v, tc.want)
+		}
+	}
+	if v := metricValue(t, f.reg, "vexen_verifier_cache_hit_ratio", map[string]string{"layer": "local"}); v < 0.66 || v > 0.67 {
+		t.Errorf("local hit ratio %v", v)
+	}
+	if v := metricValue(t, f.reg, "vexen_verifier_decisions_total", map[string]string{"decision": "allow", "reason": "ok"}); v != 3 {
+		t.Errorf("allow decisions %v", v)
+	}
+	if v := metricValue(t, f.reg, "vexen_verifier_decision_duration_seconds", nil); v != 3 {
+		t.Errorf("duration samples %v", v)
+	}
+}
+
+func TestRunTwice(t *testing.T) {
+	f := newFixture(t)
+	if err := f.v.Run(context.Background()); !errors.Is(err, ErrRunning) {
+		t.Fatalf("second Run = %v", err)
+	}
+}

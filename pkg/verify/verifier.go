@@ -1,0 +1,617 @@
+package verify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/vexen/vexen-auth/pkg/rediscache"
+	"github.com/vexen/vexen-auth/pkg/store"
+)
+
+// Sentinel errors. Decide's errors wrap ErrKeysUnavailable or ErrUnavailable; an
+// adapter answers them with 503.
+var (
+	// ErrKeysUnavailable: the JWKS has not been loaded yet, so no token can be verified.
+	ErrKeysUnavailable = errors.New("verify: signing keys not loaded")
+	// ErrUnavailable: the session store (and Redis) could not answer.
+	ErrUnavailable = errors.New("verify: cannot decide: session state unavailable")
+	// ErrNoUsableKeys: a fetched JWKS held no key this verifier trusts.
+	ErrNoUsableKeys = errors.New("verify: JWKS has no usable signature key")
+	// ErrRunning: Run was called twice.
+	ErrRunning = errors.New("verify: Run called twice")
+	// ErrNoSessions: Deps.Sessions is nil.
+	ErrNoSessions = errors.New("verify: Deps.Sessions is required")
+)
+
+// Sessions is the store as the verifier uses it (read-only): store.Store has it.
+type Sessions interface {
+	SessionState(ctx context.Context, sessionID string) (store.SessionState, error)
+	RevocationsAfter(ctx context.Context, after int64, limit int) ([]store.Revocation, error)
+	LastRevocationSeq(ctx context.Context) (int64, error)
+}
+
+// Shared is Redis as the verifier uses it: *rediscache.Cache has it.
+type Shared interface {
+	Lookup(ctx context.Context, h string) (rediscache.Lookup, error)
+	Fill(ctx context.Context, h string, claims []byte, exp time.Time) error
+	MarkRevoked(ctx context.Context, h string, exp time.Time) error
+	RunFeed(ctx context.Context, h rediscache.FeedHandler, pingEvery time.Duration) error
+	Ping(ctx context.Context) error
+}
+
+var (
+	_ Sessions = (store.Store)(nil)
+	_ Shared   = (*rediscache.Cache)(nil)
+	_ Decider  = (*Verifier)(nil)
+)
+
+// Deps are the verifier's collaborators.
+type Deps struct {
+	Sessions   Sessions              // required: the store (SQLite or PostgreSQL)
+	Shared     Shared                // nil = no Redis
+	Registerer prometheus.Registerer // nil = metrics are kept but not exported
+	Logger     *slog.Logger          // nil = discard
+	Now        func() time.Time      // nil = time.Now
+	HTTPClient *http.Client          // for the JWKS; nil = one with explicit timeouts
+}
+
+// Timeouts and intervals of the decision path and the background work.
+const (
+	// flightTimeout bounds a shared miss-path verification (Redis, keys, store),
+	// independently of the first caller's context.
+	flightTimeout = 5 * time.Second
+	// redisRetry is how long Redis is skipped on the request path after it failed.
+	redisRetry = time.Second
+	// janitorEvery is how often expired entries and tombstones are dropped.
+	janitorEvery = 10 * time.Second
+	// minTombstone is the least a tombstone lives (it must outlive every cached
+	// token of its session and every verification in flight when it was made).
+	minTombstone = time.Minute
+	// warnEvery rate-limits the Warn logs of a failing backend.
+	warnEvery = 10 * time.Second
+)
+
+// Verifier decides: it implements Decider over the three layers (local cache,
+// Redis, store) and the revocation feed. Build it with New, start its background
+// work with Run. It is safe for concurrent use.
+type Verifier struct {
+	cfg       Config
+	strict    bool
+	staleness int64 // ns
+	leeway    int64 // ns
+	sessions  Sessions
+	shared    Shared
+	log       *slog.Logger
+	now       func() time.Time
+	m         *metrics
+
+	keys       *keySource
+	cache      *localCache
+	tombs      *tombstones
+	roles      roleTable
+	rules      *ruleSet
+	redirectTo hostList
+	rev        *revocations
+
+	flight         singleflight.Group
+	redisDownUntil atomic.Int64 // unix ns; Redis is skipped before it
+	maxLife        atomic.Int64 // longest remaining life (ns) of any token cached
+	running        atomic.Bool
+	lastWarn       [numBackendOps]atomic.Int64
+
+	hooks struct {
+		verify func() // called before each signature check (tests count them)
+	}
+}
+
+// New checks cfg, compiles the rules and builds the verifier. Nothing is fetched
+// yet: Run loads the keys and starts the revocation feed. ctx is not retained.
+func New(ctx context.Context, cfg Config, d Deps) (*Verifier, error) {
+	_ = ctx
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Sessions == nil {
+		return nil, ErrNoSessions
+	}
+	cfg = cfg.withDefaults()
+	v := &Verifier{
+		cfg:       cfg,
+		strict:    cfg.Revocation == ModeStrict,
+		staleness: int64(cfg.MaxStaleness),
+		leeway:    int64(cfg.Leeway),
+		sessions:  d.Sessions,
+		shared:    d.Shared,
+		log:       d.Logger,
+		now:       d.Now,
+		cache:     newLocalCache(cfg.CacheEntries),
+		tombs:     newTombstones(),
+	}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	var err error
+	if v.rules, err = compileRules(cfg.Rules); err != nil {
+		return nil, err
+	}
+	if v.redirectTo, err = parseHostList(cfg.AllowedRedirectHosts); err != nil {
+		return nil, err
+	}
+	reg := d.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	if v.m, err = newMetrics(reg, v); err != nil {
+		return nil, err
+	}
+	v.keys = &keySource{v: v, url: cfg.JWKSURL, client: jwksClient(d.HTTPClient)}
+	if cfg.Secret != "" {
+		v.keys.ring.Store(v.hmacKeyring())
+		v.m.keys.Set(1)
+	}
+	v.rev = newRevocations(v)
+	return v, nil
+}
+
+// Run does the background work until ctx ends: it loads and refreshes the JWKS,
+// follows the revocation feed (Redis pub/sub, and the store's log as a safety net;
+// without Redis, the log polled every MaxStaleness/2) and drops expired cache
+// entries. It returns nil when ctx ends, having stopped every goroutine it started.
+func (v *Verifier) Run(ctx context.Context) error {
+	if !v.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	var wg sync.WaitGroup
+	if v.cfg.Secret == "" {
+		wg.Go(func() { v.keys.run(ctx) })
+	}
+	wg.Go(func() { v.rev.run(ctx) })
+	wg.Go(func() { v.janitor(ctx) })
+	wg.Wait()
+	return nil
+}
+
+func (v *Verifier) janitor(ctx context.Context) {
+	t := time.NewTicker(janitorEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := v.now().UnixNano()
+		v.cache.sweep(now, v.tombs)
+		v.tombs.sweep(now)
+		v.rev.expireHoles(now)
+	}
+}
+
+// Ready reports whether the verifier can decide: keys loaded, the store reachable
+// and, when configured, Redis reachable.
+func (v *Verifier) Ready(ctx context.Context) error {
+	if v.keys.current() == nil {
+		return ErrKeysUnavailable
+	}
+	if p, ok := v.sessions.(interface{ Ping(context.Context) error }); ok {
+		if err := p.Ping(ctx); err != nil {
+			return fmt.Errorf("verify: store: %w", err)
+		}
+	} else if _, err := v.sessions.LastRevocationSeq(ctx); err != nil {
+		return fmt.Errorf("verify: store: %w", err)
+	}
+	if v.shared != nil {
+		if err := v.shared.Ping(ctx); err != nil {
+			return fmt.Errorf("verify: redis: %w", err)
+		}
+	}
+	return nil
+}
+
+// Decide answers one request. The cached path (a token seen before, its session
+// known live within the staleness bound) allocates nothing.
+func (v *Verifier) Decide(ctx context.Context, r *Request) (Decision, error) {
+	start := v.now()
+	d, err := v.decide(ctx, r, start)
+	v.m.decisions[d.Reason].Inc()
+	v.m.duration.Observe(v.now().Sub(start).Seconds())
+	if d.Reason != ReasonOK && v.log.Enabled(ctx, slog.LevelDebug) {
+		v.logDecision(ctx, r, d, err)
+	}
+	return d, err
+}
+
+func (v *Verifier) logDecision(ctx context.Context, r *Request, d Decision, err error) {
+	attrs := []slog.Attr{
+		slog.String("reason", d.Reason.String()), slog.Int("status", d.Status),
+		slog.String("method", r.Method), slog.String("host", r.Host),
+		slog.String("client", r.Client.String()),
+	}
+	if r.Token != "" && len(r.Token) <= v.cfg.MaxTokenBytes {
+		sum := sha256.Sum256([]byte(r.Token))
+		attrs = append(attrs, slog.String("token_hash", hex.EncodeToString(sum[:6])))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.Any("err", err))
+	}
+	v.log.LogAttrs(ctx, slog.LevelDebug, "denied", attrs...)
+}
+
+var (
+	decisionNoToken   = Decision{Status: http.StatusUnauthorized, Reason: ReasonNoToken}
+	decisionForbidden = Decision{Status: http.StatusForbidden, Reason: ReasonForbidden}
+)
+
+func deny(r Reason) Decision {
+	switch r {
+	case ReasonForbidden:
+		return decisionForbidden
+	case ReasonUnavailable:
+		return Decision{Status: http.StatusServiceUnavailable, Reason: ReasonUnavailable}
+	}
+	return Decision{Status: http.StatusUnauthorized, Reason: r}
+}
+
+func (v *Verifier) decide(ctx context.Context, r *Request, now time.Time) (Decision, error) {
+	tok := r.Token
+	if tok == "" {
+		return decisionNoToken, nil
+	}
+	if len(tok) > v.cfg.MaxTokenBytes {
+		return deny(ReasonMalformed), nil
+	}
+	// The token hash is the local key; hashing the string in place avoids a copy.
+	h := sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
+	if !v.cfg.NoLocalCache {
+		if e := v.cache.get(&h); e != nil {
+			reason, err := v.cached(ctx, &h, e, now)
+			if reason != ReasonOK {
+				return deny(reason), err
+			}
+			return v.authorize(r, &e.id), nil
+		}
+	}
+	e, reason, err := v.miss(ctx, tok, &h, now)
+	if reason != ReasonOK {
+		return deny(reason), err
+	}
+	return v.authorize(r, &e.id), nil
+}
+
+// cached applies the trust rule to a local hit.
+func (v *Verifier) cached(ctx context.Context, h *[32]byte, e *entry, now time.Time) (Reason, error) {
+	ns := now.UnixNano()
+	if ns >= e.deadline {
+		v.cache.remove(h, e)
+		return ReasonExpired, nil
+	}
+	if v.tombs.has(e.id.SessionID, ns) {
+		v.cache.remove(h, e)
+		return ReasonRevoked, nil
+	}
+	if v.strict {
+		return v.recheck(ctx, h, e, now)
+	}
+	if ns-e.checkedAt.Load() <= v.staleness || v.feedFresh(ns) {
+		return ReasonOK, nil
+	}
+	// Stale entry and a feed that cannot vouch for it: check again, once for all
+	// concurrent requests carrying this token.
+	ch := v.flight.DoChan("r"+string(h[:]), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+		defer cancel()
+		reason, err := v.recheck(fctx, h, e, v.now())
+		return reason, err
+	})
+	select {
+	case res := <-ch:
+		return res.Val.(Reason), res.Err
+	case <-ctx.Done():
+		return ReasonUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+// feedFresh reports whether the revocation feed vouches for cached entries at now.
+func (v *Verifier) feedFresh(now int64) bool {
+	at := v.rev.freshAt.Load()
+	return at != 0 && now-at <= v.staleness
+}
+
+// authorize applies the access rules to an identity.
+func (v *Verifier) authorize(r *Request, id *Identity) Decision {
+	if v.rules != nil {
+		p, ok := canonicalPath(r.Path)
+		if !ok {
+			return decisionForbidden
+		}
+		if rule := v.rules.match(r.Host, p); rule != nil && !rule.permits(id.Roles) {
+			return decisionForbidden
+		}
+	}
+	return Decision{Allow: true, Status: http.StatusOK, Reason: ReasonOK, Identity: id}
+}
+
+// redisUsable: Redis is configured and has not failed within redisRetry.
+func (v *Verifier) redisUsable(now time.Time) bool {
+	return v.shared != nil && now.UnixNano() >= v.redisDownUntil.Load()
+}
+
+func (v *Verifier) backendFailed(ctx context.Context, op backendOp, err error) {
+	v.m.backendErrors[op].Inc()
+	now := v.now().UnixNano()
+	if op <= opRedisMarkRevoked {
+		v.redisDownUntil.Store(now + int64(redisRetry))
+	}
+	last := v.lastWarn[op].Load()
+	if now-last < int64(warnEvery) || !v.lastWarn[op].CompareAndSwap(last, now) {
+		return
+	}
+	v.log.LogAttrs(ctx, slog.LevelWarn, "verifier backend call failed",
+		slog.String("backend", backendOpLabels[op][0]), slog.String("op", backendOpLabels[op][1]),
+		slog.Any("err", err))
+}
+
+// recheck asks Redis, then the store, whether a cached token's session is still
+// live, and refreshes checkedAt when it is.
+func (v *Verifier) recheck(ctx context.Context, h *[32]byte, e *entry, now time.Time) (Reason, error) {
+	ns := now.UnixNano()
+	hx := hex.EncodeToString(h[:])
+	redisMiss := false
+	if v.redisUsable(now) {
+		l, err := v.shared.Lookup(ctx, hx)
+		switch {
+		case err != nil:
+			v.m.redisMisses.Add(1)
+			v.backendFailed(ctx, opRedisLookup, err)
+		case l.Revoked:
+			v.m.redisHits.Add(1)
+			v.cache.remove(h, e)
+			return ReasonRevoked, nil
+		case l.Claims != nil:
+			v.m.redisHits.Add(1)
+			e.checkedAt.Store(ns)
+			return ReasonOK, nil
+		default:
+			v.m.redisMisses.Add(1)
+			redisMiss = true
+		}
+	}
+	reason, err := v.sessionLive(ctx, e.id.SessionID, e.id.UserID, now)
+	exp := time.Unix(0, e.deadline-v.leeway)
+	if reason != ReasonOK {
+		v.cache.remove(h, e)
+		if reason == ReasonRevoked && redisMiss {
+			if err := v.shared.MarkRevoked(ctx, hx, exp); err != nil {
+				v.backendFailed(ctx, opRedisMarkRevoked, err)
+			}
+		}
+		return reason, err
+	}
+	e.checkedAt.Store(ns)
+	if redisMiss {
+		if claims := v.minimalClaims(e); claims != nil {
+			if err := v.shared.Fill(ctx, hx, claims, exp); err != nil {
+				v.backendFailed(ctx, opRedisFill, err)
+			}
+		}
+	}
+	return ReasonOK, nil
+}
+
+// sessionLive asks the store about a session. Revoked, expired, unknown sessions
+// and those of a disabled user are ReasonRevoked (and tombstoned); a session of
+// another user than the token's is ReasonClaims; a store failure is an error.
+func (v *Verifier) sessionLive(ctx context.Context, sid, uid string, now time.Time) (Reason, error) {
+	st, err := v.sessions.SessionState(ctx, sid)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return ReasonRevoked, nil
+	case err != nil:
+		v.backendFailed(ctx, opStoreSession, err)
+		return ReasonUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case st.UserID != uid:
+		return ReasonClaims, nil
+	case !st.Live(now):
+		v.tombstone(sid, now.UnixNano())
+		return ReasonRevoked, nil
+	}
+	return ReasonOK, nil
+}
+
+// tombstone refuses every cached token of sid from now on.
+func (v *Verifier) tombstone(sid string, now int64) bool {
+	life := max(v.maxLife.Load(), int64(minTombstone))
+	return v.tombs.add(sid, now+life+int64(minTombstone))
+}
+
+// missResult is what a shared miss-path resolution hands every waiter.
+type missResult struct {
+	e      *entry
+	reason Reason
+	err    error
+}
+
+// miss resolves a token the local cache does not hold. In push mode concurrent
+// requests for one token share the whole resolution (one Redis lookup, one
+// signature check, one store query). In strict mode each request looks revocation
+// up itself, after it started; only the signature check is shared.
+func (v *Verifier) miss(ctx context.Context, tok string, h *[32]byte, now time.Time) (*entry, Reason, error) {
+	if _, _, ok := splitToken(tok); !ok {
+		return nil, ReasonMalformed, nil
+	}
+	if v.strict {
+		res := v.resolve(ctx, tok, h, now)
+		return res.e, res.reason, res.err
+	}
+	hv := *h
+	ch := v.flight.DoChan(string(h[:]), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+		defer cancel()
+		now := v.now()
+		if !v.cfg.NoLocalCache {
+			// A flight that just finished may have cached it.
+			if e := v.cache.peek(&hv); e != nil && now.UnixNano() < e.deadline {
+				if v.tombs.has(e.id.SessionID, now.UnixNano()) {
+					return missResult{reason: ReasonRevoked}, nil
+				}
+				return missResult{e: e}, nil
+			}
+		}
+		return v.resolve(fctx, tok, &hv, now), nil
+	})
+	select {
+	case res := <-ch:
+		r := res.Val.(missResult)
+		return r.e, r.reason, r.err
+	case <-ctx.Done():
+		return nil, ReasonUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+// resolve runs the miss path: Redis (revoked → deny; claims cached by the issuer or
+// a peer after their own full check → allow), else the full token check, then the
+// store's session state, then fill Redis and the local cache.
+func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now time.Time) missResult {
+	ns := now.UnixNano()
+	hx := hex.EncodeToString(h[:])
+	redisAnswered := false
+	if v.redisUsable(now) {
+		l, err := v.shared.Lookup(ctx, hx)
+		switch {
+		case err != nil:
+			v.m.redisMisses.Add(1)
+			v.backendFailed(ctx, opRedisLookup, err)
+		case l.Revoked:
+			v.m.redisHits.Add(1)
+			return missResult{reason: ReasonRevoked}
+		case l.Claims != nil:
+			c, derr := decodeClaims(l.Claims)
+			if derr == nil {
+				switch r := v.checkClaims(c, ns, false); r {
+				case ReasonOK:
+					v.m.redisHits.Add(1)
+					if v.tombs.has(c.Sid, ns) {
+						return missResult{reason: ReasonRevoked}
+					}
+					e := v.admit(h, c, ns)
+					if e == nil {
+						return missResult{reason: ReasonRevoked}
+					}
+					return missResult{e: e}
+				case ReasonExpired:
+					v.m.redisHits.Add(1)
+					return missResult{reason: ReasonExpired}
+				}
+			}
+			// Claims we cannot use (another issuer or audience, or not ours at all)
+			// vouch for nothing: check the token ourselves.
+			v.m.redisMisses.Add(1)
+			redisAnswered = true
+		default:
+			v.m.redisMisses.Add(1)
+			redisAnswered = true
+		}
+	}
+
+	var (
+		ver    verified
+		reason Reason
+		err    error
+	)
+	if v.strict {
+		ch := v.flight.DoChan("v"+string(h[:]), func() (any, error) {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+			defer cancel()
+			ver, reason, err := v.verifyToken(fctx, tok, v.now())
+			return verifyResult{ver, reason, err}, nil
+		})
+		select {
+		case res := <-ch:
+			vr := res.Val.(verifyResult)
+			ver, reason, err = vr.ver, vr.reason, vr.err
+		case <-ctx.Done():
+			return missResult{reason: ReasonUnavailable, err: fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())}
+		}
+	} else {
+		ver, reason, err = v.verifyToken(ctx, tok, now)
+	}
+	if reason != ReasonOK {
+		return missResult{reason: reason, err: err}
+	}
+	c := ver.claims
+	if v.tombs.has(c.Sid, ns) {
+		return missResult{reason: ReasonRevoked}
+	}
+	exp := time.Unix(0, c.Exp.ns)
+	reason, err = v.sessionLive(ctx, c.Sid, c.Sub, now)
+	if reason != ReasonOK {
+		if reason == ReasonRevoked && redisAnswered {
+			if err := v.shared.MarkRevoked(ctx, hx, exp); err != nil {
+				v.backendFailed(ctx, opRedisMarkRevoked, err)
+			}
+		}
+		return missResult{reason: reason, err: err}
+	}
+	if redisAnswered {
+		if err := v.shared.Fill(ctx, hx, ver.payload, exp); err != nil {
+			v.backendFailed(ctx, opRedisFill, err)
+		}
+	}
+	e := v.admit(h, c, ns)
+	if e == nil {
+		return missResult{reason: ReasonRevoked}
+	}
+	return missResult{e: e}
+}
+
+// verifyResult is a shared signature check's outcome.
+type verifyResult struct {
+	ver    verified
+	reason Reason
+	err    error
+}
+
+// admit builds the entry for checked claims and caches it, unless its session is
+// (or, by the time it is in, has become) tombstoned; then it returns nil.
+func (v *Verifier) admit(h *[32]byte, c *tokenClaims, now int64) *entry {
+	deadline := c.Exp.ns + v.leeway
+	e := newEntry(c, v.roles.get(c.Roles), deadline, now)
+	if v.cfg.NoLocalCache {
+		return e
+	}
+	life := deadline - now
+	for {
+		cur := v.maxLife.Load()
+		if life <= cur || v.maxLife.CompareAndSwap(cur, life) {
+			break
+		}
+	}
+	v.cache.put(h, e, now)
+	// A revocation applied between the check and the insert tombstoned the session
+	// before reading maxLife, so this sees it.
+	if v.tombs.has(c.Sid, now) {
+		v.cache.remove(h, e)
+		return nil
+	}
+	return e
+}
+
+// Cache size and state, for tests and the benchmark harness.
+
+// CachedEntries is the number of tokens in the local cache.
+func (v *Verifier) CachedEntries() int { return int(v.cache.n.Load()) }
