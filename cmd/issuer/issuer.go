@@ -1,0 +1,407 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/extra/redisprometheus/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vexen/vexen-auth/internal/cli"
+	"github.com/vexen/vexen-auth/pkg/config"
+	"github.com/vexen/vexen-auth/pkg/issue"
+	"github.com/vexen/vexen-auth/pkg/rediscache"
+	"github.com/vexen/vexen-auth/pkg/store"
+	_ "github.com/vexen/vexen-auth/pkg/store/postgres" // DATABASE_URL=postgres://…
+	_ "github.com/vexen/vexen-auth/pkg/store/sqlite"   // DATABASE_URL=sqlite:PATH (default)
+)
+
+// Main is the issuer program: ParseFlags, then Run, then Close. Tests start it
+// in-process on port 0.
+type Main struct {
+	Config          issue.Config
+	Listen          string
+	DatabaseURL     string
+	RedisURL        string
+	RedisPrefix     string
+	LogFormat       string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	trustedProxies  []string
+
+	Stdout, Stderr io.Writer
+	Logger         *slog.Logger
+
+	store    store.Store
+	rdb      *redis.Client
+	Service  *issue.Service
+	Registry *prometheus.Registry
+	srv      *http.Server
+	ln       net.Listener
+	served   <-chan error
+}
+
+// NewMain returns a Main with the contract's defaults.
+func NewMain() *Main {
+	return &Main{
+		Config:          issue.DefaultConfig(),
+		Listen:          ":8080",
+		LogLevel:        "info",
+		ShutdownTimeout: 15 * time.Second,
+		trustedProxies:  []string{"127.0.0.0/8", "::1/128"},
+	}
+}
+
+// flags binds every setting of the issuer to a flag and its variable.
+func (m *Main) flags(name string, getenv func(string) string) *config.Set {
+	s := config.New(name, getenv)
+	c := &m.Config
+	s.String(&m.Listen, "listen", "ISSUER_LISTEN", "address to serve HTTP on")
+	s.String(&c.IssuerURL, "issuer-url", "ISSUER_URL", "public URL of the issuer; the iss claim")
+	s.String(&c.Audience, "audience", "ISSUER_AUDIENCE", "aud claim of access tokens")
+	s.Duration(&c.AccessTTL, "access-ttl", "ACCESS_TOKEN_TTL", "access token lifetime")
+	s.Duration(&c.RefreshTTL, "refresh-ttl", "REFRESH_TOKEN_TTL", "refresh token lifetime")
+	s.Duration(&c.RefreshGrace, "refresh-grace", "REFRESH_GRACE", "how long a just-rotated refresh token may be presented again without being taken for a replay")
+	s.String(&c.KeysDir, "keys", "ISSUER_KEYS", "directory of PKCS#8 PEM signing keys (KID.pem, mode 0600); one is generated on first start")
+	s.String(&c.Alg, "alg", "ISSUER_ALG", "signing algorithm: ES256, EdDSA, RS256 or HS256 (HS256 takes the secret from JWT_SECRET_KEY)")
+	s.Secret((*string)(&c.Secret), "JWT_SECRET_KEY")
+	s.String(&c.CookieName, "cookie-name", "COOKIE_NAME", "name of the access-token cookie (the verifier's too)")
+	s.String(&c.CookieDomain, "cookie-domain", "COOKIE_DOMAIN", "Domain attribute of the cookies; empty = host-only")
+	s.List(&c.AllowedRedirectHosts, "allowed-redirect-hosts", "ALLOWED_REDIRECT_HOSTS", "hosts (and *.parent wildcards) allowed as return URLs; default: the issuer URL's host")
+	s.String(&c.DefaultRedirect, "default-redirect", "DEFAULT_REDIRECT", "where a refused return URL sends the browser")
+	s.List(&m.trustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "CIDRs whose X-Forwarded-For is believed (client IP for throttling and sessions)")
+	s.String(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db)")
+	s.String(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
+	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel")
+	s.String(&m.LogFormat, "log-format", "LOG_FORMAT", "text or json")
+	s.String(&m.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
+	s.Duration(&m.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "how long SIGTERM waits for requests in flight")
+	return s
+}
+
+// validate checks the whole configuration without side effects.
+func (m *Main) validate() error {
+	prefixes, err := parsePrefixes("TRUSTED_PROXIES", m.trustedProxies)
+	if err != nil {
+		return err
+	}
+	m.Config.TrustedProxies = prefixes
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	if m.RedisURL != "" {
+		if _, err := redis.ParseURL(m.RedisURL); err != nil {
+			return config.Invalid("REDIS_URL", "%v", redactErr(err))
+		}
+	}
+	if _, err := cli.Logger(io.Discard, m.LogFormat, m.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+func redactErr(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "@"); i >= 0 {
+		return "malformed URL"
+	}
+	return s
+}
+
+func parsePrefixes(setting string, list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				return nil, config.Invalid(setting, "%q is not a CIDR", s)
+			}
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// open builds the logger, the store and (if configured) the Redis client.
+func (m *Main) open(ctx context.Context) error {
+	if m.Stderr == nil {
+		m.Stderr = io.Discard
+	}
+	if m.Logger == nil {
+		lg, err := cli.Logger(m.Stderr, m.LogFormat, m.LogLevel)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		m.Logger = lg
+	}
+	st, err := store.Open(ctx, m.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	m.store = st
+	if m.RedisURL != "" {
+		rdb, err := rediscache.Open(m.RedisURL)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		m.rdb = rdb
+	}
+	return nil
+}
+
+// buildService migrates the store and builds the issue.Service.
+func (m *Main) buildService(ctx context.Context) error {
+	if err := m.store.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	m.Registry = cli.Registry()
+	deps := issue.Deps{Store: m.store, Registerer: m.Registry, Logger: m.Logger}
+	if m.rdb != nil {
+		cache := rediscache.New(m.rdb, rediscache.Options{Prefix: m.RedisPrefix, Registerer: m.Registry, Logger: m.Logger})
+		deps.Cache = cache
+		deps.Limiter = issue.NewRedisLimiter(m.rdb).WithPrefix(m.RedisPrefix)
+		m.Registry.MustRegister(redisprometheus.NewCollector("vexen", "issuer_redis", m.rdb))
+	}
+	svc, err := issue.New(m.Config, deps)
+	if err != nil {
+		return err
+	}
+	m.Service = svc
+	return nil
+}
+
+// Run opens everything and starts serving; it returns once the listener is open.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.open(ctx); err != nil {
+		return err
+	}
+	if err := m.buildService(ctx); err != nil {
+		return err
+	}
+	ln, err := cli.Listen("ISSUER_LISTEN", m.Listen)
+	if err != nil {
+		return err
+	}
+	m.ln = ln
+	m.srv = cli.NewServer(cli.WithMetrics(m.Service.Handler(), m.Registry), cli.ServerOptions{}, m.Logger)
+	m.served = cli.Serve(m.srv, ln)
+	m.Logger.Info("issuer listening", "addr", ln.Addr().String(), "issuer", m.Config.IssuerURL,
+		"store", store.Redact(orDefault(m.DatabaseURL, store.DefaultURL)), "redis", m.rdb != nil, "alg", m.Config.Alg)
+	return nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// Addr is the address the HTTP server listens on (useful with port 0).
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Wait blocks until ctx ends or the server fails.
+func (m *Main) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-m.served:
+		return err
+	}
+}
+
+// Close shuts the server down gracefully and closes the store and Redis.
+func (m *Main) Close() error {
+	var errs []error
+	if m.srv != nil {
+		errs = append(errs, cli.Shutdown(m.srv, m.ShutdownTimeout))
+	}
+	if m.Service != nil {
+		errs = append(errs, m.Service.Close())
+	}
+	if m.rdb != nil {
+		errs = append(errs, m.rdb.Close())
+	}
+	if m.store != nil {
+		errs = append(errs, m.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// dispatch picks the subcommand.
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var words []string
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") && len(words) < 2 {
+		words = append(words, args[0])
+		args = args[1:]
+		if len(words) == 1 && (words[0] == "serve" || words[0] == "migrate") {
+			break
+		}
+	}
+	cmd := strings.Join(words, " ")
+	m := NewMain()
+	m.Stdout, m.Stderr = stdout, stderr
+	s := m.flags("issuer "+cmd, getenv)
+	var email, passwordFile string
+	var roles []string
+	var passwordStdin bool
+	switch cmd {
+	case "", "serve", "migrate", "keys rotate":
+	case "user add":
+		s.String(&email, "email", "", "the user's email (required)")
+		s.List(&roles, "role", "", "a role; repeat for several")
+		s.Bool(&passwordStdin, "password-stdin", "", "read the password from standard input (required)")
+		_ = passwordFile
+	case "user disable", "sessions list", "sessions revoke":
+		s.String(&email, "email", "", "the user's email (required)")
+	case "help":
+		usage(stdout, m, getenv)
+		return nil
+	default:
+		return cli.Usage(fmt.Errorf("unknown command %q (want serve, migrate, user add|disable, sessions list|revoke, keys rotate)", cmd))
+	}
+	if err := s.Parse(args); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			usage(stdout, m, getenv)
+			return nil
+		}
+		return cli.Usage(err)
+	}
+	if len(s.Args()) > 0 {
+		return cli.Usage(fmt.Errorf("unexpected argument %q", s.Args()[0]))
+	}
+	if err := m.validate(); err != nil {
+		return cli.Usage(err)
+	}
+	if (strings.HasPrefix(cmd, "user ") || strings.HasPrefix(cmd, "sessions ")) && email == "" {
+		return cli.Usage(errors.New("--email is required"))
+	}
+
+	switch cmd {
+	case "", "serve":
+		if err := m.Run(ctx); err != nil {
+			m.Close()
+			return err
+		}
+		err := m.Wait(ctx)
+		m.Logger.Info("issuer shutting down")
+		return errors.Join(err, m.Close())
+	case "keys rotate":
+		kid, err := issue.RotateKey(m.Config.KeysDir, m.Config.Alg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new signing key %s in %s\n", kid, m.Config.KeysDir)
+		return nil
+	}
+
+	// The remaining commands work on the store (and Redis, so revocations reach verifiers).
+	if err := m.open(ctx); err != nil {
+		return errors.Join(err, m.Close())
+	}
+	defer m.Close()
+	if cmd == "migrate" {
+		if err := m.store.Migrate(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "migrations applied")
+		return nil
+	}
+	if err := m.buildService(ctx); err != nil {
+		return err
+	}
+	switch cmd {
+	case "user add":
+		if !passwordStdin {
+			return cli.Usage(errors.New("--password-stdin is required (passwords never go on the command line)"))
+		}
+		pw, err := readPassword(stdin)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		u, err := m.Service.AddUser(ctx, email, pw, roles)
+		if err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("user %s already exists", email)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "user %s added with id %s\n", u.Email, u.ID)
+	case "user disable":
+		if err := m.Service.DisableUser(ctx, email); err != nil {
+			return notFound(err, email)
+		}
+		fmt.Fprintf(stdout, "user %s disabled; every session revoked\n", email)
+	case "sessions list":
+		list, err := m.Service.ListSessions(ctx, email)
+		if err != nil {
+			return notFound(err, email)
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tCREATED\tLAST USED\tEXPIRES\tIP\tUSER AGENT")
+		for _, s := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.CreatedAt.UTC().Format(time.RFC3339),
+				s.LastUsedAt.UTC().Format(time.RFC3339), s.ExpiresAt.UTC().Format(time.RFC3339), s.IP, s.UserAgent)
+		}
+		tw.Flush()
+	case "sessions revoke":
+		n, err := m.Service.RevokeSessions(ctx, email)
+		if err != nil {
+			return notFound(err, email)
+		}
+		fmt.Fprintf(stdout, "%d session(s) of %s revoked\n", n, email)
+	}
+	return nil
+}
+
+func notFound(err error, email string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no user with email %s", email)
+	}
+	return err
+}
+
+// readPassword reads one line from r, without its line ending.
+func readPassword(r io.Reader) (string, error) {
+	if r == nil {
+		return "", errors.New("no standard input to read the password from")
+	}
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("empty password on standard input")
+	}
+	return pw, nil
+}
+
+func usage(w io.Writer, m *Main, getenv func(string) string) {
+	fmt.Fprint(w, `Usage:
+  issuer [serve] [flags]                 run the service (default)
+  issuer migrate [flags]                 apply schema migrations
+  issuer user add --email E [--role R]... --password-stdin
+  issuer user disable --email E          disable the user and revoke every session
+  issuer sessions list --email E
+  issuer sessions revoke --email E       revoke every session of the user
+  issuer keys rotate [flags]             add a new signing key (the newest signs)
+
+Flags (each also read from the environment variable shown; the flag wins):
+`)
+	m.flags("issuer", getenv).PrintDefaults(w)
+	fmt.Fprintln(w, "  JWT_SECRET_KEY (environment only)\n    \tshared secret for --alg HS256")
+}

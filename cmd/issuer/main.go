@@ -1,0 +1,39 @@
+// Command issuer is vexen-auth's login service: email + password login, refresh-token
+// rotation, logout, logout-everywhere and the JWKS, plus the admin subcommands.
+//
+//	issuer [serve] [flags]            run the service (the default)
+//	issuer migrate                    apply the schema migrations and exit
+//	issuer user add --email E [--role R]... --password-stdin
+//	issuer user disable --email E
+//	issuer sessions list --email E
+//	issuer sessions revoke --email E
+//	issuer keys rotate
+//
+// Every flag can also come from the environment variable its --help line names.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vexen/vexen-auth/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: tests call it with their own arguments and streams.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "issuer:", err)
+	}
+	return cli.ExitCode(err)
+}

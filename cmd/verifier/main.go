@@ -1,0 +1,55 @@
+// Command verifier is vexen-auth's decision service: reverse proxies (nginx
+// auth_request, Traefik forwardAuth, Caddy forward_auth, Envoy ext_authz over HTTP
+// and gRPC) ask it, on every request, whether the request may pass.
+//
+//	verifier [flags]
+//
+// Every flag can also come from the environment variable its --help line names.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vexen/vexen-auth/internal/cli"
+	"github.com/vexen/vexen-auth/pkg/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	err := runErr(ctx, args, getenv, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "verifier:", err)
+	}
+	return cli.ExitCode(err)
+}
+
+func runErr(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	m := NewMain()
+	m.Stderr = stderr
+	if err := m.ParseFlags(args, getenv); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			fmt.Fprintln(stdout, "Usage: verifier [flags]\n\nFlags (each also read from the environment variable shown; the flag wins):")
+			m.flags(getenv).PrintDefaults(stdout)
+			fmt.Fprintln(stdout, "  JWT_SECRET_KEY (environment only)\n    \tshared secret of HS256 deployments; then no JWKS is fetched")
+			return nil
+		}
+		return err
+	}
+	if err := m.Run(ctx); err != nil {
+		return errors.Join(err, m.Close())
+	}
+	err := m.Wait(ctx)
+	m.Logger.Info("verifier shutting down")
+	return errors.Join(err, m.Close())
+}

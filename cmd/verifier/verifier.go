@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/extra/redisprometheus/v9"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+
+	"github.com/vexen/vexen-auth/internal/cli"
+	"github.com/vexen/vexen-auth/pkg/config"
+	"github.com/vexen/vexen-auth/pkg/extauthz"
+	"github.com/vexen/vexen-auth/pkg/rediscache"
+	"github.com/vexen/vexen-auth/pkg/store"
+	_ "github.com/vexen/vexen-auth/pkg/store/postgres" // DATABASE_URL=postgres://…
+	_ "github.com/vexen/vexen-auth/pkg/store/sqlite"   // DATABASE_URL=sqlite:PATH (default)
+	"github.com/vexen/vexen-auth/pkg/verify"
+)
+
+// Main is the verifier program: ParseFlags, then Run, then Close. Tests start it
+// in-process on port 0.
+type Main struct {
+	Config          verify.Config
+	Listen          string
+	GRPCListen      string
+	DatabaseURL     string
+	RedisURL        string
+	RedisPrefix     string
+	LogFormat       string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	MaxHeaderBytes  int
+	trustedProxies  []string
+
+	Stderr   io.Writer
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	Verifier *verify.Verifier
+
+	store   store.Store
+	rdb     *redis.Client
+	srv     *http.Server
+	ln      net.Listener
+	grpcSrv *grpc.Server
+	grpcLn  net.Listener
+	served  <-chan error
+	cancel  context.CancelFunc
+	bg      sync.WaitGroup
+}
+
+// NewMain returns a Main with the contract's defaults.
+func NewMain() *Main {
+	return &Main{
+		Config:          verify.DefaultConfig(),
+		Listen:          ":8081",
+		LogLevel:        "info",
+		ShutdownTimeout: 15 * time.Second,
+		MaxHeaderBytes:  16 << 10,
+		trustedProxies:  []string{"127.0.0.0/8", "::1/128"},
+	}
+}
+
+func (m *Main) flags(getenv func(string) string) *config.Set {
+	s := config.New("verifier", getenv)
+	c := &m.Config
+	s.String(&m.Listen, "listen", "VERIFIER_LISTEN", "address to serve the HTTP decision endpoint (/auth), health and metrics on")
+	s.String(&m.GRPCListen, "grpc-listen", "VERIFIER_GRPC_LISTEN", "address of the Envoy ext_authz v3 gRPC server; empty = off")
+	s.String(&c.JWKSURL, "jwks-url", "JWKS_URL", "the issuer's JWKS (ignored when JWT_SECRET_KEY is set)")
+	s.String(&c.Issuer, "issuer", "VERIFIER_ISSUER", "required iss claim")
+	s.String(&c.Audience, "audience", "VERIFIER_AUDIENCE", "required aud claim")
+	s.String(&c.CookieName, "cookie-name", "COOKIE_NAME", "cookie holding the access token when no Authorization header is sent")
+	s.Secret(&c.Secret, "JWT_SECRET_KEY")
+	s.String(&c.Revocation, "revocation", "VERIFIER_REVOCATION", "push (revocation events, bounded staleness) or strict (checked on every request)")
+	s.Duration(&c.MaxStaleness, "max-staleness", "VERIFIER_MAX_STALENESS", "longest a cached decision is trusted without hearing from Redis; without Redis, the longest a revocation can take to be seen")
+	s.Duration(&c.Leeway, "leeway", "VERIFIER_LEEWAY", "clock skew allowed on exp, nbf and iat")
+	s.Int(&c.CacheEntries, "cache-entries", "VERIFIER_CACHE_ENTRIES", "bound of the in-process decision cache; 0 = the default")
+	s.Bool(&c.NoLocalCache, "no-local-cache", "VERIFIER_NO_LOCAL_CACHE", "disable the in-process cache (benchmarks; Redis then answers)")
+	s.String(&c.LoginURL, "login-url", "VERIFIER_LOGIN_URL", "login page for browser redirects (routes that opt in); empty = never redirect")
+	s.List(&c.AllowedRedirectHosts, "allowed-redirect-hosts", "ALLOWED_REDIRECT_HOSTS", "hosts (and *.parent wildcards) allowed as return URLs in browser redirects")
+	s.List(&m.trustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "CIDRs whose X-Forwarded-* and X-Original-* headers are believed")
+	s.List(&c.Rules, "rule", "VERIFIER_RULES", `access rule "HOST PATH_PREFIX ROLE[,ROLE]" (repeat the flag; env: separate rules with ';')`)
+	s.Int(&c.MaxTokenBytes, "max-token-bytes", "VERIFIER_MAX_TOKEN_BYTES", "longest token considered; longer ones are malformed")
+	s.Int(&m.MaxHeaderBytes, "max-header-bytes", "VERIFIER_MAX_HEADER_BYTES", "largest request header block accepted (larger: 431)")
+	s.String(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db); read-only use")
+	s.String(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
+	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel (the issuer's too)")
+	s.String(&m.LogFormat, "log-format", "LOG_FORMAT", "text or json")
+	s.String(&m.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
+	s.Duration(&m.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "how long SIGTERM waits for requests in flight")
+	return s
+}
+
+// ParseFlags reads the environment and args into m and validates the result.
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	env := func(k string) string {
+		v := getenv(k)
+		if k == "VERIFIER_RULES" {
+			// Rules contain commas (role lists); in the environment they are ';'-separated.
+			return ""
+		}
+		return v
+	}
+	s := m.flags(env)
+	if rules := getenv("VERIFIER_RULES"); rules != "" {
+		for r := range strings.SplitSeq(rules, ";") {
+			if r = strings.TrimSpace(r); r != "" {
+				m.Config.Rules = append(m.Config.Rules, r)
+			}
+		}
+	}
+	if err := s.Parse(args); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			return err
+		}
+		return cli.Usage(err)
+	}
+	if len(s.Args()) > 0 {
+		return cli.Usage(errors.New("unexpected argument " + s.Args()[0]))
+	}
+	return cli.Usage(m.validate())
+}
+
+func (m *Main) validate() error {
+	var prefixes []netip.Prefix
+	for _, p := range m.trustedProxies {
+		pr, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return config.Invalid("TRUSTED_PROXIES", "%q is not a CIDR", p)
+			}
+			pr = netip.PrefixFrom(a, a.BitLen())
+		}
+		prefixes = append(prefixes, pr.Masked())
+	}
+	m.Config.TrustedProxies = prefixes
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	if m.RedisURL != "" {
+		if _, err := redis.ParseURL(m.RedisURL); err != nil {
+			return config.Invalid("REDIS_URL", "not a redis:// or rediss:// URL")
+		}
+	}
+	if m.GRPCListen != "" {
+		if err := m.grpcOptions().Validate(); err != nil {
+			return config.Invalid("VERIFIER_LOGIN_URL", "%v", err)
+		}
+	}
+	if m.MaxHeaderBytes < 4096 {
+		return config.Invalid("VERIFIER_MAX_HEADER_BYTES", "%d is below 4096", m.MaxHeaderBytes)
+	}
+	_, err := cli.Logger(io.Discard, m.LogFormat, m.LogLevel)
+	return err
+}
+
+// Run opens the store and Redis, builds the verifier, starts its background work
+// and the servers; it returns once the listeners are open.
+func (m *Main) Run(ctx context.Context) error {
+	if m.Stderr == nil {
+		m.Stderr = io.Discard
+	}
+	if m.Logger == nil {
+		lg, err := cli.Logger(m.Stderr, m.LogFormat, m.LogLevel)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		m.Logger = lg
+	}
+	st, err := store.Open(ctx, m.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	m.store = st
+	m.Registry = cli.Registry()
+	deps := verify.Deps{Sessions: st, Registerer: m.Registry, Logger: m.Logger}
+	if m.RedisURL != "" {
+		rdb, err := rediscache.Open(m.RedisURL)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		m.rdb = rdb
+		deps.Shared = rediscache.New(rdb, rediscache.Options{Prefix: m.RedisPrefix, Registerer: m.Registry, Logger: m.Logger})
+		m.Registry.MustRegister(redisprometheus.NewCollector("vexen", "verifier_redis", rdb))
+	}
+	bgctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	v, err := verify.New(bgctx, m.Config, deps)
+	if err != nil {
+		return err
+	}
+	m.Verifier = v
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		if err := v.Run(bgctx); err != nil && !errors.Is(err, context.Canceled) {
+			m.Logger.Error("verifier background work stopped", "err", err)
+		}
+	}()
+
+	ln, err := cli.Listen("VERIFIER_LISTEN", m.Listen)
+	if err != nil {
+		return err
+	}
+	m.ln = ln
+	m.srv = cli.NewServer(cli.WithMetrics(v.Handler(), m.Registry), cli.ServerOptions{
+		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, MaxHeaderBytes: m.MaxHeaderBytes,
+	}, m.Logger)
+	m.served = cli.Serve(m.srv, ln)
+
+	if m.GRPCListen != "" {
+		gl, err := cli.Listen("VERIFIER_GRPC_LISTEN", m.GRPCListen)
+		if err != nil {
+			return err
+		}
+		m.grpcLn = gl
+		m.grpcSrv = extauthz.NewGRPCServer()
+		extauthz.New(v, m.grpcOptions()).Register(m.grpcSrv)
+		go func() {
+			if err := m.grpcSrv.Serve(gl); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				m.Logger.Error("gRPC server stopped", "err", err)
+			}
+		}()
+	}
+	m.Logger.Info("verifier listening", "addr", ln.Addr().String(), "grpc", m.GRPCListen,
+		"store", store.Redact(orDefault(m.DatabaseURL, store.DefaultURL)), "redis", m.rdb != nil,
+		"revocation", m.Config.Revocation, "max_staleness", m.Config.MaxStaleness)
+	return nil
+}
+
+// grpcOptions are the ext_authz server's options, taken from the verifier's.
+func (m *Main) grpcOptions() extauthz.Options {
+	return extauthz.Options{
+		CookieName:           m.Config.CookieName,
+		Logger:               m.Logger,
+		LoginURL:             m.Config.LoginURL,
+		AllowedRedirectHosts: m.Config.AllowedRedirectHosts,
+	}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// Addr is the HTTP listener's address; GRPCAddr the gRPC one ("" when off).
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+func (m *Main) GRPCAddr() string {
+	if m.grpcLn == nil {
+		return ""
+	}
+	return m.grpcLn.Addr().String()
+}
+
+// Wait blocks until ctx ends or the HTTP server fails.
+func (m *Main) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-m.served:
+		return err
+	}
+}
+
+// Close stops the servers gracefully, then the background work, Redis and the store.
+func (m *Main) Close() error {
+	var errs []error
+	if m.srv != nil {
+		errs = append(errs, cli.Shutdown(m.srv, m.ShutdownTimeout))
+	}
+	if m.grpcSrv != nil {
+		stopped := make(chan struct{})
+		go func() { m.grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(m.ShutdownTimeout):
+			m.grpcSrv.Stop()
+		}
+	}
+	if m.cancel != nil {
+		m.cancel()
+		m.bg.Wait()
+	}
+	if m.rdb != nil {
+		errs = append(errs, m.rdb.Close())
+	}
+	if m.store != nil {
+		errs = append(errs, m.store.Close())
+	}
+	return errors.Join(errs...)
+}
