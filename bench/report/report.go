@@ -1,0 +1,423 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vexen/vexen-auth/bench/parse"
+	"github.com/vexen/vexen-auth/bench/stats"
+)
+
+// Scenario is one subject compared with its baseline over interleaved rounds.
+type Scenario struct {
+	Name     string // "cached"
+	What     string // what answers, e.g. "local cache"
+	Baseline string // the baseline's name, e.g. "bare net/http"
+	// Runs of the subject (one per round) and of its baseline (one more than the
+	// subject: the group opens and closes with a baseline run).
+	Runs, BaseRuns []stats.Run
+	Ratios         []float64 // per round, bracketed (stats.BracketRatios)
+	Target         float64   // minimum ratio wanted; 0 = none
+	Note           string    // e.g. which cache layer answered, repeats
+}
+
+// Ratio is the median of the per-round ratios (NaN when there are none).
+func (s Scenario) Ratio() float64 { return stats.Median(s.Ratios) }
+
+// RPS is the median of the subject's runs' requests/s.
+func (s Scenario) RPS() float64 { return medianOf(s.Runs, stats.Run.RPS) }
+
+// BaseRPS is the median of the baseline runs' requests/s.
+func (s Scenario) BaseRPS() float64 { return medianOf(s.BaseRuns, stats.Run.RPS) }
+
+// Lat returns the median over the subject's runs of each latency percentile.
+func (s Scenario) Lat() stats.Latency { return medianLatency(s.Runs) }
+
+// BaseLat is Lat for the baseline runs.
+func (s Scenario) BaseLat() stats.Latency { return medianLatency(s.BaseRuns) }
+
+// CPU is the median server CPU of the subject's runs (cores busy).
+func (s Scenario) CPU() float64 {
+	return medianOf(s.Runs, func(r stats.Run) float64 { return r.ServerCPU })
+}
+
+// BaseCPU is CPU for the baseline runs.
+func (s Scenario) BaseCPU() float64 {
+	return medianOf(s.BaseRuns, func(r stats.Run) float64 { return r.ServerCPU })
+}
+
+// Failures is the total of failed requests over the subject's runs.
+func (s Scenario) Failures() int64 {
+	var n int64
+	for _, r := range s.Runs {
+		n += r.Failures
+	}
+	return n
+}
+
+func medianOf(runs []stats.Run, f func(stats.Run) float64) float64 {
+	xs := make([]float64, len(runs))
+	for i, r := range runs {
+		xs[i] = f(r)
+	}
+	return stats.Median(xs)
+}
+
+func medianLatency(runs []stats.Run) stats.Latency {
+	pick := func(f func(stats.Latency) time.Duration) time.Duration {
+		ds := make([]time.Duration, len(runs))
+		for i, r := range runs {
+			ds[i] = f(r.Latency)
+		}
+		return stats.MedianDuration(ds)
+	}
+	return stats.Latency{
+		P50: pick(func(l stats.Latency) time.Duration { return l.P50 }),
+		P90: pick(func(l stats.Latency) time.Duration { return l.P90 }),
+		P99: pick(func(l stats.Latency) time.Duration { return l.P99 }),
+		Max: pick(func(l stats.Latency) time.Duration { return l.Max }),
+	}
+}
+
+// OpenLoop is one open-loop measurement at a fixed rate.
+type OpenLoop struct {
+	Server string // "bare net/http", "verifier (cached)"
+	Rate   float64
+	Run    stats.Run
+	Late   time.Duration // the generator's own p99 lateness
+}
+
+// Revocation is the propagation measurement.
+type Revocation struct {
+	Verifiers, Logouts int
+	Delays             []time.Duration // one per logout and verifier, from the logout's answer to the first 401
+	Early              int             // 401s seen before the logout's answer arrived (counted as 0)
+	Missed             int             // verifiers that still said 200 at the deadline
+	Deadline           time.Duration
+}
+
+// Summary returns the median, p99 and maximum delay.
+func (r Revocation) Summary() (median, p99, max time.Duration) {
+	if len(r.Delays) == 0 {
+		return 0, 0, 0
+	}
+	l, _ := stats.Summarize(append([]time.Duration(nil), r.Delays...))
+	return stats.MedianDuration(r.Delays), l.P99, l.Max
+}
+
+// Memory is the resident-memory measurement.
+type Memory struct {
+	Sessions              int
+	RSSBefore, RSSAfter   int64   // bytes
+	HeapBefore, HeapAfter float64 // go_memstats_heap_inuse_bytes; NaN when not exported
+	Entries               float64 // the verifier's vexen_verifier_local_cache_entries after the fill; NaN when absent
+	Replayed, ReplayHits  int64   // a sample sent again afterwards, and the local hits it produced
+	Fill                  time.Duration
+}
+
+// PerSession is the RSS growth per cached session, in bytes.
+func (m Memory) PerSession() float64 {
+	if m.Sessions == 0 {
+		return math.NaN()
+	}
+	return float64(m.RSSAfter-m.RSSBefore) / float64(m.Sessions)
+}
+
+// HeapPerSession is the growth of the in-use heap per session, in bytes.
+func (m Memory) HeapPerSession() float64 {
+	if m.Sessions == 0 {
+		return math.NaN()
+	}
+	return (m.HeapAfter - m.HeapBefore) / float64(m.Sessions)
+}
+
+// Target is one goal of the performance issue and how it went.
+type Target struct {
+	Name     string // "cached ≥ 0.9 of baseline"
+	Measured string // "0.93"
+	Met      bool
+	Missed   string // by how much, when not met ("by 0.12 (0.78 of 0.9)")
+	Unknown  bool   // not measured in this run
+}
+
+// Report is a whole run.
+type Report struct {
+	Date       time.Time
+	Command    string   // the command that reproduces it
+	Settings   []string // one line each: "rounds: 3 × 10s, interleaved", …
+	Machine    string   // lscpu summary
+	Scenarios  []Scenario
+	OpenLoop   []OpenLoop
+	Revocation *Revocation
+	Memory     *Memory
+	GoBench    []parse.GoBench
+	Targets    []Target
+	Notes      []string // method notes, caveats
+	Chart      string   // the chart's file name, relative to the Markdown file ("" = none)
+}
+
+func fmtRPS(v float64) string {
+	if math.IsNaN(v) || v == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func fmtRatio(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// FmtDur prints a latency with three significant figures in µs or ms.
+func FmtDur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "–"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/1e3)
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	case d < time.Second:
+		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+}
+
+func fmtCPU(v float64) string {
+	if math.IsNaN(v) || v == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f %%", v*100)
+}
+
+func fmtBytes(b float64) string {
+	switch {
+	case math.IsNaN(b):
+		return "–"
+	case math.Abs(b) >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", b/(1<<30))
+	case math.Abs(b) >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	default:
+		return fmt.Sprintf("%.0f B", b)
+	}
+}
+
+func fmtTarget(t float64) string {
+	if t == 0 {
+		return ""
+	}
+	return fmt.Sprintf("≥ %.1f", t)
+}
+
+// scenarioRows is the main table: header and one row per scenario.
+func (r *Report) scenarioRows() [][]string {
+	rows := [][]string{{"scenario", "answered by", "req/s", "baseline", "baseline req/s", "ratio", "target", "p50", "p90", "p99", "baseline p99", "server CPU", "baseline CPU", "failed"}}
+	for _, s := range r.Scenarios {
+		l, bl := s.Lat(), s.BaseLat()
+		rows = append(rows, []string{
+			s.Name, s.What, fmtRPS(s.RPS()), s.Baseline, fmtRPS(s.BaseRPS()), fmtRatio(s.Ratio()), fmtTarget(s.Target),
+			FmtDur(l.P50), FmtDur(l.P90), FmtDur(l.P99), FmtDur(bl.P99), fmtCPU(s.CPU()), fmtCPU(s.BaseCPU()),
+			fmt.Sprint(s.Failures()),
+		})
+	}
+	return rows
+}
+
+func mdTable(w io.Writer, rows [][]string) {
+	for i, row := range rows {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(escapeCells(row), " | "))
+		if i == 0 {
+			seps := make([]string, len(row))
+			for j := range seps {
+				seps[j] = "---"
+			}
+			fmt.Fprintf(w, "| %s |\n", strings.Join(seps, " | "))
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func escapeCells(row []string) []string {
+	out := make([]string, len(row))
+	for i, c := range row {
+		out[i] = strings.ReplaceAll(c, "|", `\|`)
+	}
+	return out
+}
+
+func textTable(w io.Writer, rows [][]string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, row := range rows {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	tw.Flush()
+}
+
+func (r *Report) openLoopRows() [][]string {
+	rows := [][]string{{"server", "rate (req/s)", "p50", "p90", "p99", "max", "failed", "generator lateness p99"}}
+	for _, o := range r.OpenLoop {
+		rows = append(rows, []string{o.Server, fmtRPS(o.Rate), FmtDur(o.Run.Latency.P50), FmtDur(o.Run.Latency.P90),
+			FmtDur(o.Run.Latency.P99), FmtDur(o.Run.Latency.Max), fmt.Sprint(o.Run.Failures), FmtDur(o.Late)})
+	}
+	return rows
+}
+
+func (r *Report) targetRows() [][]string {
+	rows := [][]string{{"target", "measured", "result"}}
+	for _, t := range r.Targets {
+		res := "met"
+		switch {
+		case t.Unknown:
+			res = "not measured"
+		case !t.Met:
+			res = "missed " + t.Missed
+		}
+		rows = append(rows, []string{t.Name, t.Measured, res})
+	}
+	return rows
+}
+
+func (r *Report) goBenchRows() [][]string {
+	rows := [][]string{{"benchmark", "ns/op", "B/op", "allocs/op"}}
+	for _, b := range r.GoBench {
+		pkg := b.Pkg[strings.LastIndexByte(b.Pkg, '/')+1:]
+		rows = append(rows, []string{pkg + "." + strings.TrimPrefix(b.Name, "Benchmark"), fmt.Sprintf("%.1f", b.NsPerOp), num(b.BytesPerOp), num(b.AllocsPerOp)})
+	}
+	return rows
+}
+
+func num(v float64) string {
+	if v < 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// Text writes the plain-text summary printed at the end of a run.
+func (r *Report) Text(w io.Writer) {
+	fmt.Fprintf(w, "\nvexen-auth load benchmark, %s\n\n", r.Date.UTC().Format("2006-01-02 15:04 UTC"))
+	textTable(w, r.scenarioRows())
+	if len(r.OpenLoop) > 0 {
+		fmt.Fprintln(w, "\nopen loop, 70 % of the baseline's peak:")
+		textTable(w, r.openLoopRows())
+	}
+	if rv := r.Revocation; rv != nil {
+		med, p99, mx := rv.Summary()
+		fmt.Fprintf(w, "\nrevocation propagation (%d verifiers, %d logouts): median %s, p99 %s, max %s; missed %d\n",
+			rv.Verifiers, rv.Logouts, FmtDur(med), FmtDur(p99), FmtDur(mx), rv.Missed)
+	}
+	if m := r.Memory; m != nil {
+		fmt.Fprintf(w, "memory: %d cached sessions: RSS %s → %s, %s per session (heap %s per session)\n",
+			m.Sessions, fmtBytes(float64(m.RSSBefore)), fmtBytes(float64(m.RSSAfter)), fmtBytes(m.PerSession()), fmtBytes(m.HeapPerSession()))
+	}
+	if len(r.GoBench) > 0 {
+		fmt.Fprintln(w)
+		textTable(w, r.goBenchRows())
+	}
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w)
+		textTable(w, r.targetRows())
+	}
+}
+
+// Markdown writes docs/benchmarks.md.
+func (r *Report) Markdown(w io.Writer) {
+	fmt.Fprintln(w, "# Benchmarks")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "<!-- Generated by the load benchmark (bench/, `make bench`); edits are overwritten. -->")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Measured on %s with:\n\n```sh\n%s\n```\n\n", r.Date.UTC().Format("2006-01-02 15:04 UTC"), r.Command)
+	fmt.Fprintln(w, "The machine is shared and noisy: **the ratios to the baseline are the result**, not the absolute numbers. "+
+		"Each scenario runs interleaved with its baseline in the same invocation, with the same load generator settings and CPU placement; "+
+		"a ratio is the median over rounds of the scenario's requests/s divided by the mean of the baseline runs just before and just after it.")
+	fmt.Fprintln(w)
+	if r.Chart != "" {
+		fmt.Fprintf(w, "![Throughput and p99 latency per scenario against its baseline](%s)\n\n", r.Chart)
+	}
+	fmt.Fprintln(w, "## Throughput and latency")
+	fmt.Fprintln(w)
+	mdTable(w, r.scenarioRows())
+	fmt.Fprintln(w, "Latencies are the median over rounds of each round's percentile, as the load generator measured them (wrk: from the request's send; closed loop). "+
+		"Server CPU is the CPU time of the server-side processes over the run (100 % = one core); a baseline below ~95 % means the load generator, not the server, was the limit.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Per-round ratios:")
+	fmt.Fprintln(w)
+	for _, s := range r.Scenarios {
+		parts := make([]string, len(s.Ratios))
+		for i, x := range s.Ratios {
+			parts[i] = fmt.Sprintf("%.3f", x)
+		}
+		note := ""
+		if s.Note != "" {
+			note = " — " + s.Note
+		}
+		fmt.Fprintf(w, "- `%s`: %s%s\n", s.Name, strings.Join(parts, ", "), note)
+	}
+	fmt.Fprintln(w)
+	if len(r.OpenLoop) > 0 {
+		fmt.Fprintln(w, "## p99 at 70 % of the baseline's peak (open loop)")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "wrk2 is not packaged in Debian, so this is measured with the harness's own open-loop generator "+
+			"(bench/load.OpenLoop): requests are sent on a fixed schedule at 70 % of the baseline's median peak requests/s, "+
+			"and each latency is counted from the moment the request was due, so a stall shows for every request it delays "+
+			"(no coordinated omission). The generator is pinned to the other core, as wrk is.")
+		fmt.Fprintln(w)
+		mdTable(w, r.openLoopRows())
+	}
+	if rv := r.Revocation; rv != nil {
+		med, p99, mx := rv.Summary()
+		fmt.Fprintln(w, "## Revocation propagation")
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%d verifier processes (push mode, one Redis), %d logouts. For each logout, every verifier has the token cached "+
+			"(it answered 200), and one goroutine per verifier asks it again and again over a kept-alive connection; the delay is from the "+
+			"moment the issuer's `204` arrived to the first `401` from that verifier.\n\n", rv.Verifiers, rv.Logouts)
+		mdTable(w, [][]string{
+			{"samples", "median", "p99", "max", "401 before the logout's answer", "still 200 after " + rv.Deadline.String()},
+			{fmt.Sprint(len(rv.Delays)), FmtDur(med), FmtDur(p99), FmtDur(mx), fmt.Sprint(rv.Early), fmt.Sprint(rv.Missed)},
+		})
+	}
+	if m := r.Memory; m != nil {
+		fmt.Fprintln(w, "## Memory per cached session")
+		fmt.Fprintln(w)
+		mdTable(w, [][]string{
+			{"sessions", "RSS before", "RSS after", "RSS per session", "heap in use per session", "cache entries after", "replayed sample: local hits", "fill time"},
+			{fmt.Sprint(m.Sessions), fmtBytes(float64(m.RSSBefore)), fmtBytes(float64(m.RSSAfter)), fmtBytes(m.PerSession()), fmtBytes(m.HeapPerSession()),
+				num(m.Entries), fmt.Sprintf("%d of %d", m.ReplayHits, m.Replayed), m.Fill.Round(time.Second).String()},
+		})
+	}
+	if len(r.GoBench) > 0 {
+		fmt.Fprintln(w, "## In-process (go test -bench)")
+		fmt.Fprintln(w)
+		mdTable(w, r.goBenchRows())
+	}
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w, "## Targets")
+		fmt.Fprintln(w)
+		mdTable(w, r.targetRows())
+	}
+	fmt.Fprintln(w, "## Setup")
+	fmt.Fprintln(w)
+	for _, s := range r.Settings {
+		fmt.Fprintf(w, "- %s\n", s)
+	}
+	fmt.Fprintln(w)
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(w, "## Notes")
+		fmt.Fprintln(w)
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "## Machine")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "```\n%s\n```\n", strings.TrimRight(r.Machine, "\n"))
+}
