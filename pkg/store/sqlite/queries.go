@@ -73,7 +73,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	if err != nil {
 		return store.User{}, fmt.Errorf("sqlite: create user: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx,
+	_, err = s.w.exec(ctx,
 		`INSERT INTO users (id, email, email_key, password_hash, roles, disabled, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Email, rules.EmailKey(u.Email), u.PasswordHash, string(roles), u.Disabled, micros(u.CreatedAt))
@@ -88,7 +88,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 
 // UserByEmail finds a user by email, case-insensitively.
 func (s *Store) UserByEmail(ctx context.Context, email string) (store.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx,
+	u, err := scanUser(s.r.queryRow(ctx,
 		"SELECT "+userColumns+" FROM users WHERE email_key = ?", rules.EmailKey(email)))
 	if err != nil {
 		return store.User{}, notFound("user by email", err)
@@ -98,7 +98,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (store.User, erro
 
 // UserByID finds a user by id.
 func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", id))
+	u, err := scanUser(s.r.queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", id))
 	if err != nil {
 		return store.User{}, notFound("user by id", err)
 	}
@@ -109,12 +109,12 @@ func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
 // session of the user in the same transaction.
 func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) (store.RevokeResult, error) {
 	now = rules.Norm(now)
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: set user disabled: begin: %w", err)
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, "UPDATE users SET disabled = ? WHERE id = ?", disabled, userID)
+	defer tx.rollback()
+	res, err := tx.exec("UPDATE users SET disabled = ? WHERE id = ?", disabled, userID)
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: set user disabled: %w", err)
 	}
@@ -133,7 +133,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled boo
 			return store.RevokeResult{}, fmt.Errorf("sqlite: set user disabled: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: set user disabled: commit: %w", err)
 	}
 	return rr, nil
@@ -149,19 +149,19 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, first sto
 	if err != nil {
 		return fmt.Errorf("sqlite: create session: %w", err)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: create session: begin: %w", err)
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	var disabled bool
-	if err := tx.QueryRowContext(ctx, "SELECT disabled FROM users WHERE id = ?", sess.UserID).Scan(&disabled); err != nil {
+	if err := tx.queryRow("SELECT disabled FROM users WHERE id = ?", sess.UserID).Scan(&disabled); err != nil {
 		return notFound("create session", err)
 	}
 	if disabled {
 		return fmt.Errorf("sqlite: create session: user disabled: %w", store.ErrSessionRevoked)
 	}
-	_, err = tx.ExecContext(ctx,
+	_, err = tx.exec(
 		`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip)
 		 VALUES (?, ?, ?, ?, ?, NULL, ?, ?)`,
 		sess.ID, sess.UserID, micros(sess.CreatedAt), micros(sess.LastUsedAt), micros(sess.ExpiresAt),
@@ -172,7 +172,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, first sto
 	if err := insertToken(ctx, tx, first); err != nil {
 		return insertError("create session", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		return fmt.Errorf("sqlite: create session: commit: %w", err)
 	}
 	return nil
@@ -188,8 +188,8 @@ func insertError(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
-func insertToken(ctx context.Context, tx *sql.Tx, t store.RefreshToken) error {
-	_, err := tx.ExecContext(ctx,
+func insertToken(ctx context.Context, tx *wtx, t store.RefreshToken) error {
+	_, err := tx.exec(
 		`INSERT INTO refresh_tokens (hash, session_id, parent_hash, access_hash, access_expires_at, created_at, expires_at, used_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
 		t.Hash, t.SessionID, nullString(t.ParentHash), t.AccessHash, nullMicros(t.AccessExpiresAt),
@@ -206,18 +206,18 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 		return store.RotateResult{}, errors.New("sqlite: rotate: nil Mint")
 	}
 	now := rules.Norm(r.Now)
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return store.RotateResult{}, fmt.Errorf("sqlite: rotate: begin: %w", err)
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 
 	var (
 		sessionID string
 		expires   int64
 		used      sql.NullInt64
 	)
-	err = tx.QueryRowContext(ctx, "SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = ?", r.OldHash).
+	err = tx.queryRow("SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = ?", r.OldHash).
 		Scan(&sessionID, &expires, &used)
 	if err != nil {
 		return store.RotateResult{}, notFound("rotate", err)
@@ -225,11 +225,11 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 	if !now.Before(fromMicros(expires)) {
 		return store.RotateResult{}, fmt.Errorf("sqlite: rotate: %w", store.ErrTokenExpired)
 	}
-	sess, err := scanSession(tx.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", sessionID))
+	sess, err := scanSession(tx.queryRow("SELECT "+sessionColumns+" FROM sessions WHERE id = ?", sessionID))
 	if err != nil {
 		return store.RotateResult{}, notFound("rotate: session", err)
 	}
-	user, err := scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", sess.UserID))
+	user, err := scanUser(tx.queryRow("SELECT "+userColumns+" FROM users WHERE id = ?", sess.UserID))
 	if err != nil {
 		return store.RotateResult{}, notFound("rotate: user", err)
 	}
@@ -241,7 +241,7 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 		if err != nil {
 			return store.RotateResult{}, fmt.Errorf("sqlite: rotate: revoke reused session: %w", err)
 		}
-		if err := tx.Commit(); err != nil {
+		if err := tx.commit(); err != nil {
 			return store.RotateResult{}, fmt.Errorf("sqlite: rotate: commit revocation: %w", err)
 		}
 		sess.RevokedAt = now
@@ -259,7 +259,7 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 	if err := insertToken(ctx, tx, next); err != nil {
 		return store.RotateResult{}, insertError("rotate: insert successor", err)
 	}
-	if _, err := tx.ExecContext(ctx,
+	if _, err := tx.exec(
 		"UPDATE refresh_tokens SET used_at = coalesce(used_at, ?) WHERE hash = ?", micros(now), r.OldHash); err != nil {
 		return store.RotateResult{}, fmt.Errorf("sqlite: rotate: mark used: %w", err)
 	}
@@ -267,12 +267,12 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 	if next.ExpiresAt.After(sess.ExpiresAt) {
 		sess.ExpiresAt = next.ExpiresAt
 	}
-	if _, err := tx.ExecContext(ctx,
+	if _, err := tx.exec(
 		"UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?",
 		micros(sess.LastUsedAt), micros(sess.ExpiresAt), sess.ID); err != nil {
 		return store.RotateResult{}, fmt.Errorf("sqlite: rotate: update session: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		return store.RotateResult{}, fmt.Errorf("sqlite: rotate: commit: %w", err)
 	}
 	return store.RotateResult{Session: sess, User: user, New: next}, nil
@@ -280,7 +280,7 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 
 // SessionByRefreshHash finds the session a refresh token (used or not) belongs to.
 func (s *Store) SessionByRefreshHash(ctx context.Context, hash string) (store.Session, error) {
-	sess, err := scanSession(s.r.QueryRowContext(ctx,
+	sess, err := scanSession(s.r.queryRow(ctx,
 		"SELECT "+sessionColumns+" FROM sessions WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = ?)", hash))
 	if err != nil {
 		return store.Session{}, notFound("session by refresh hash", err)
@@ -290,7 +290,7 @@ func (s *Store) SessionByRefreshHash(ctx context.Context, hash string) (store.Se
 
 // Session finds a session by id, live or not.
 func (s *Store) Session(ctx context.Context, id string) (store.Session, error) {
-	sess, err := scanSession(s.r.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
+	sess, err := scanSession(s.r.queryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
 	if err != nil {
 		return store.Session{}, notFound("session", err)
 	}
@@ -300,7 +300,7 @@ func (s *Store) Session(ctx context.Context, id string) (store.Session, error) {
 // ListSessions returns the user's live sessions at now, newest first (an empty,
 // non-nil slice when there are none).
 func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
-	rows, err := s.r.QueryContext(ctx,
+	rows, err := s.r.query(ctx,
 		"SELECT "+sessionColumns+` FROM sessions
 		 WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
 		 ORDER BY created_at DESC, id DESC`, userID, micros(now))
@@ -331,12 +331,12 @@ func collectSessions(rows *sql.Rows) ([]store.Session, error) {
 // session that is already revoked or expired is left as it is (an empty result).
 func (s *Store) RevokeSession(ctx context.Context, sessionID, reason string, now time.Time) (store.RevokeResult, error) {
 	now = rules.Norm(now)
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: revoke session: begin: %w", err)
 	}
-	defer tx.Rollback()
-	sess, err := scanSession(tx.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", sessionID))
+	defer tx.rollback()
+	sess, err := scanSession(tx.queryRow("SELECT "+sessionColumns+" FROM sessions WHERE id = ?", sessionID))
 	if err != nil {
 		return store.RevokeResult{}, notFound("revoke session", err)
 	}
@@ -347,7 +347,7 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID, reason string, now
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: revoke session: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: revoke session: commit: %w", err)
 	}
 	return rr, nil
@@ -357,13 +357,13 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID, reason string, now
 // when there is no such user.
 func (s *Store) RevokeUser(ctx context.Context, userID, reason string, now time.Time) (store.RevokeResult, error) {
 	now = rules.Norm(now)
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: revoke user: begin: %w", err)
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	var one int
-	if err := tx.QueryRowContext(ctx, "SELECT 1 FROM users WHERE id = ?", userID).Scan(&one); err != nil {
+	if err := tx.queryRow("SELECT 1 FROM users WHERE id = ?", userID).Scan(&one); err != nil {
 		return store.RevokeResult{}, notFound("revoke user", err)
 	}
 	sessions, err := liveSessions(ctx, tx, userID, now)
@@ -374,15 +374,15 @@ func (s *Store) RevokeUser(ctx context.Context, userID, reason string, now time.
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: revoke user: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: revoke user: commit: %w", err)
 	}
 	return rr, nil
 }
 
 // liveSessions lists the user's live sessions, oldest first.
-func liveSessions(ctx context.Context, tx *sql.Tx, userID string, now time.Time) ([]store.Session, error) {
-	rows, err := tx.QueryContext(ctx,
+func liveSessions(ctx context.Context, tx *wtx, userID string, now time.Time) ([]store.Session, error) {
+	rows, err := tx.query(
 		"SELECT "+sessionColumns+` FROM sessions
 		 WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
 		 ORDER BY created_at, id`, userID, micros(now))
@@ -394,12 +394,12 @@ func liveSessions(ctx context.Context, tx *sql.Tx, userID string, now time.Time)
 
 // revoke marks the given live sessions revoked at now, appends one log row for each
 // (seq taken from revocation_counter) and lists their tokens that have not expired.
-func revoke(ctx context.Context, tx *sql.Tx, sessions []store.Session, reason string, now time.Time) (store.RevokeResult, error) {
+func revoke(ctx context.Context, tx *wtx, sessions []store.Session, reason string, now time.Time) (store.RevokeResult, error) {
 	if len(sessions) == 0 {
 		return store.RevokeResult{}, nil
 	}
 	var last int64
-	if err := tx.QueryRowContext(ctx,
+	if err := tx.queryRow(
 		"UPDATE revocation_counter SET last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq",
 		len(sessions)).Scan(&last); err != nil {
 		return store.RevokeResult{}, fmt.Errorf("next revocation seq: %w", err)
@@ -408,10 +408,10 @@ func revoke(ctx context.Context, tx *sql.Tx, sessions []store.Session, reason st
 	rr := store.RevokeResult{Revocations: make([]store.Revocation, 0, len(sessions))}
 	for _, sess := range sessions {
 		seq++
-		if _, err := tx.ExecContext(ctx, "UPDATE sessions SET revoked_at = ? WHERE id = ?", micros(now), sess.ID); err != nil {
+		if _, err := tx.exec("UPDATE sessions SET revoked_at = ? WHERE id = ?", micros(now), sess.ID); err != nil {
 			return store.RevokeResult{}, fmt.Errorf("mark session revoked: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx,
+		if _, err := tx.exec(
 			"INSERT INTO revocations (seq, session_id, user_id, reason, at) VALUES (?, ?, ?, ?, ?)",
 			seq, sess.ID, sess.UserID, reason, micros(now)); err != nil {
 			return store.RevokeResult{}, fmt.Errorf("append revocation: %w", err)
@@ -426,8 +426,8 @@ func revoke(ctx context.Context, tx *sql.Tx, sessions []store.Session, reason st
 	return rr, nil
 }
 
-func appendLiveTokens(ctx context.Context, tx *sql.Tx, rr *store.RevokeResult, sess store.Session, now time.Time) error {
-	rows, err := tx.QueryContext(ctx,
+func appendLiveTokens(ctx context.Context, tx *wtx, rr *store.RevokeResult, sess store.Session, now time.Time) error {
+	rows, err := tx.query(
 		`SELECT hash, expires_at, access_hash, access_expires_at FROM refresh_tokens
 		 WHERE session_id = ? AND (expires_at > ? OR access_expires_at > ?)
 		 ORDER BY created_at, hash`, sess.ID, micros(now), micros(now))
@@ -461,7 +461,7 @@ func (s *Store) SessionState(ctx context.Context, sessionID string) (store.Sessi
 		expires int64
 		revoked sql.NullInt64
 	)
-	err := s.r.QueryRowContext(ctx,
+	err := s.r.queryRow(ctx,
 		`SELECT s.id, s.user_id, s.expires_at, s.revoked_at, u.disabled
 		 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, sessionID).
 		Scan(&st.SessionID, &st.UserID, &expires, &revoked, &st.UserDisabled)
@@ -479,7 +479,7 @@ func (s *Store) RevocationsAfter(ctx context.Context, after int64, limit int) ([
 	if limit <= 0 {
 		limit = rules.DefaultRevocationsLimit
 	}
-	rows, err := s.r.QueryContext(ctx,
+	rows, err := s.r.query(ctx,
 		"SELECT seq, session_id, user_id, reason, at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?",
 		after, limit)
 	if err != nil {
@@ -508,7 +508,7 @@ func (s *Store) RevocationsAfter(ctx context.Context, after int64, limit int) ([
 // does not lower it), 0 when nothing was ever revoked.
 func (s *Store) LastRevocationSeq(ctx context.Context) (int64, error) {
 	var last int64
-	if err := s.r.QueryRowContext(ctx, "SELECT last_seq FROM revocation_counter WHERE id = 1").Scan(&last); err != nil {
+	if err := s.r.queryRow(ctx, "SELECT last_seq FROM revocation_counter WHERE id = 1").Scan(&last); err != nil {
 		return 0, fmt.Errorf("sqlite: last revocation seq: %w", err)
 	}
 	return last, nil
@@ -520,11 +520,11 @@ func (s *Store) LastRevocationSeq(ctx context.Context) (int64, error) {
 // gone. It returns how many rows went.
 func (s *Store) PruneExpired(ctx context.Context, before time.Time) (int64, error) {
 	b := micros(rules.Norm(before))
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: prune: begin: %w", err)
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	var total int64
 	for _, q := range []string{
 		`DELETE FROM refresh_tokens WHERE expires_at < ?1 AND coalesce(access_expires_at, 0) < ?1`,
@@ -533,7 +533,7 @@ func (s *Store) PruneExpired(ctx context.Context, before time.Time) (int64, erro
 		`DELETE FROM revocations WHERE at < ?1
 		   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = revocations.session_id)`,
 	} {
-		res, err := tx.ExecContext(ctx, q, b)
+		res, err := tx.exec(q, b)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: prune: %w", err)
 		}
@@ -543,7 +543,7 @@ func (s *Store) PruneExpired(ctx context.Context, before time.Time) (int64, erro
 		}
 		total += n
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		return 0, fmt.Errorf("sqlite: prune: commit: %w", err)
 	}
 	return total, nil

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -49,9 +50,153 @@ type Store struct {
 	// database/sql rather than spinning in SQLite's busy handler, and a transaction
 	// holds the write lock from its first statement (Rotate's read-check-write is
 	// race-free, even against another process, which waits up to busy_timeout).
-	w *sql.DB
+	w *pool
 	// r serves single-statement reads; in WAL mode they never block the writer.
-	r *sql.DB
+	r *pool
+}
+
+// pool is a database/sql pool with a cache of prepared statements: preparing costs
+// more than running a small query in SQLite.
+type pool struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+func newPool(db *sql.DB) *pool { return &pool{db: db, stmts: map[string]*sql.Stmt{}} }
+
+func (p *pool) cached(query string) *sql.Stmt {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stmts[query]
+}
+
+// prepare returns query's cached statement, preparing it on first use. Preparing
+// takes a connection of the pool, so it must not run while the caller holds one
+// (the writer pool has only one: transactions use wtx instead).
+func (p *pool) prepare(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st := p.cached(query); st != nil {
+		return st, nil
+	}
+	st, err := p.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old := p.stmts[query]; old != nil {
+		st.Close()
+		return old, nil
+	}
+	p.stmts[query] = st
+	return st, nil
+}
+
+// queryRow runs a one-row query with a cached statement. If the statement cannot be
+// prepared (say, before Migrate), the query runs unprepared to report why.
+func (p *pool) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := p.prepare(ctx, query)
+	if err != nil {
+		return p.db.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (p *pool) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := p.prepare(ctx, query)
+	if err != nil {
+		return p.db.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (p *pool) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := p.prepare(ctx, query)
+	if err != nil {
+		return p.db.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (p *pool) close() error {
+	p.mu.Lock()
+	for q, st := range p.stmts {
+		st.Close()
+		delete(p.stmts, q)
+	}
+	p.mu.Unlock()
+	return p.db.Close()
+}
+
+// wtx is a write transaction (BEGIN IMMEDIATE) on the writer's connection. It uses
+// the writer pool's cached statements; one not cached yet is prepared on the
+// transaction's connection for this once, and cached when the transaction ends and
+// the connection is free again.
+type wtx struct {
+	ctx    context.Context
+	tx     *sql.Tx
+	p      *pool
+	missed []string
+}
+
+func (s *Store) begin(ctx context.Context) (*wtx, error) {
+	tx, err := s.w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &wtx{ctx: ctx, tx: tx, p: s.w}, nil
+}
+
+func (t *wtx) stmt(query string) (*sql.Stmt, error) {
+	if st := t.p.cached(query); st != nil {
+		return t.tx.StmtContext(t.ctx, st), nil
+	}
+	t.missed = append(t.missed, query)
+	return t.tx.PrepareContext(t.ctx, query)
+}
+
+func (t *wtx) queryRow(query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		return t.tx.QueryRowContext(t.ctx, query, args...)
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+func (t *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.ctx, args...)
+}
+
+func (t *wtx) exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+func (t *wtx) commit() error {
+	err := t.tx.Commit()
+	t.warm()
+	return err
+}
+
+// rollback ends the transaction if commit has not; deferred by every writer.
+func (t *wtx) rollback() {
+	_ = t.tx.Rollback()
+	t.warm()
+}
+
+func (t *wtx) warm() {
+	missed := t.missed
+	t.missed = nil
+	for _, q := range missed {
+		_, _ = t.p.prepare(t.ctx, q) // only an optimization: a failure shows on the next use
+	}
 }
 
 // ParseURL returns the file path a sqlite DATABASE_URL names. Accepted forms:
@@ -129,10 +274,10 @@ func OpenPath(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxIdleTime(5 * time.Minute)
 
-	s := &Store{path: abs, w: w, r: r}
+	s := &Store{path: abs, w: newPool(w), r: newPool(r)}
 	// Connect the writer now, so that a file that is not a database, or a directory
 	// we may not write to, fails here rather than on the first request.
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := w.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -144,11 +289,8 @@ func (s *Store) Path() string { return s.path }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.r.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
-	}
 	var one int
-	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := s.r.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
 	}
 	return nil
@@ -156,7 +298,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes every connection.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.r.close(), s.w.close())
 }
 
 //go:embed migrations/*.sql
@@ -205,7 +347,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: begin: %w", err)
 	}
