@@ -508,7 +508,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 					if v.tombs.has(c.Sid, ns) {
 						return missResult{reason: ReasonRevoked}
 					}
-					e := v.admit(h, c, ns)
+					e := v.admit(h, c, ns, ns)
 					if e == nil {
 						return missResult{reason: ReasonRevoked}
 					}
@@ -530,20 +530,31 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 
 	var (
 		ver    verified
+		e      *entry // strict mode: cached as soon as the signature is checked
 		reason Reason
 		err    error
 	)
 	if v.strict {
+		// Strict mode checks the session on every hit anyway, so a token is cached
+		// as soon as its signature and claims are known good: requests that come
+		// later skip the signature check and each do their own session check.
 		ch := v.flight.DoChan("v"+string(h[:]), func() (any, error) {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
 			defer cancel()
-			ver, reason, err := v.verifyToken(fctx, tok, v.now())
-			return verifyResult{ver, reason, err}, nil
+			now := v.now()
+			ver, reason, err := v.verifyToken(fctx, tok, now)
+			vr := verifyResult{ver: ver, reason: reason, err: err}
+			if reason == ReasonOK {
+				if vr.e = v.admit(h, ver.claims, now.UnixNano(), 0); vr.e == nil {
+					vr.reason = ReasonRevoked
+				}
+			}
+			return vr, nil
 		})
 		select {
 		case res := <-ch:
 			vr := res.Val.(verifyResult)
-			ver, reason, err = vr.ver, vr.reason, vr.err
+			ver, e, reason, err = vr.ver, vr.e, vr.reason, vr.err
 		case <-ctx.Done():
 			return missResult{reason: ReasonUnavailable, err: fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())}
 		}
@@ -554,12 +565,16 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 		return missResult{reason: reason, err: err}
 	}
 	c := ver.claims
-	if v.tombs.has(c.Sid, ns) {
-		return missResult{reason: ReasonRevoked}
-	}
 	exp := time.Unix(0, c.Exp.ns)
-	reason, err = v.sessionLive(ctx, c.Sid, c.Sub, now)
+	if v.tombs.has(c.Sid, ns) {
+		reason = ReasonRevoked
+	} else {
+		reason, err = v.sessionLive(ctx, c.Sid, c.Sub, now)
+	}
 	if reason != ReasonOK {
+		if e != nil {
+			v.cache.remove(h, e)
+		}
 		if reason == ReasonRevoked && redisAnswered {
 			if err := v.shared.MarkRevoked(ctx, hx, exp); err != nil {
 				v.backendFailed(ctx, opRedisMarkRevoked, err)
@@ -572,8 +587,11 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 			v.backendFailed(ctx, opRedisFill, err)
 		}
 	}
-	e := v.admit(h, c, ns)
-	if e == nil {
+	if e != nil {
+		e.checkedAt.Store(ns)
+		return missResult{e: e}
+	}
+	if e = v.admit(h, c, ns, ns); e == nil {
 		return missResult{reason: ReasonRevoked}
 	}
 	return missResult{e: e}
@@ -582,15 +600,16 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 // verifyResult is a shared signature check's outcome.
 type verifyResult struct {
 	ver    verified
+	e      *entry
 	reason Reason
 	err    error
 }
 
 // admit builds the entry for checked claims and caches it, unless its session is
 // (or, by the time it is in, has become) tombstoned; then it returns nil.
-func (v *Verifier) admit(h *[32]byte, c *tokenClaims, now int64) *entry {
+func (v *Verifier) admit(h *[32]byte, c *tokenClaims, now, checkedAt int64) *entry {
 	deadline := c.Exp.ns + v.leeway
-	e := newEntry(c, v.roles.get(c.Roles), deadline, now)
+	e := newEntry(c, v.roles.get(c.Roles), deadline, checkedAt)
 	if v.cfg.NoLocalCache {
 		return e
 	}
