@@ -40,6 +40,10 @@ type Store struct {
 // pgx parameters work) and builds a pool. Like sql.Open it does not wait for the
 // server: call Ping to find out whether it answers, and Migrate to apply the schema.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	// store.Open matches schemes case-insensitively; pgx only knows them in lower case.
+	if scheme, rest, ok := strings.Cut(databaseURL, "://"); ok {
+		databaseURL = strings.ToLower(scheme) + "://" + rest
+	}
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		// pgconn's ParseConfigError redacts the password.

@@ -41,7 +41,7 @@ func BenchmarkStore(b *testing.B) {
 
 func TestOpenThroughRegistry(t *testing.T) {
 	url := testenv.PostgresURL(t)
-	for _, u := range []string{url, "postgresql" + strings.TrimPrefix(url, "postgres")} {
+	for _, u := range []string{url, "postgresql" + strings.TrimPrefix(url, "postgres"), "POSTGRES" + strings.TrimPrefix(url, "postgres")} {
 		s, err := store.Open(context.Background(), u)
 		if err != nil {
 			t.Fatalf("store.Open(%s): %v", u, err)

@@ -295,3 +295,76 @@ func testRevocationFeed(t *testing.T, stores []store.Store) {
 		t.Fatalf("LastRevocationSeq = %d, reader ended at %d", n, last)
 	}
 }
+
+// testRotateRevokeRace: a revocation racing rotations of the same session either
+// reports the rotation's new token (the rotation committed first) or makes the
+// rotation fail: no rotation can succeed with a token the revocation does not name.
+func testRotateRevokeRace(t *testing.T, stores []store.Store) {
+	const sessions = 16
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	u := createUser(t, stores[0], "race-revoke@example.com")
+	type outcome struct {
+		minted  []string // successors Rotate returned
+		revoked []string // refresh hashes the revocation named
+		err     error
+	}
+	out := make([]outcome, sessions)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		sess, tok := createSession(t, stores[0], u.ID, t0, 24*time.Hour)
+		rotator := stores[i%len(stores)]
+		revoker := stores[(i+1)%len(stores)]
+		start := make(chan struct{})
+		wg.Add(2)
+		go func() { // rotates the newest token until the session is revoked
+			defer wg.Done()
+			old := tok.Hash
+			now := t0.Add(time.Minute)
+			for n := 0; ; n++ {
+				if n == 3 {
+					close(start)
+				}
+				now = now.Add(time.Millisecond)
+				res, err := rotator.Rotate(ctx, store.Rotation{OldHash: old, Now: now, Grace: 0, Mint: minter(now, 24*time.Hour)})
+				if errors.Is(err, store.ErrSessionRevoked) {
+					if n < 3 {
+						close(start)
+					}
+					return
+				}
+				if err != nil {
+					out[i].err = err
+					if n < 3 {
+						close(start)
+					}
+					return
+				}
+				out[i].minted = append(out[i].minted, res.New.Hash)
+				old = res.New.Hash
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			rr, err := revoker.RevokeSession(ctx, sess.ID, store.ReasonLogout, t0.Add(2*time.Minute))
+			if err != nil {
+				out[i].err = err
+				return
+			}
+			out[i].revoked = refreshHashes(rr.Tokens)
+		}()
+	}
+	wg.Wait()
+	for i, o := range out {
+		if o.err != nil {
+			t.Fatalf("session %d: %v", i, o.err)
+		}
+		for _, h := range o.minted {
+			if !slices.Contains(o.revoked, h) {
+				t.Fatalf("session %d: rotation succeeded with a token the racing revocation does not name (%d minted, %d named)",
+					i, len(o.minted), len(o.revoked))
+			}
+		}
+	}
+}

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		{"ConcurrentRotateGrace", func(t *testing.T, s store.Store) { testConcurrentRotateGrace(t, []store.Store{s}) }},
 		{"ConcurrentRotateNoGrace", func(t *testing.T, s store.Store) { testConcurrentRotateNoGrace(t, []store.Store{s}) }},
 		{"RevocationFeed", func(t *testing.T, s store.Store) { testRevocationFeed(t, []store.Store{s}) }},
+		{"RotateRevokeRace", func(t *testing.T, s store.Store) { testRotateRevokeRace(t, []store.Store{s}) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,6 +84,10 @@ func RunInstances(t *testing.T, open func(t testing.TB) (store.Store, store.Stor
 		{"RevocationFeed", func(t *testing.T, a, b store.Store) {
 			migrate(t, a)
 			testRevocationFeed(t, []store.Store{a, b})
+		}},
+		{"RotateRevokeRace", func(t *testing.T, a, b store.Store) {
+			migrate(t, a)
+			testRotateRevokeRace(t, []store.Store{a, b})
 		}},
 	}
 	for _, tc := range tests {
