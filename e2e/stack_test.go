@@ -188,7 +188,10 @@ func newStack(t *testing.T, redirectHost string) *stack {
 		"DATABASE_URL=sqlite:" + filepath.Join(dir, "vexen.db"),
 		"REDIS_URL=" + rdb.URL,
 		"REDIS_PREFIX=" + rdb.Prefix,
+		// Denials are logged at debug level with the method and host the verifier
+		// understood: the method tests read them (verifierSaw).
 		"LOG_LEVEL=debug",
+		"LOG_FORMAT=json",
 	}
 
 	// The upstream application.
@@ -446,4 +449,33 @@ func tailString(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// verifierSaw returns the methods of the denied requests for host that the
+// verifier logged (at debug level: the method and host it understood from the
+// proxy's headers), in order.
+func (s *stack) verifierSaw(t testing.TB, host string) []string {
+	t.Helper()
+	b, err := os.ReadFile(s.verifier.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var rec struct {
+			Host   string `json:"host"`
+			Method string `json:"method"`
+			Reason string `json:"reason"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			continue
+		}
+		if rec.Host == host && rec.Reason != "" {
+			methods = append(methods, rec.Method)
+		}
+	}
+	return methods
 }

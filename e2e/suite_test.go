@@ -322,6 +322,14 @@ func runSuite(t *testing.T, s *stack, p target) {
 		check401(t, refused(t, func() answer { return send(t, http.MethodGet, page, h, "") }), false)
 	})
 
+	t.Run("a client's X-Auth-Mode header does not reach the verifier", func(t *testing.T) {
+		// Page route, browser navigation: the answer must be the login redirect
+		// (nginx would answer 500 to a 302 from its decision subrequest), and on an
+		// API route (below) a 401.
+		h := with(browserNav, "X-Auth-Mode", "browser")
+		checkLoginRedirect(t, refused(t, func() answer { return send(t, http.MethodGet, page, h, "") }), s.loginURL, page)
+	})
+
 	if p.apiPath != "" {
 		t.Run("browser navigation on an API route gets 401", func(t *testing.T) {
 			check401(t, refused(t, func() answer { return send(t, http.MethodGet, api, browserNav, "") }), false)
