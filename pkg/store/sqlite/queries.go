@@ -125,11 +125,11 @@ func (s *Store) SetUserDisabled(ctx context.Context, userID string, disabled boo
 	}
 	var rr store.RevokeResult
 	if disabled {
-		sessions, err := liveSessions(ctx, tx, userID, now)
+		sessions, err := liveSessions(tx, userID, now)
 		if err != nil {
 			return store.RevokeResult{}, fmt.Errorf("sqlite: set user disabled: %w", err)
 		}
-		if rr, err = revoke(ctx, tx, sessions, store.ReasonDisabled, now); err != nil {
+		if rr, err = revoke(tx, sessions, store.ReasonDisabled, now); err != nil {
 			return store.RevokeResult{}, fmt.Errorf("sqlite: set user disabled: %w", err)
 		}
 	}
@@ -169,7 +169,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, first sto
 	if err != nil {
 		return insertError("create session", err)
 	}
-	if err := insertToken(ctx, tx, first); err != nil {
+	if err := insertToken(tx, first); err != nil {
 		return insertError("create session", err)
 	}
 	if err := tx.commit(); err != nil {
@@ -188,7 +188,7 @@ func insertError(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
-func insertToken(ctx context.Context, tx *wtx, t store.RefreshToken) error {
+func insertToken(tx *wtx, t store.RefreshToken) error {
 	_, err := tx.exec(
 		`INSERT INTO refresh_tokens (hash, session_id, parent_hash, access_hash, access_expires_at, created_at, expires_at, used_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
@@ -237,7 +237,7 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 		return store.RotateResult{}, fmt.Errorf("sqlite: rotate: %w", store.ErrSessionRevoked)
 	}
 	if used.Valid && rules.ReuseDetected(fromMicros(used.Int64), now, r.Grace) {
-		rr, err := revoke(ctx, tx, []store.Session{sess}, store.ReasonReuse, now)
+		rr, err := revoke(tx, []store.Session{sess}, store.ReasonReuse, now)
 		if err != nil {
 			return store.RotateResult{}, fmt.Errorf("sqlite: rotate: revoke reused session: %w", err)
 		}
@@ -256,7 +256,7 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 	if next, err = rules.PrepareSuccessor(next, sess, r.OldHash, now); err != nil {
 		return store.RotateResult{}, fmt.Errorf("sqlite: rotate: %w", err)
 	}
-	if err := insertToken(ctx, tx, next); err != nil {
+	if err := insertToken(tx, next); err != nil {
 		return store.RotateResult{}, insertError("rotate: insert successor", err)
 	}
 	if _, err := tx.exec(
@@ -343,7 +343,7 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID, reason string, now
 	if !sess.Live(now) {
 		return store.RevokeResult{}, nil
 	}
-	rr, err := revoke(ctx, tx, []store.Session{sess}, reason, now)
+	rr, err := revoke(tx, []store.Session{sess}, reason, now)
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: revoke session: %w", err)
 	}
@@ -366,11 +366,11 @@ func (s *Store) RevokeUser(ctx context.Context, userID, reason string, now time.
 	if err := tx.queryRow("SELECT 1 FROM users WHERE id = ?", userID).Scan(&one); err != nil {
 		return store.RevokeResult{}, notFound("revoke user", err)
 	}
-	sessions, err := liveSessions(ctx, tx, userID, now)
+	sessions, err := liveSessions(tx, userID, now)
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: revoke user: %w", err)
 	}
-	rr, err := revoke(ctx, tx, sessions, reason, now)
+	rr, err := revoke(tx, sessions, reason, now)
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("sqlite: revoke user: %w", err)
 	}
@@ -381,7 +381,7 @@ func (s *Store) RevokeUser(ctx context.Context, userID, reason string, now time.
 }
 
 // liveSessions lists the user's live sessions, oldest first.
-func liveSessions(ctx context.Context, tx *wtx, userID string, now time.Time) ([]store.Session, error) {
+func liveSessions(tx *wtx, userID string, now time.Time) ([]store.Session, error) {
 	rows, err := tx.query(
 		"SELECT "+sessionColumns+` FROM sessions
 		 WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
@@ -394,7 +394,7 @@ func liveSessions(ctx context.Context, tx *wtx, userID string, now time.Time) ([
 
 // revoke marks the given live sessions revoked at now, appends one log row for each
 // (seq taken from revocation_counter) and lists their tokens that have not expired.
-func revoke(ctx context.Context, tx *wtx, sessions []store.Session, reason string, now time.Time) (store.RevokeResult, error) {
+func revoke(tx *wtx, sessions []store.Session, reason string, now time.Time) (store.RevokeResult, error) {
 	if len(sessions) == 0 {
 		return store.RevokeResult{}, nil
 	}
@@ -419,14 +419,14 @@ func revoke(ctx context.Context, tx *wtx, sessions []store.Session, reason strin
 		rr.Revocations = append(rr.Revocations, store.Revocation{
 			Seq: seq, SessionID: sess.ID, UserID: sess.UserID, Reason: reason, At: now,
 		})
-		if err := appendLiveTokens(ctx, tx, &rr, sess, now); err != nil {
+		if err := appendLiveTokens(tx, &rr, sess, now); err != nil {
 			return store.RevokeResult{}, err
 		}
 	}
 	return rr, nil
 }
 
-func appendLiveTokens(ctx context.Context, tx *wtx, rr *store.RevokeResult, sess store.Session, now time.Time) error {
+func appendLiveTokens(tx *wtx, rr *store.RevokeResult, sess store.Session, now time.Time) error {
 	rows, err := tx.query(
 		`SELECT hash, expires_at, access_hash, access_expires_at FROM refresh_tokens
 		 WHERE session_id = ? AND (expires_at > ? OR access_expires_at > ?)
@@ -437,16 +437,15 @@ func appendLiveTokens(ctx context.Context, tx *wtx, rr *store.RevokeResult, sess
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			refresh, access    string
-			expires            int64
-			accessExpires      sql.NullInt64
-			refreshExp, accExp time.Time
+			refresh, access string
+			expires         int64
+			accessExpires   sql.NullInt64
 		)
 		if err := rows.Scan(&refresh, &expires, &access, &accessExpires); err != nil {
 			return fmt.Errorf("list live tokens: %w", err)
 		}
-		refreshExp, accExp = fromMicros(expires), fromNullMicros(accessExpires)
-		rr.Tokens = append(rr.Tokens, rules.LiveTokens(sess, refresh, refreshExp, access, accExp, now))
+		rr.Tokens = append(rr.Tokens,
+			rules.LiveTokens(sess, refresh, fromMicros(expires), access, fromNullMicros(accessExpires), now))
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list live tokens: %w", err)

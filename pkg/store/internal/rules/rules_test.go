@@ -32,10 +32,10 @@ func TestLiveTokens(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	sess := store.Session{ID: "s", UserID: "u"}
 	for _, tc := range []struct {
-		name                   string
-		refreshExp, accessExp  time.Time
-		access                 string
-		wantRefresh, wantAcces bool
+		name                    string
+		refreshExp, accessExp   time.Time
+		access                  string
+		wantRefresh, wantAccess bool
 	}{
 		{"both live", now.Add(time.Hour), now.Add(time.Minute), "a", true, true},
 		{"access expired", now.Add(time.Hour), now, "a", true, false},
@@ -49,8 +49,8 @@ func TestLiveTokens(t *testing.T) {
 		if (th.Refresh == "r") != tc.wantRefresh || (th.Refresh == "") != th.RefreshExpiresAt.IsZero() {
 			t.Errorf("%s: refresh half %+v, want present=%v", tc.name, th, tc.wantRefresh)
 		}
-		if (th.Access == "a") != tc.wantAcces || (th.Access == "") != th.AccessExpiresAt.IsZero() {
-			t.Errorf("%s: access half %+v, want present=%v", tc.name, th, tc.wantAcces)
+		if (th.Access == "a") != tc.wantAccess || (th.Access == "") != th.AccessExpiresAt.IsZero() {
+			t.Errorf("%s: access half %+v, want present=%v", tc.name, th, tc.wantAccess)
 		}
 	}
 }
