@@ -13,9 +13,12 @@
 // Mint), the revocation log's order, paging and sequence numbers, SessionState,
 // PruneExpired, and 50 goroutines rotating one token at once: with a grace period
 // all of them get a successor, without one exactly one does and the session ends
-// revoked with exactly one log row.
+// revoked with exactly one log row. Two more races check the locking: a reader
+// tailing RevocationsAfter while writers revoke concurrently must see every row once
+// and never a gap (seq order is commit order), and a revocation racing rotations of
+// its session must name every token those rotations returned.
 //
-// RunInstances repeats the migration and rotation races across two Store instances
+// RunInstances repeats the migration and the races across two Store instances
 // opened separately on one database, as an issuer and a verifier (or two issuers)
 // share it in production, and Bench measures the issuer's writes and the verifier's
 // cache-miss read.
