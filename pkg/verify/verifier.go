@@ -312,10 +312,11 @@ func (v *Verifier) cached(ctx context.Context, h *[32]byte, e *entry, now time.T
 	}
 	// Stale entry and a feed that cannot vouch for it: check again, once for all
 	// concurrent requests carrying this token.
+	hv := *h // a copy for the closure: h itself stays on the caller's stack
 	ch := v.flight.DoChan("r"+string(h[:]), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
 		defer cancel()
-		reason, err := v.recheck(fctx, h, e, v.now())
+		reason, err := v.recheck(fctx, &hv, e, v.now())
 		return reason, err
 	})
 	select {
@@ -538,6 +539,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 		// Strict mode checks the session on every hit anyway, so a token is cached
 		// as soon as its signature and claims are known good: requests that come
 		// later skip the signature check and each do their own session check.
+		hv := *h
 		ch := v.flight.DoChan("v"+string(h[:]), func() (any, error) {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
 			defer cancel()
@@ -545,7 +547,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 			ver, reason, err := v.verifyToken(fctx, tok, now)
 			vr := verifyResult{ver: ver, reason: reason, err: err}
 			if reason == ReasonOK {
-				if vr.e = v.admit(h, ver.claims, now.UnixNano(), 0); vr.e == nil {
+				if vr.e = v.admit(&hv, ver.claims, now.UnixNano(), 0); vr.e == nil {
 					vr.reason = ReasonRevoked
 				}
 			}

@@ -1,0 +1,172 @@
+package verify
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
+)
+
+// BenchmarkDecideCached: a token seen before (layer a answers).
+func BenchmarkDecideCached(b *testing.B) {
+	f := newFixture(b)
+	tok := f.token("s1", "u1", "dev")
+	f.mustAllow(tok)
+	req := &Request{Method: http.MethodGet, Host: "app.example.com", Path: "/x", Token: tok, Source: SourceHeader}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if d, _ := f.v.Decide(ctx, req); !d.Allow {
+			b.Fatal("denied")
+		}
+	}
+}
+
+// BenchmarkDecideCachedParallel: the same, from every core, over many tokens.
+func BenchmarkDecideCachedParallel(b *testing.B) {
+	f := newFixture(b)
+	const n = 1024
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = f.token("s"+strconv.Itoa(i), "u"+strconv.Itoa(i), "dev")
+		f.mustAllow(toks[i])
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		req := &Request{Method: http.MethodGet, Host: "app.example.com", Path: "/x", Source: SourceHeader}
+		for pb.Next() {
+			req.Token = toks[i%n]
+			i++
+			if d, _ := f.v.Decide(ctx, req); !d.Allow {
+				b.Fatal("denied")
+			}
+		}
+	})
+}
+
+// mintMany mints n tokens for n live sessions.
+func mintMany(b *testing.B, f *fixture, n int) []string {
+	toks := make([]string, n)
+	for i := range toks {
+		sid := "s" + strconv.Itoa(i)
+		f.sessions.Add(sid, "u1", f.clock.Now().Add(time.Hour))
+		toks[i] = f.mint.Mint(b, verifytest.Claims{Subject: "u1", SessionID: sid})
+	}
+	return toks
+}
+
+// BenchmarkDecideFirstSight: every token new: signature check (ES256), Redis
+// lookup (in-memory here), store lookup, fills.
+func BenchmarkDecideFirstSight(b *testing.B) {
+	f := newFixture(b, withRedis())
+	toks := mintMany(b, f, 20000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if i == len(toks) {
+			b.StopTimer()
+			f.v.cache = newLocalCache(DefaultCacheEntries)
+			f.shared.Flush()
+			i = 0
+			b.StartTimer()
+		}
+		if d, err := f.v.Decide(ctx, &Request{Token: toks[i]}); !d.Allow {
+			b.Fatalf("denied: %v %v", d.Reason, err)
+		}
+		i++
+	}
+}
+
+// BenchmarkDecideRedisHit: local cache off, Redis holds the claims (the "redis"
+// load scenario, minus the network).
+func BenchmarkDecideRedisHit(b *testing.B) {
+	f := newFixture(b, withRedis(), withConfig(func(c *Config) { c.NoLocalCache = true }))
+	toks := mintMany(b, f, 1000)
+	for _, tok := range toks {
+		f.mustAllow(tok)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if d, _ := f.v.Decide(ctx, &Request{Token: toks[i%len(toks)]}); !d.Allow {
+			b.Fatal("denied")
+		}
+		i++
+	}
+}
+
+// BenchmarkDecideStrict: cached token, revocation looked up in (in-memory) Redis
+// on every decision.
+func BenchmarkDecideStrict(b *testing.B) {
+	f := newFixture(b, withRedis(), withConfig(func(c *Config) { c.Revocation = ModeStrict }))
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	req := &Request{Token: tok}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if d, _ := f.v.Decide(ctx, req); !d.Allow {
+			b.Fatal("denied")
+		}
+	}
+}
+
+// BenchmarkHandlerCached: the HTTP adapter in process, reusable ResponseWriter.
+func BenchmarkHandlerCached(b *testing.B) {
+	f := newFixture(b)
+	tok := f.token("s1", "u1", "dev")
+	h := f.v.Handler()
+	r := authRequest("/auth", "Authorization", "Bearer "+tok, "X-Forwarded-Host", "app.example.com",
+		"X-Forwarded-Uri", "/x", "X-Forwarded-Method", "GET", "X-Forwarded-Proto", "https")
+	w := newRecorder()
+	h.ServeHTTP(w, r)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		w.reset()
+		h.ServeHTTP(w, r)
+	}
+	if w.status != http.StatusOK {
+		b.Fatalf("status %d", w.status)
+	}
+}
+
+// BenchmarkHandlerHTTP: end to end through net/http over loopback (httptest
+// server, keep-alive client), cached token.
+func BenchmarkHandlerHTTP(b *testing.B) {
+	f := newFixture(b)
+	tok := f.token("s1", "u1", "dev")
+	srv := httptest.NewServer(f.v.Handler())
+	defer srv.Close()
+	client := srv.Client()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/auth", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("X-Forwarded-Uri", "/x")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", res.StatusCode)
+		}
+	}
+}
