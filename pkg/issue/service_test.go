@@ -423,3 +423,20 @@ func TestDepsRequired(t *testing.T) {
 	e.addUser("nc@example.com", "nc-passwd")
 	e.login("nc@example.com", "nc-passwd") // a typed nil cache is no cache, not a panic
 }
+
+// TestDisabledUserNeverGetsASession: the issuer itself refuses a disabled user; it
+// does not rely on the store to.
+func TestDisabledUserNeverGetsASession(t *testing.T) {
+	st := newMemStore()
+	e := newEnv(t, st, nil)
+	e.addUser("off@example.com", "off-passwd")
+	if err := e.svc.DisableUser(t.Context(), "off@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	st.createSession = func(context.Context, store.Session, store.RefreshToken) error { calls.Add(1); return nil }
+	wantError(t, e.post("/v1/login", loginBody("off@example.com", "off-passwd")), http.StatusUnauthorized, "invalid_credentials")
+	if calls.Load() != 0 {
+		t.Error("a session was created for a disabled user")
+	}
+}

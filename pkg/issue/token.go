@@ -104,9 +104,10 @@ type minted struct {
 	refreshExp  time.Time
 }
 
-// expiresIn is the contract's expires_in: whole seconds until the access token expires.
+// expiresIn is the contract's expires_in: whole seconds from iat to exp, so always
+// AccessTTL (in seconds) for a fresh token.
 func (m *minted) expiresIn(now time.Time) int64 {
-	return int64(m.accessExp.Sub(now).Round(time.Second) / time.Second)
+	return m.accessExp.Unix() - now.Unix()
 }
 
 // mint signs an access token for user in session sid and makes a refresh token.

@@ -1,0 +1,109 @@
+// Package issue is the vexen-auth issuer: it checks passwords, opens sessions, mints
+// access tokens, rotates refresh tokens, revokes sessions, and serves the JWKS that
+// verifiers check tokens with. Service is both the Go API (used by the admin CLI and
+// the browser pages) and, through Handler, the HTTP API of the contract.
+//
+// # Building one
+//
+// Start from DefaultConfig, override from flags and environment, Validate (no side
+// effects; one-line errors naming the setting), then New with the Deps: a Store (the
+// part of store.Store the issuer uses), optionally a Cache (*rediscache.Cache) and a
+// Limiter (NewRedisLimiter), a prometheus.Registerer, a logger and a clock. New loads
+// or generates the signing keys and does every other expensive step once; Close stops
+// the key directory rescans. NewAdmin builds a Service for the admin operations only,
+// without touching the key directory.
+//
+// # Passwords
+//
+// argon2id (golang.org/x/crypto/argon2) in PHC strings:
+// $argon2id$v=19$m=19456,t=2,p=1$SALT$HASH. New hashes use Config.Password (default: the
+// OWASP 19 MiB, 2 passes, 1 lane profile); verification uses the parameters recorded in
+// the stored string, so raising the parameters never locks anyone out. Comparison is
+// constant-time. An unknown email costs the same argon2 work as a wrong password (a
+// dummy hash made at start with the current parameters is verified), and a wrong
+// password, an unknown email and a disabled user get the same answer. At most
+// Config.HashConcurrency hashes run at once; others wait (bounded by their context).
+//
+// # Signing keys
+//
+// ES256 (default), EdDSA or RS256 keys are PKCS#8 PEM files named KID.pem in
+// Config.KeysDir, mode 0600 in a 0700 directory; a key file readable by group or others
+// is refused (ErrKeyPermissions) rather than used. On the first start, or when the
+// newest key is not of the configured algorithm, a key is generated. Kids made here are
+// time-sortable (UTC timestamp with nanoseconds, then random hex), and a file with
+// another name takes its modification time as its creation time; the newest key of the
+// configured algorithm signs. The directory is re-read every Config.KeyRescan (30s) —
+// a cheap listing, keys are parsed only when it changes — so a key added by RotateKey
+// (`issuer keys rotate`) signs without a restart; a bad file found by a rescan is logged
+// and the keys in use stay. A key stays in the JWKS until AccessTTL + KeyRescan +
+// Leeway after its successor was created: no token it signed can be live after that.
+// Keys are never deleted. HS256 uses the JWT_SECRET_KEY secret (at least 32 bytes),
+// publishes an empty JWKS, and has a kid that fingerprints the secret.
+//
+// # Tokens
+//
+// Access tokens are JWS compact (jwx/v2) with header {alg, kid, typ: "at+jwt"} and
+// claims iss, sub (user id), aud, exp, iat, nbf, jti, sid, email and roles (an array,
+// never null). Refresh tokens are 32 random bytes in base64url; only their lowercase
+// hex SHA-256 (TokenHash) is stored, together with the hash and expiry of the access
+// token minted with them.
+//
+// Refresh rotates (RFC 9700 §4.14) in one store transaction: the presented token is
+// marked used and a successor issued. Presented again within Config.RefreshGrace
+// (default 5s) it yields a sibling pair — concurrent clients do not log themselves
+// out — and later it revokes the whole session (reason refresh_reuse). With a zero
+// grace, of N racing refreshes exactly one succeeds and the session ends revoked.
+//
+// # Logout
+//
+// POST /v1/logout takes the refresh token in the body, or else a bearer access token
+// whose sid names the session. The access token must verify with the issuer's own keys
+// (signature, typ, iss, aud, nbf), but may be expired: logging out only ever takes
+// access away, and clients often hold an expired token when the user leaves. Logout is
+// idempotent (204 again, and 204 for an unknown refresh token). /v1/logout-all and
+// /v1/sessions need a live access token whose session is still live in the store.
+//
+// # Throttling
+//
+// Every login attempt spends from its client address's bucket (Config.LoginRate.PerIP,
+// 30/min; an IPv6 client by its /64); failed attempts (wrong password, unknown email,
+// disabled user alike) spend from the account's bucket (PerAccount: 10 at once, then
+// one a minute), which is checked before any password work. Successful logins never
+// spend from the account, and one account's failures never slow another beyond the
+// shared address's bucket. An empty bucket is 429 rate_limited with Retry-After. The
+// buckets are GCRA: in Redis through go-redis/redis_rate (NewRedisLimiter), shared by
+// every replica, or in memory (NewMemoryLimiter, bounded), which is also the fallback
+// while Redis fails. Concurrent attempts can overshoot the account budget by the
+// number in flight; the address budget and the hashing gate bound that. The client
+// address is the peer's, or X-Forwarded-For's rightmost untrusted entry when the peer
+// is in Config.TrustedProxies (default loopback only).
+//
+// # Redis
+//
+// With a Cache, login writes the new pair through (access_token:{h}, refresh_token:{h},
+// user_session:{uid}, user_tokens:{uid}), refresh drops the old refresh token and
+// writes the new pair, and every revocation (logout, logout-all, reuse, user disabled,
+// admin) marks the session's live tokens revoked:{h} and publishes one event per
+// session, after the store has committed. Redis writes run detached from the request's
+// cancellation with their own timeout, so a client that hangs up cannot leave a
+// revocation unpublished. A Redis failure never fails a request: it is logged at Warn
+// and counted in vexen_issuer_redis_errors_total{op}; the store stays the truth.
+//
+// # HTTP
+//
+// Handler serves the API (see its documentation for the routes and the single status
+// table). Bodies are read through http.MaxBytesReader (1 MiB, else 413); JSON must be
+// application/json (else 415), one object, no unknown fields, nothing after it (else
+// 400 invalid_request). Every error body is {"error": CODE, "error_description": TEXT};
+// descriptions are generic and internal details only go to the log.
+//
+// # Operations
+//
+// Metrics (on the Registerer given): vexen_issuer_requests_total{endpoint,code},
+// vexen_issuer_request_duration_seconds{endpoint}, vexen_issuer_logins_total{result},
+// vexen_issuer_refreshes_total{result}, vexen_issuer_revocations_total{reason},
+// vexen_issuer_redis_errors_total{op}, vexen_issuer_password_hashes_waiting. Label
+// values come from fixed sets. Logs never contain a password, a token or a whole token
+// hash (at most a 12-digit hash prefix); refresh-token reuse is logged at Warn, failed
+// logins at Debug.
+package issue
