@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,6 +40,12 @@ type Main struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	trustedProxies  []string
+	argon2Memory    int
+	argon2Time      int
+	argon2Threads   int
+	rateIP          string
+	rateAccount     string
+	set             *config.Set
 
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
@@ -54,8 +61,14 @@ type Main struct {
 
 // NewMain returns a Main with the contract's defaults.
 func NewMain() *Main {
+	c := issue.DefaultConfig()
 	return &Main{
-		Config:          issue.DefaultConfig(),
+		argon2Memory:    int(c.Password.Memory),
+		argon2Time:      int(c.Password.Time),
+		argon2Threads:   int(c.Password.Threads),
+		rateIP:          formatRate(c.LoginRate.PerIP),
+		rateAccount:     formatRate(c.LoginRate.PerAccount),
+		Config:          c,
 		Listen:          ":8080",
 		LogLevel:        "info",
 		ShutdownTimeout: 15 * time.Second,
@@ -66,6 +79,7 @@ func NewMain() *Main {
 // flags binds every setting of the issuer to a flag and its variable.
 func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s := config.New(name, getenv)
+	m.set = s
 	c := &m.Config
 	s.String(&m.Listen, "listen", "ISSUER_LISTEN", "address to serve HTTP on")
 	s.String(&c.IssuerURL, "issuer-url", "ISSUER_URL", "public URL of the issuer; the iss claim")
@@ -81,6 +95,12 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.List(&c.AllowedRedirectHosts, "allowed-redirect-hosts", "ALLOWED_REDIRECT_HOSTS", "hosts (and *.parent wildcards) allowed as return URLs; default: the issuer URL's host")
 	s.String(&c.DefaultRedirect, "default-redirect", "DEFAULT_REDIRECT", "where a refused return URL sends the browser")
 	s.List(&m.trustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "CIDRs whose X-Forwarded-For is believed (client IP for throttling and sessions)")
+	s.Int(&m.argon2Memory, "argon2-memory", "ARGON2_MEMORY", "argon2id memory for new password hashes, KiB (existing hashes keep their own)")
+	s.Int(&m.argon2Time, "argon2-time", "ARGON2_TIME", "argon2id passes for new password hashes")
+	s.Int(&m.argon2Threads, "argon2-threads", "ARGON2_THREADS", "argon2id lanes for new password hashes")
+	s.Int(&c.HashConcurrency, "hash-concurrency", "HASH_CONCURRENCY", "password hashes computed at once (each holds --argon2-memory); more wait")
+	s.String(&m.rateIP, "login-rate-ip", "LOGIN_RATE_IP", "login attempts allowed per client IP, as EVENTS/PERIOD (burst EVENTS)")
+	s.String(&m.rateAccount, "login-rate-account", "LOGIN_RATE_ACCOUNT", "failed logins allowed per account, as EVENTS/PERIOD (burst EVENTS)")
 	s.String(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db)")
 	s.String(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
 	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel")
@@ -97,8 +117,25 @@ func (m *Main) validate() error {
 		return err
 	}
 	m.Config.TrustedProxies = prefixes
+	for _, v := range []struct {
+		name string
+		n, max int
+	}{{"argon2-memory", m.argon2Memory, 1 << 22}, {"argon2-time", m.argon2Time, 1 << 10}, {"argon2-threads", m.argon2Threads, 255}} {
+		if v.n < 1 || v.n > v.max {
+			return m.set.Annotate(config.Invalid(v.name, "%d is outside 1..%d", v.n, v.max))
+		}
+	}
+	m.Config.Password.Memory = uint32(m.argon2Memory)
+	m.Config.Password.Time = uint32(m.argon2Time)
+	m.Config.Password.Threads = uint8(m.argon2Threads)
+	if m.Config.LoginRate.PerIP, err = parseRate(m.rateIP); err != nil {
+		return m.set.Annotate(config.Invalid("login-rate-ip", "%v", err))
+	}
+	if m.Config.LoginRate.PerAccount, err = parseRate(m.rateAccount); err != nil {
+		return m.set.Annotate(config.Invalid("login-rate-account", "%v", err))
+	}
 	if err := m.Config.Validate(); err != nil {
-		return err
+		return m.set.Annotate(err)
 	}
 	if m.RedisURL != "" {
 		if _, err := redis.ParseURL(m.RedisURL); err != nil {
@@ -110,6 +147,22 @@ func (m *Main) validate() error {
 	}
 	return nil
 }
+
+// parseRate reads "EVENTS/PERIOD", e.g. "30/1m"; the burst is EVENTS.
+func parseRate(v string) (issue.Rate, error) {
+	ev, per, ok := strings.Cut(v, "/")
+	n, err := strconv.Atoi(strings.TrimSpace(ev))
+	if !ok || err != nil || n < 1 {
+		return issue.Rate{}, fmt.Errorf("%q is not EVENTS/PERIOD, e.g. 30/1m", v)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(per))
+	if err != nil || d <= 0 {
+		return issue.Rate{}, fmt.Errorf("%q is not EVENTS/PERIOD, e.g. 30/1m", v)
+	}
+	return issue.Rate{Events: n, Per: d, Burst: n}, nil
+}
+
+func formatRate(r issue.Rate) string { return strconv.Itoa(r.Events) + "/" + r.Per.String() }
 
 func redactErr(err error) string {
 	s := err.Error()
@@ -368,7 +421,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 func notFound(err error, email string) error {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, issue.ErrUnknownUser) {
 		return fmt.Errorf("no user with email %s", email)
 	}
 	return err

@@ -221,3 +221,26 @@ func (s *Set) PrintDefaults(w io.Writer) {
 func Invalid(setting string, format string, args ...any) error {
 	return fmt.Errorf("invalid %s: %s", setting, fmt.Sprintf(format, args...))
 }
+
+// Annotate rewrites an error from Invalid that names a setting by its flag name
+// ("invalid access-ttl: …") to name the flag and its variable
+// ("invalid --access-ttl (ACCESS_TOKEN_TTL): …"), so operators find it either way.
+func (s *Set) Annotate(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	rest, ok := strings.CutPrefix(msg, "invalid ")
+	if !ok {
+		return err
+	}
+	name, detail, ok := strings.Cut(rest, ": ")
+	if !ok || s.fs.Lookup(name) == nil {
+		return err
+	}
+	label := "--" + name
+	if env := s.envOf[name]; env != "" {
+		label += " (" + env + ")"
+	}
+	return fmt.Errorf("invalid %s: %s", label, detail)
+}

@@ -108,3 +108,16 @@ func TestHelpListsVariables(t *testing.T) {
 		}
 	}
 }
+
+func TestAnnotateNamesFlagAndVariable(t *testing.T) {
+	var c settings
+	s := New("t", nil)
+	bind(s, &c)
+	got := s.Annotate(Invalid("ttl", "%v is too short", time.Second)).Error()
+	if got != "invalid --ttl (T_TTL): 1s is too short" {
+		t.Fatalf("got %q", got)
+	}
+	if got := s.Annotate(Invalid("T_SECRET", "missing")).Error(); got != "invalid T_SECRET: missing" {
+		t.Fatalf("got %q", got)
+	}
+}
