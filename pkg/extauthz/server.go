@@ -239,13 +239,16 @@ const (
 	// MaxConcurrentStreams bounds in-flight Checks per connection; Envoy opens
 	// another connection when it needs more.
 	MaxConcurrentStreams = 1024
+	// MinPingInterval is the shortest interval between client keepalive pings the
+	// server accepts; a client pinging more often is disconnected. Envoy's
+	// http2_protocol_options.connection_keepalive.interval must not be shorter.
+	MinPingInterval = 5 * time.Second
 )
 
 // NewGRPCServer returns a grpc.Server with explicit limits for serving Envoy:
 // MaxRequestBytes, MaxConcurrentStreams, a 5s connection handshake timeout, a
 // keepalive ping after 30s idle (10s to answer) that drops dead Envoy connections,
-// and acceptance of client keepalive pings every 5s or slower (Envoy's
-// http2_protocol_options.connection_keepalive.interval must not be shorter). opts
+// and acceptance of client keepalive pings every MinPingInterval or slower. opts
 // are applied after these and override them.
 func NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	base := []grpc.ServerOption{
@@ -253,7 +256,7 @@ func NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.ConnectionTimeout(5 * time.Second),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: MinPingInterval, PermitWithoutStream: true}),
 	}
 	return grpc.NewServer(append(base, opts...)...)
 }
