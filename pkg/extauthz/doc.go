@@ -1,7 +1,8 @@
 // Package extauthz is the verifier's Envoy adapter: a gRPC server implementing
 // envoy.service.auth.v3.Authorization/Check (Envoy's ext_authz HTTP filter with a
-// grpc_service, transport_api_version V3) over a verify.Decider. It is the only
-// package that imports gRPC and Envoy's types; the decision core does not.
+// grpc_service, transport_api_version V3) over a verify.Decider. It and its
+// subpackage envoyconfig (checks for Envoy bootstraps) are the only packages that
+// import gRPC and Envoy's types; the decision core does not.
 //
 // The adapter is thin. From a CheckRequest it builds a verify.Request: the original
 // method, :authority and path (with query) from attributes.request.http, the token
@@ -36,11 +37,21 @@
 //
 // With Options.LoginURL set, a route that asks for it explicitly (the context
 // extension ModeKey = ModeBrowser in the route's ExtAuthzPerRoute check_settings)
-// answers an unauthenticated GET or HEAD navigation with a 302 to the login page,
+// answers a browser navigation without a valid token with a 302 to the login page,
 // carrying the original URL as return URL when its host is in
-// Options.AllowedRedirectHosts. Requests with an Authorization header, other methods,
-// 403s and every route without the extension keep the 401: API clients never get a
+// Options.AllowedRedirectHosts. A navigation is judged as the HTTP endpoint judges
+// it: GET or HEAD, no Authorization header, Accept naming text/html, Sec-Fetch-Mode
+// absent or "navigate", no X-Requested-With. Everything else on such a route, 403s,
+// and every route without the extension keep the 401: API clients never get a
 // redirect.
+//
+// # Same answers as the HTTP endpoint
+//
+// Statuses, bodies and headers of every answer match the verifier's HTTP endpoint
+// (verify.Verifier.Handler); a test runs the real verifier behind both adapters and
+// compares them. One difference is inherent: an identity header with an empty value
+// (X-Auth-Roles of a user without roles) is removed here, because Envoy's gRPC API
+// cannot set an empty header.
 //
 // # Serving
 //

@@ -157,7 +157,7 @@ func (a authService) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 //	allowed                     OK                 identity headers set, forged copies removed
 //	no token                    UNAUTHENTICATED    401, WWW-Authenticate: Bearer realm="vexen"
 //	bad/expired/revoked token   UNAUTHENTICATED    401, ... error="invalid_token"
-//	  (browser mode, GET/HEAD)  UNAUTHENTICATED    302 to the login URL
+//	  (browser mode, navigation) UNAUTHENTICATED   302 to the login URL
 //	access rule denies          PERMISSION_DENIED  403
 //	cannot decide               UNAVAILABLE        503
 //	no HTTP attributes          INVALID_ARGUMENT   403 (not an HTTP ext_authz filter)
