@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -16,6 +18,27 @@ func TestCaddy(t *testing.T) {
 	t.Parallel()
 	bin := testenv.RequireBinary(t, "caddy", "run scripts/build-caddy.sh (installs into $VEXEN_TOOLS/bin)")
 	port, adminPort := testenv.FreePort(t), testenv.FreePort(t)
+
+	t.Run("the committed Caddyfile is valid and formatted", func(t *testing.T) {
+		sample := filepath.Join("..", "caddy", "Caddyfile")
+		cmd := exec.Command(bin, "validate", "--config", sample, "--adapter", "caddyfile")
+		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("caddy validate: %v\n%s", err, out)
+		}
+		want, err := os.ReadFile(sample)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := exec.Command(bin, "fmt", sample).Output()
+		if err != nil {
+			t.Fatalf("caddy fmt: %v", err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("caddy/Caddyfile is not as caddy fmt writes it (Caddy warns at every start): run caddy fmt --overwrite")
+		}
+	})
+
 	s := newStack(t, "127.0.0.1")
 
 	dir := t.TempDir()

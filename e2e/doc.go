@@ -6,6 +6,9 @@
 // on free ports, SQLite plus the shared Redis under a key prefix of their own) and
 // an upstream that echoes the headers it got (internal/echo).
 //
+// The committed files are also checked as they are: nginx -t on nginx/, and caddy
+// validate plus caddy fmt (no diff) on caddy/Caddyfile.
+//
 // For every proxy the tests prove:
 //   - a valid token (Authorization header or the access-token cookie) reaches the
 //     upstream with X-Auth-User, X-Auth-Email, X-Auth-Roles and X-Auth-Session

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,6 +18,29 @@ func TestNginx(t *testing.T) {
 	t.Parallel()
 	bin := testenv.RequireBinary(t, "nginx", "run scripts/install-deps.sh (Debian's nginx, with auth_request)")
 	port := testenv.FreePort(t)
+
+	t.Run("the committed files pass nginx -t as they are", func(t *testing.T) {
+		dir := t.TempDir()
+		var repl []Replacement
+		if os.Geteuid() != 0 {
+			// Only root may write /var/log/nginx; the addresses stay as committed.
+			repl = []Replacement{{"/var/log/nginx/", dir + "/"}}
+		}
+		for _, name := range []string{"nginx.conf", "vexen-auth.conf", "vexen-auth-headers.conf"} {
+			r := repl
+			if name != "nginx.conf" {
+				r = nil
+			}
+			if err := RenderFile(filepath.Join(dir, name), filepath.Join("..", "nginx", name), r...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, err := exec.Command(bin, "-t", "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("nginx -t: %v\n%s", err, out)
+		}
+	})
+
 	s := newStack(t, "127.0.0.1")
 
 	// nginx runs as root here and drops its workers to www-data, which must be able

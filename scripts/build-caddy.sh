@@ -21,6 +21,11 @@ TOOLS=${VEXEN_TOOLS:-/var/cache/vexen-auth/tools}
 BIN=$TOOLS/bin
 mkdir -p "$BIN"
 
+# One build at a time per tools cache (parallel CI steps, two shells): the second
+# waits, then finds the binary cached.
+exec 9>"$TOOLS/.build-caddy.lock"
+flock 9
+
 caddy_version() {
 	"$1" build-info 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/caddyserver/caddy/v2" {print $3}' || true
 }

@@ -38,6 +38,11 @@ BIN=$TOOLS/bin
 W=$TOOLS/src/traefikbuild
 mkdir -p "$BIN"
 
+# One build at a time per tools cache (parallel CI steps, two shells): the second
+# waits, then finds the binary cached.
+exec 9>"$TOOLS/.build-traefik.lock"
+flock 9
+
 if [ -x "$BIN/traefik" ]; then
 	have=$("$BIN/traefik" version 2>/dev/null | awk '$1 == "Version:" {print $2}') || have=
 	if [ "$have" = "$V" ]; then
