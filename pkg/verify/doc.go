@@ -1,5 +1,151 @@
 // Package verify is the verifier's decision core: given what a proxy asks about a
 // request (method, host, path, client, and the access token from the
-// Authorization header or the cookie), it answers allow (with the identity headers)
-// or deny (401, 403), or "cannot decide" (an error, answered with 503).
+// Authorization header or the cookie) it answers allow, with the identity headers,
+// or deny (401, 403), or "cannot decide" (an error, which adapters answer with
+// 503, never 200). Verifier implements Decider; Handler is its HTTP adapter
+// (nginx auth_request, Traefik forwardAuth, Caddy forward_auth, Envoy HTTP
+// ext_authz); package extauthz adapts the same Decider to Envoy's gRPC API.
+//
+// # Token checks
+//
+// A token nobody has vouched for yet is checked in full: at most MaxTokenBytes;
+// three base64url segments; a JOSE header with typ "at+jwt" (or
+// "application/at+jwt", any case), no crit, b64 or cty; a kid naming a trusted key
+// and alg equal to that key's own algorithm. Keys come only from the configured
+// JWKS (fetched by a jwk.Cache restricted to that one URL, refreshed in the
+// background) or, in HS256 deployments, from the shared secret: a key embedded in
+// the token (jwk, x5c) or named by URL (jku, x5u) is never used, "none" is never
+// accepted, and HMAC is never keyed with a public key (a JWKS's secret keys are
+// refused). An unknown kid causes at most one extra JWKS fetch per 10 s, never one
+// per request. Then jwt.Parse verifies the signature against the key set and
+// checks iss, aud, exp, nbf and iat with Leeway on an injected clock; sub, sid,
+// exp and iat must be present, roles must be an array of strings and email a
+// string, and no value may contain control characters (they become headers).
+//
+// # The three layers
+//
+// A decision looks up the token's SHA-256 in (a) the in-process cache, then on a
+// miss (b) Redis and (c) the store:
+//
+//   - (a) A sharded map from token hash to a compact entry: the identity with its
+//     header values rendered once, the expiry, when the session was last found
+//     live. Bounded by CacheEntries (an insert into a full cache drops an
+//     expired entry, else the one expiring first among a few sampled). A hit
+//     allocates nothing.
+//   - (b) MGET access_token:{h} revoked:{h}. revoked:{h} denies. access_token:{h}
+//     holds the claims of a token the issuer minted or a verifier fully checked,
+//     and is honoured without a signature check, after iss, aud and exp are
+//     checked again (claims that do not fit this verifier vouch for nothing).
+//     Redis is therefore part of the trust base: whoever can write to it can
+//     admit any token string. Protect it (password or ACL, TLS, a private network).
+//   - (c) On a Redis miss the token is checked in full and the store answers
+//     whether its session is live (not revoked or expired, user not disabled, the
+//     token's sub owning it). A live answer fills Redis (unless revoked:{h} exists)
+//     and the local cache; a dead one writes revoked:{h}.
+//
+// Concurrent requests carrying one new token share one resolution (single
+// flight): a burst costs one signature check.
+//
+// # Revocation
+//
+// The issuer writes revoked:{h} for a revoked session's tokens and publishes one
+// event per revoked session on the revocation channel. The verifier turns each
+// event into a tombstone for the session: every cache hit consults the
+// tombstones, so the session's cached tokens are refused at once, and a check
+// still in flight when the event arrived cannot cache the session as live again.
+// The janitor drops dead entries and old tombstones.
+//
+// In push mode (the default) a cached entry is trusted while the feed is fresh:
+// the last PING sent on the subscription at time T was answered (which proves
+// every event published before T was delivered) and T is no older than
+// MaxStaleness. Otherwise an entry checked more than MaxStaleness ago is checked
+// again (Redis, then the store) before it is trusted. After every (re)subscription,
+// and when a gap in the events' sequence numbers shows one was lost, the verifier
+// reads the store's revocation log from the last sequence it saw before it calls
+// the feed fresh again. Beside pub/sub it reads the log every 5×MaxStaleness (at
+// least 1 s), which bounds the damage of an event the issuer failed to publish.
+// Without Redis the log is read every MaxStaleness/2 and a read that started at
+// T makes the feed fresh as of T: a revocation is seen within MaxStaleness.
+//
+// In strict mode every decision, cached or not, looks the token up in Redis
+// (revoked:{h} denies, access_token:{h} allows, neither asks the store and
+// refills) or, without Redis, asks the store: a request that starts after logout
+// returned is refused. The local cache then only saves the signature check.
+//
+// # Failures
+//
+//   - Redis unreachable: decisions go on from the local cache (within the
+//     staleness bound, as the feed is down) and from the store; Redis is skipped
+//     for a second after each failure, so the store answers without waiting on it.
+//   - Store unreachable, Redis up: tokens Redis knows are decided; others are an error.
+//   - Store and Redis unreachable: a token cached and checked within MaxStaleness
+//     is allowed; anything else is an error (503).
+//   - JWKS never loaded: tokens that need a signature check are an error (503);
+//     a failed refresh keeps the keys loaded before.
+//
+// A token whose signature, claims and session were not checked, by this verifier
+// or (through access_token:{h}) by a peer or the issuer, is never allowed.
+//
+// # Access rules
+//
+// Config.Rules restrict paths to roles. Each rule is three fields separated by
+// blanks:
+//
+//	HOST PATH_PREFIX ROLES
+//
+// HOST is a host name (compared without port, ignoring case), "*.parent" (any name
+// below parent, not parent itself) or "*" (any host). PATH_PREFIX starts with "/"
+// and matches whole segments ("/admin" matches "/admin" and "/admin/x", not
+// "/administrator"). ROLES is a comma-separated list, one of which the token's
+// roles must contain, or "*" for any valid token. Of the rules whose host and
+// prefix match a request, the one with the longest prefix applies (then the most
+// specific host); a valid token it does not admit gets 403. A request no rule
+// matches is allowed for any valid token. Rules are method-agnostic. Paths are
+// compared after percent-decoding and removing dot segments and duplicate
+// slashes, so "/public/../admin" is "/admin"; a path that does not decode is
+// refused (403). For example:
+//
+//   - /            *
+//   - /admin       admin
+//     app.example.com   /reports     finance,ops
+//     *.example.com     /public      *
+//
+// # HTTP adapter
+//
+// Handler serves /auth and every path below it, any method, plus /healthz and
+// /readyz. The token is read from "Authorization: Bearer …" (scheme in any case),
+// else from the CookieName cookie. The original request is read from
+// X-Forwarded-Method, -Proto, -Host and -Uri (Traefik, Caddy), else
+// X-Original-Method, X-Original-URI, X-Original-Host and X-Original-URL (nginx),
+// but only when the peer's address is in TrustedProxies (default: loopback);
+// otherwise from the
+// /auth request itself: its method, Host, and the path after /auth (Envoy's HTTP
+// ext_authz appends the original path). X-Forwarded-* win over X-Original-*: an
+// nginx config must set or clear X-Forwarded-Uri and -Host (the sample does).
+//
+// Answers: 200 with X-Auth-User (sub), X-Auth-Email, X-Auth-Roles
+// (comma-separated) and X-Auth-Session (sid); 401 with
+// `WWW-Authenticate: Bearer realm="vexen", error="invalid_token"` (without error
+// when no token was sent); 403; 503 with Retry-After: 1.
+//
+// Browser redirects are opted into per route: the proxy calls /auth?mode=browser
+// (or sends X-Auth-Mode: browser). Then a denied top-level navigation (GET or
+// HEAD, Accept including text/html, Sec-Fetch-Mode absent or "navigate", no
+// X-Requested-With, no Authorization header) is answered 302 to LoginURL with
+// rd=the original URL, when that URL's host is in AllowedRedirectHosts and it is
+// a plain http(s) URL; otherwise rd is left out. API calls always get 401. nginx
+// cannot pass a 302 from auth_request: use its error_page 401 instead.
+//
+// # Metrics
+//
+//	vexen_verifier_decisions_total{decision="allow|deny|error",reason}
+//	vexen_verifier_cache_requests_total{layer="local|redis",result="hit|miss"}
+//	vexen_verifier_cache_hit_ratio{layer}
+//	vexen_verifier_decision_duration_seconds
+//	vexen_verifier_revocation_propagation_seconds (event timestamp → applied)
+//	vexen_verifier_local_cache_entries, vexen_verifier_tombstones
+//	vexen_verifier_feed_fresh
+//	vexen_verifier_backend_errors_total{backend,op}
+//	vexen_verifier_jwks_fetches_total{result}, vexen_verifier_jwks_unknown_kid_refetches_total
+//	vexen_verifier_signing_keys
 package verify

@@ -54,6 +54,7 @@ const (
 	keyOrigMethod       = "X-Original-Method"
 	keyOrigURI          = "X-Original-Uri"
 	keyOrigURL          = "X-Original-Url"
+	keyOrigHost         = "X-Original-Host"
 	keyAccept           = "Accept"
 	keySecFetchMode     = "Sec-Fetch-Mode"
 	keyRequestedWith    = "X-Requested-With"
@@ -217,6 +218,8 @@ func (v *Verifier) original(r *http.Request, req *Request) origin {
 	}
 	if host := first(hd, keyFwdHost); host != "" {
 		req.Host = host
+	} else if host := first(hd, keyOrigHost); host != "" {
+		req.Host = host
 	}
 	if p := first(hd, keyFwdProto); p != "" {
 		o.scheme = p
@@ -301,7 +304,7 @@ func bearer(a string) (string, bool) {
 	if len(a) <= len(scheme)+1 || !strings.EqualFold(a[:len(scheme)], scheme) || (a[len(scheme)] != ' ' && a[len(scheme)] != '\t') {
 		return "", false
 	}
-	tok := strings.Trim(a[len(scheme)+1:], " \t")
+	tok := strings.Trim(a[len(scheme)+1:], " \t\r\n")
 	return tok, tok != ""
 }
 

@@ -155,6 +155,7 @@ func TestOriginalRequest(t *testing.T) {
 		{"untrusted peer: headers ignored", "/auth", "10.9.9.9:1", []string{"X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/admin"}, 200},
 		{"untrusted peer: cannot unlock either", "/auth/ops", "10.9.9.9:1", []string{"X-Forwarded-Uri", "/public"}, 403},
 		{"nginx: X-Original-URI", "/auth", "127.0.0.1:1", []string{"Host", "app.example.com", "X-Original-URI", "/admin"}, 403},
+		{"nginx: X-Original-Host", "/auth", "127.0.0.1:1", []string{"X-Original-Host", "app.example.com", "X-Original-URI", "/admin"}, 403},
 		{"nginx: X-Original-URL", "/auth", "[::1]:1", []string{"X-Original-URL", "https://app.example.com/admin?x=1"}, 403},
 		{"nginx: X-Original-URL, other path", "/auth", "[::1]:1", []string{"X-Original-URL", "https://app.example.com/home"}, 200},
 		{"envoy: path suffix", "/auth/ops/x", "10.0.0.1:1", nil, 403},

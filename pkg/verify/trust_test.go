@@ -556,3 +556,37 @@ func TestRunTwice(t *testing.T) {
 		t.Fatalf("second Run = %v", err)
 	}
 }
+
+// TestSafetyPoll: beside pub/sub the log is read now and then, so a revocation
+// whose event was never published is applied even while the feed is fresh.
+func TestSafetyPoll(t *testing.T) {
+	f := newFixture(t, withRedis(), withConfig(func(c *Config) { c.MaxStaleness = 50 * time.Millisecond }))
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	f.shared.Pong(t, f.clock.Now()) // the injected clock stands still: fresh for the whole test
+	f.revokeInStore("s1")
+	f.mustAllow(tok) // the feed vouches for it…
+	start := time.Now()
+	waitFor(t, "the log poll to apply the revocation", func() bool {
+		d, _ := f.decide(tok)
+		return d.Reason == ReasonRevoked
+	})
+	if el := time.Since(start); el > 3*minSafetyPoll {
+		t.Fatalf("took %v", el)
+	}
+}
+
+func TestStoreDownRedisUp(t *testing.T) {
+	f := newFixture(t, withRedis())
+	known := f.mint.Mint(t, verifytest.Claims{Subject: "u1", SessionID: "s1"})
+	f.shared.SetClaims(verifytest.Hash(known), f.mint.Payload(t, verifytest.Claims{Subject: "u1", SessionID: "s1"}))
+	f.sessions.SetErr(verifytest.ErrDown)
+	f.mustAllow(known)
+	unknown := f.mint.Mint(t, verifytest.Claims{Subject: "u2", SessionID: "s2"})
+	if d, err := f.decide(unknown); !errors.Is(err, ErrUnavailable) || d.Status != http.StatusServiceUnavailable {
+		t.Fatalf("token Redis does not know, store down: %+v, %v", d, err)
+	}
+	revoked := f.mint.Mint(t, verifytest.Claims{Subject: "u3", SessionID: "s3"})
+	f.shared.SetRevoked(verifytest.Hash(revoked))
+	f.mustDeny(revoked, ReasonRevoked)
+}

@@ -1,0 +1,90 @@
+package verify
+
+import (
+	"net/http"
+	"path"
+	"strings"
+	"testing"
+
+	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
+)
+
+// FuzzExtractToken: whatever the Authorization and Cookie headers hold, the token
+// found is a piece of one of them, without blanks around it.
+func FuzzExtractToken(f *testing.F) {
+	f.Add("Bearer abc.def.ghi", "")
+	f.Add("bearer\tabc", "vexen_access=xyz")
+	f.Add("Basic dXNlcg==", `a=1; vexen_access="q"; b=2`)
+	f.Add("", "vexen_access=; vexen_access=second")
+	f.Add("Bearer", ";;;=;vexen_access")
+	f.Fuzz(func(t *testing.T, auth, cookie string) {
+		hd := http.Header{}
+		if auth != "" {
+			hd["Authorization"] = []string{auth}
+		}
+		if cookie != "" {
+			hd["Cookie"] = []string{cookie}
+		}
+		tok, src := extractToken(hd, "vexen_access")
+		switch src {
+		case SourceNone:
+			if tok != "" {
+				t.Fatalf("no source but token %q", tok)
+			}
+		case SourceHeader:
+			if tok == "" || !strings.Contains(auth, tok) || !strings.EqualFold(auth[:6], "bearer") {
+				t.Fatalf("header token %q from %q", tok, auth)
+			}
+		case SourceCookie:
+			if tok == "" || !strings.Contains(cookie, tok) {
+				t.Fatalf("cookie token %q from %q", tok, cookie)
+			}
+		}
+		if strings.Trim(tok, " \t\r\n") != tok && src == SourceHeader {
+			t.Fatalf("token with blanks %q", tok)
+		}
+	})
+}
+
+// FuzzDecide: no string is allowed unless it carries the claims we signed, and
+// none makes Decide fail or panic.
+func FuzzDecide(f *testing.F) {
+	fx := newFixture(f)
+	fx.sessions.Add("session-1", "user-1", fx.clock.Now().Add(24*3600e9))
+	good := fx.mint.Mint(f, verifytest.Claims{})
+	parts := strings.Split(good, ".")
+	f.Add(good)
+	f.Add(parts[0] + "." + parts[1] + ".")
+	f.Add(parts[0] + ".." + parts[2])
+	f.Add(verifytest.Unsigned(f, map[string]any{"alg": "none", "typ": "at+jwt"}, fx.mint.Payload(f, verifytest.Claims{})))
+	f.Add("eyJhbGciOiJFUzI1NiJ9.e30.AAAA")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, tok string) {
+		d, err := fx.v.Decide(t.Context(), &Request{Method: http.MethodGet, Host: "h", Path: "/", Token: tok})
+		if err != nil {
+			t.Fatalf("error for %q: %v", tok, err)
+		}
+		if d.Allow && (d.Identity.UserID != "user-1" || d.Identity.SessionID != "session-1") {
+			t.Fatalf("allowed %q as %+v", tok, d.Identity)
+		}
+		if !d.Allow && d.Status != http.StatusUnauthorized {
+			t.Fatalf("status %d", d.Status)
+		}
+	})
+}
+
+// FuzzCanonicalPath: the rules' view of a path is absolute and clean.
+func FuzzCanonicalPath(f *testing.F) {
+	for _, s := range []string{"/", "/a/../b", "/a%2f..%2fb", "//x", "/a/./b?c", "https://h/x", "%", "/..", "a\\b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		p, ok := canonicalPath(in)
+		if !ok {
+			return
+		}
+		if c := path.Clean(p); !strings.HasPrefix(p, "/") || c != p && c+"/" != p {
+			t.Fatalf("canonicalPath(%q) = %q", in, p)
+		}
+	})
+}
