@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -13,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -399,20 +397,18 @@ func tamper(token string) string {
 }
 
 // waitFor polls cond every 50 ms until it holds or timeout passes.
-func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
+func waitFor(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for {
 		if cond() {
 			return true
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if time.Now().After(deadline) {
 			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-var errNoRedirect = errors.New("redirect not followed")
 
 // waitProxy polls url without credentials until the proxy answers 401: it is
 // listening, has loaded its routes and reaches the verifier.

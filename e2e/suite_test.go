@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -353,7 +352,7 @@ func runSuite(t *testing.T, s *stack, p target) {
 		upstreamSaw(t, send(t, http.MethodGet, api, bearer(tp.AccessToken), ""))
 		s.logout(t, tp.AccessToken)
 		var last answer
-		ok := waitFor(context.Background(), 5*time.Second, func() bool {
+		ok := waitFor(5*time.Second, func() bool {
 			last = send(t, http.MethodGet, api, bearer(tp.AccessToken), "")
 			return last.status == http.StatusUnauthorized
 		})
