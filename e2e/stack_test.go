@@ -51,6 +51,7 @@ func startProc(t testing.TB, dir, name string, env []string, bin string, args ..
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir // nothing lands in the source tree
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = out
 	cmd.Stderr = out
@@ -190,6 +191,8 @@ func newStack(t *testing.T, redirectHost string) *stack {
 		// understood: the method tests read them (verifierSaw).
 		"LOG_LEVEL=debug",
 		"LOG_FORMAT=json",
+		// The subcommands (user add) read the keys directory too.
+		"ISSUER_KEYS=" + filepath.Join(dir, "keys"),
 	}
 
 	// The upstream application.
@@ -209,6 +212,7 @@ func newStack(t *testing.T, redirectHost string) *stack {
 			args = append(args, "--role", r)
 		}
 		cmd := exec.Command(bins.issuer, args...)
+		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), s.env...)
 		cmd.Stdin = strings.NewReader(u.password + "\n")
 		if out, err := cmd.CombinedOutput(); err != nil {
