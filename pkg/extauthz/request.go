@@ -23,19 +23,11 @@ func headersOf(h *authv3.AttributeContext_HttpRequest) headers {
 }
 
 // get returns the value of the header name (lower case), merging repeated raw
-// headers with sep as Envoy merges them in the map form. Envoy lower-cases the map's
-// keys; a key in another case (a hand-built request) is still found.
+// headers with sep as Envoy merges them in the map form. The map's keys are lower
+// case (the CheckRequest contract), so it is one lookup.
 func (h headers) get(name, sep string) string {
 	if len(h.m) > 0 {
-		if v, ok := h.m[name]; ok {
-			return v
-		}
-		for k, v := range h.m {
-			if strings.EqualFold(k, name) {
-				return v
-			}
-		}
-		return ""
+		return h.m[name]
 	}
 	var out string
 	n := 0
