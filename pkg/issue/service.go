@@ -285,10 +285,12 @@ func pairOf(m *minted, userID, sid string, now time.Time) TokenPair {
 
 // LoginRequest is a login attempt.
 type LoginRequest struct {
-	Email     string
-	Password  string
-	ClientIP  netip.Addr // throttling key and the session's recorded address
-	UserAgent string     // recorded with the session (truncated)
+	Email    string
+	Password string
+	// ClientIP keys the per-address throttle and is recorded with the session; the
+	// zero Addr is one shared "unknown" bucket.
+	ClientIP  netip.Addr
+	UserAgent string // recorded with the session (control characters dropped, 256 bytes at most)
 }
 
 // Login checks the credentials and opens a session. Throttling: every attempt counts
@@ -547,6 +549,9 @@ func (s *Service) LogoutAll(ctx context.Context, accessToken string) (int, error
 
 func (s *Service) revokeUser(ctx context.Context, userID, reason string) (int, error) {
 	res, err := s.store.RevokeUser(ctx, userID, reason, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil // the user is gone, and with it every session
+	}
 	if err != nil {
 		return 0, fmt.Errorf("issue: revoke sessions: %w", err)
 	}

@@ -387,6 +387,12 @@ func TestNewAdmin(t *testing.T) {
 	if _, err := svc.Login(t.Context(), LoginRequest{Email: "adm@example.com", Password: "adm-passwd"}); !errors.Is(err, ErrNoKey) {
 		t.Errorf("Login on an admin Service: %v, want ErrNoKey", err)
 	}
+	if err := svc.LogoutAccess(t.Context(), "a.b.c"); !errors.Is(err, ErrNoKey) {
+		t.Errorf("LogoutAccess on an admin Service: %v, want ErrNoKey", err)
+	}
+	if _, err := svc.Refresh(t.Context(), newRefreshToken()); !errors.Is(err, ErrNoKey) {
+		t.Errorf("Refresh on an admin Service: %v, want ErrNoKey", err)
+	}
 }
 
 // TestKeyRescanLoop: a key added by RotateKey signs without a restart.

@@ -160,6 +160,9 @@ func (s *Service) mint(sid, userID, email string, roles []string, now time.Time)
 // Any failure is ErrInvalidToken.
 func (s *Service) VerifyAccessToken(token string, allowExpired bool) (Claims, error) {
 	var c Claims
+	if s.keys == nil {
+		return c, ErrNoKey
+	}
 	if len(token) > maxTokenLen {
 		return c, fmt.Errorf("%w: too long", ErrInvalidToken)
 	}
