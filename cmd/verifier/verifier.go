@@ -56,6 +56,7 @@ type Main struct {
 	served  <-chan error
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup
+	set     *config.Set
 }
 
 // NewMain returns a Main with the contract's defaults.
@@ -72,6 +73,7 @@ func NewMain() *Main {
 
 func (m *Main) flags(getenv func(string) string) *config.Set {
 	s := config.New("verifier", getenv)
+	m.set = s
 	c := &m.Config
 	s.String(&m.Listen, "listen", "VERIFIER_LISTEN", "address to serve the HTTP decision endpoint (/auth), health and metrics on")
 	s.String(&m.GRPCListen, "grpc-listen", "VERIFIER_GRPC_LISTEN", "address of the Envoy ext_authz v3 gRPC server; empty = off")
@@ -148,7 +150,7 @@ func (m *Main) validate() error {
 	}
 	m.Config.TrustedProxies = prefixes
 	if err := m.Config.Validate(); err != nil {
-		return err
+		return m.set.Annotate(err)
 	}
 	if m.RedisURL != "" {
 		if _, err := redis.ParseURL(m.RedisURL); err != nil {
