@@ -446,3 +446,37 @@ func TestDisabledUserNeverGetsASession(t *testing.T) {
 		t.Error("a session was created for a disabled user")
 	}
 }
+
+// cancellingStore cancels the caller's context once the revocation has committed, as
+// a client hanging up at that moment would.
+type cancellingStore struct {
+	*memStore
+	cancel context.CancelFunc
+}
+
+func (s cancellingStore) RevokeSession(ctx context.Context, id, reason string, now time.Time) (store.RevokeResult, error) {
+	res, err := s.memStore.RevokeSession(ctx, id, reason, now)
+	s.cancel()
+	return res, err
+}
+
+// TestRevocationSurvivesHangUp: the Redis write-through of a committed revocation runs
+// even when the request's context is cancelled right after the commit.
+func TestRevocationSurvivesHangUp(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cache := &fakeCache{}
+	st := cancellingStore{memStore: newMemStore(), cancel: cancel}
+	e := newEnv(t, st, func(_ *Config, d *Deps) { d.Cache = cache })
+	e.addUser("hang@example.com", "hang-passw")
+	p := e.login("hang@example.com", "hang-passw")
+	if err := e.svc.Logout(ctx, p.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the test's context was not cancelled")
+	}
+	if len(cache.revokes) != 1 || !cache.deadline[len(cache.deadline)-1] {
+		t.Fatalf("Revoke calls %d, last context live %v; want the revocation written with a live context",
+			len(cache.revokes), cache.deadline)
+	}
+}
