@@ -52,6 +52,7 @@ type Main struct {
 	srv     *http.Server
 	ln      net.Listener
 	grpcSrv *grpc.Server
+	authz   *extauthz.Server
 	grpcLn  net.Listener
 	served  <-chan error
 	cancel  context.CancelFunc
@@ -230,7 +231,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.grpcLn = gl
 		m.grpcSrv = extauthz.NewGRPCServer()
-		extauthz.New(v, m.grpcOptions()).Register(m.grpcSrv)
+		m.authz = extauthz.New(v, m.grpcOptions())
+		m.authz.Register(m.grpcSrv)
 		go func() {
 			if err := m.grpcSrv.Serve(gl); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 				m.Logger.Error("gRPC server stopped", "err", err)
@@ -287,6 +289,7 @@ func (m *Main) Close() error {
 		errs = append(errs, cli.Shutdown(m.srv, m.ShutdownTimeout))
 	}
 	if m.grpcSrv != nil {
+		m.authz.SetServing(false) // Envoy's health checks move traffic away first
 		stopped := make(chan struct{})
 		go func() { m.grpcSrv.GracefulStop(); close(stopped) }()
 		select {
