@@ -106,8 +106,15 @@ type Signer interface {
 // Mint returns a compact JWS with the template's header, its copied claims, c, and a
 // random jti, signed by s.
 func (t *Template) Mint(c Claims, s Signer) (string, error) {
+	tok, _, err := t.MintPayload(c, s)
+	return tok, err
+}
+
+// MintPayload is Mint that also returns the token's claims as JSON: what the issuer
+// and the verifier cache in Redis under access_token:{h}.
+func (t *Template) MintPayload(c Claims, s Signer) (string, []byte, error) {
 	if s.Alg() != t.Alg {
-		return "", fmt.Errorf("%w: %s, template %s", ErrAlg, s.Alg(), t.Alg)
+		return "", nil, fmt.Errorf("%w: %s, template %s", ErrAlg, s.Alg(), t.Alg)
 	}
 	var jti [16]byte
 	_, _ = rand.Read(jti[:])
@@ -139,11 +146,11 @@ func (t *Template) Mint(c Claims, s Signer) (string, error) {
 	out = b64.AppendEncode(out, payload)
 	sig, err := s.Sign(out)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	out = append(out, '.')
 	out = b64.AppendEncode(out, sig)
-	return string(out), nil
+	return string(out), payload, nil
 }
 
 func appendJSONString(b []byte, s string) []byte {

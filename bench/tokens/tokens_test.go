@@ -123,6 +123,17 @@ func TestMintHS256(t *testing.T) {
 	if _, err := jwt.ParseString(tok, jwt.WithKey(jwa.HS256, secret), jwt.WithValidate(true)); err != nil {
 		t.Fatalf("HS256 token does not verify: %v", err)
 	}
+	tok2, payload, err := tmpl.MintPayload(Claims{Subject: "u2", SessionID: "s2", Email: "e2@x", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, HS256(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := jws.Verify([]byte(tok2), jws.WithKey(jwa.HS256, secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(msg) != string(payload) {
+		t.Errorf("MintPayload's payload %s is not the token's %s", payload, msg)
+	}
 	if _, err := jwt.ParseString(tok, jwt.WithKey(jwa.HS256, []byte("another secret, 32 bytes long!!!"))); err == nil {
 		t.Error("verifies with the wrong secret")
 	}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/vexen/vexen-auth/bench/report"
+)
+
+// childEnvDrop are environment variables a child must not inherit from the
+// operator's shell: every setting of the issuer and verifier (a stray
+// JWT_SECRET_KEY or REDIS_URL would change what is measured) and the Go runtime's
+// knobs (GOMAXPROCS must follow taskset).
+var childEnvDrop = []string{"VERIFIER_", "ISSUER_", "JWT_SECRET_KEY=", "JWKS_URL=", "REDIS_URL=", "REDIS_PREFIX=", "DATABASE_URL=",
+	"COOKIE_", "ACCESS_TOKEN_TTL=", "REFRESH_", "LOG_FORMAT=", "LOG_LEVEL=", "TRUSTED_PROXIES=", "ALLOWED_REDIRECT_HOSTS=",
+	"DEFAULT_REDIRECT=", "SHUTDOWN_TIMEOUT=", "GOMAXPROCS=", "GOGC=", "GOMEMLIMIT=", "GODEBUG="}
+
+// childEnv is the harness's environment less childEnvDrop, plus extra.
+func childEnv(environ, extra []string) []string {
+	var out []string
+	for _, kv := range environ {
+		drop := false
+		for _, p := range childEnvDrop {
+			if strings.HasPrefix(kv, p) {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
+}
+
+// finish fills in the report's settings, targets and notes.
+func (h *harness) finish() {
+	o, r := h.o, h.rep
+	settings := []string{
+		fmt.Sprintf("load: wrk 4 (Debian) with bench/rotate.lua, -t%d -c%d, %s per run; %d rounds, each scenario's runs interleaved with its baseline's and a closing baseline run; an unrecorded %s warm-up of every server before its group",
+			o.threads, o.conns, o.duration, o.rounds, o.warmup),
+		fmt.Sprintf("CPU placement: every server-side process (verifier, baseline server, nginx and its upstreams) pinned to CPU %s with taskset, so Go runs it with GOMAXPROCS=1; every load generator pinned to CPU %s",
+			o.serverCPU, o.loadCPU),
+		fmt.Sprintf("tokens: %d users signed in through the issuer's POST /v1/login (ES256, --access-ttl 1h, PostgreSQL and Redis); every request carries the next of their access tokens", o.users),
+		userHashSetting(o.userHash),
+		"verifiers: cached = defaults (push revocation, max-staleness 1s); redis = --no-local-cache; strict = --revocation strict; cold = defaults, fed never-seen tokens; all with the run's PostgreSQL and Redis",
+		"nginx: the repository's nginx/nginx.conf, vexen-auth.conf and vexen-auth-headers.conf, rendered as the e2e test renders them (addresses, ports, paths) plus worker_processes 1 and access_log off; the baseline is the same nginx and config with auth_request off in the application's location. The upstream application is the bare net/http server",
+		fmt.Sprintf("grpc: bench/grpcbench (grpc-go, 2 connections, %d concurrent callers, closed loop), Envoy-shaped CheckRequests carrying the tokens, against the verifier's --grpc-listen and a bare ext_authz server answering OK with one header", o.conns),
+	}
+	r.Settings = append(settings, r.Settings...)
+	if o.memSessions > 0 {
+		r.Settings = append(r.Settings, fmt.Sprintf("memory: an HS256 deployment (JWT_SECRET_KEY) with a throwaway redis-server of its own: the HS256 issuer signs one user in for the token shape; "+
+			"the harness mints %d tokens in that shape with the shared secret (one user and one session each) and writes each one's claims to access_token:{h}, as the issuer's write-through does at login; "+
+			"a fresh verifier (--cache-entries above the count) gets every token once, each a local miss answered by Redis and then cached. RSS from /proc/PID/status after a warm-up and 2 s after the fill", o.memSessions))
+	}
+	r.Targets = h.targets()
+	r.Notes = append(r.Notes, h.notes...)
+	r.Notes = append(r.Notes, fmt.Sprintf("The whole run took %s.", time.Since(h.began).Round(time.Second)))
+}
+
+func userHashSetting(mode string) string {
+	if mode == "production" {
+		return "users' password hashes: the issuer's default argon2id cost (-user-hash production)"
+	}
+	return "users: created in bulk in PostgreSQL with an argon2id hash of reduced cost (m=1 MiB, t=1; -user-hash bench). The issuer verifies a password with the parameters recorded in its hash, " +
+		"so every /v1/login is the full login (argon2id, session and refresh-token rows, Redis write-through) at ~1 ms instead of ~35 ms of argon2: login speed is not what this benchmark measures, " +
+		"and 10,000 production-cost logins alone would take ~3 minutes of the 10-minute budget on 2 cores"
+}
+
+func (h *harness) scenario(name string) *report.Scenario {
+	for i := range h.rep.Scenarios {
+		if h.rep.Scenarios[i].Name == name {
+			return &h.rep.Scenarios[i]
+		}
+	}
+	return nil
+}
+
+// targets states every target of the performance issue against this run.
+func (h *harness) targets() []report.Target {
+	var out []report.Target
+	for _, t := range []struct {
+		name string
+		min  float64
+	}{{"cached", 0.9}, {"redis", 0.5}, {"cold", 0.3}, {"nginx", 0.8}} {
+		tg := report.Target{Name: fmt.Sprintf("`%s` ≥ %.1f of its baseline's requests/s", t.name, t.min)}
+		if s := h.scenario(t.name); s != nil && !math.IsNaN(s.Ratio()) {
+			got := s.Ratio()
+			tg.Measured = fmt.Sprintf("%.2f", got)
+			tg.Met = got >= t.min
+			tg.Missed = fmt.Sprintf("by %.2f (%.0f %% of the target)", t.min-got, 100*got/t.min)
+		} else {
+			tg.Unknown = true
+		}
+		out = append(out, tg)
+	}
+
+	tg := report.Target{Name: "`cached` p99 ≤ 1 ms at 70 % of the baseline's peak (open loop)"}
+	tg.Unknown = true
+	for _, ol := range h.rep.OpenLoop {
+		if ol.Server == "verifier (cached)" {
+			p99 := ol.Run.Latency.P99
+			tg = report.Target{Name: tg.Name, Measured: report.FmtDur(p99) + fmt.Sprintf(" at %.0f req/s", ol.Rate), Met: p99 <= time.Millisecond,
+				Missed: "by " + report.FmtDur(p99-time.Millisecond)}
+		}
+	}
+	out = append(out, tg)
+
+	tg = report.Target{Name: "cached decision in-process: 0 allocs/op and < 1 µs/op", Unknown: true}
+	if re, err := regexp.Compile(h.o.cachedBench); err == nil {
+		for _, b := range h.rep.GoBench {
+			if !re.MatchString(b.Name) {
+				continue
+			}
+			tg = report.Target{Name: tg.Name, Measured: fmt.Sprintf("%s: %.0f ns/op, %s allocs/op", strings.TrimPrefix(b.Name, "Benchmark"), b.NsPerOp, allocs(b.AllocsPerOp)),
+				Met: b.NsPerOp < 1000 && b.AllocsPerOp == 0}
+			var miss []string
+			if b.NsPerOp >= 1000 {
+				miss = append(miss, fmt.Sprintf("%.0f ns over", b.NsPerOp-1000))
+			}
+			if b.AllocsPerOp != 0 {
+				miss = append(miss, allocs(b.AllocsPerOp)+" allocs/op")
+			}
+			tg.Missed = strings.Join(miss, ", ")
+			break
+		}
+	}
+	out = append(out, tg)
+	out = append(out, report.Target{Name: "a burst of requests with one new token verifies its signature once (single flight)", Measured: "a pkg/verify test, not a load figure", Unknown: true})
+
+	tg = report.Target{Name: "revocation propagation (push) p99 ≤ 10 ms", Unknown: true}
+	if rv := h.rep.Revocation; rv != nil && len(rv.Delays) > 0 {
+		_, p99, _ := rv.Summary()
+		tg = report.Target{Name: tg.Name, Measured: report.FmtDur(p99), Met: p99 <= 10*time.Millisecond && rv.Missed == 0,
+			Missed: "by " + report.FmtDur(p99-10*time.Millisecond)}
+		if rv.Missed > 0 {
+			tg.Missed = fmt.Sprintf("%d verifiers still answered 200 after %s", rv.Missed, rv.Deadline)
+		}
+	}
+	out = append(out, tg)
+
+	tg = report.Target{Name: "≤ 512 bytes of RSS per cached session", Unknown: true}
+	if m := h.rep.Memory; m != nil {
+		per := m.PerSession()
+		tg = report.Target{Name: tg.Name, Measured: fmt.Sprintf("%.0f B", per), Met: per <= 512, Missed: fmt.Sprintf("by %.0f B", per-512)}
+	}
+	out = append(out, tg)
+	return out
+}
+
+func allocs(v float64) string {
+	if v < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.0f", v)
+}

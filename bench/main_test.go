@@ -1,0 +1,155 @@
+package main
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseOptions(t *testing.T) {
+	o, err := parseOptions([]string{"-repo", t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.users != 10000 || o.duration != 10*time.Second || o.rounds != 3 || o.memSessions != 1_000_000 || o.logouts != 100 {
+		t.Errorf("defaults: %+v", o)
+	}
+	if !slices.Equal(o.scenarios, allScenarios) {
+		t.Errorf("scenarios = %v, want all", o.scenarios)
+	}
+	q, err := parseOptions([]string{"-repo", t.TempDir(), "-quick", "-users", "500", "-scenarios", "cached, cold"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.users != 500 || q.duration != 3*time.Second || q.memSessions != 100_000 || q.logouts != 20 {
+		t.Errorf("-quick with -users 500: %+v (an explicit flag must win over -quick)", q)
+	}
+	if !slices.Equal(q.scenarios, []string{"cached", "cold"}) || !q.has("cold") || q.has("nginx") {
+		t.Errorf("scenarios = %v", q.scenarios)
+	}
+	for _, bad := range [][]string{
+		{"-scenarios", "cached,bogus"},
+		{"-rounds", "0"},
+		{"-duration", "1500ms"},
+		{"-duration", "0s"},
+		{"-users", "10", "-logouts", "20"},
+		{"-user-hash", "cheap"},
+		{"stray"},
+	} {
+		if _, err := parseOptions(append([]string{"-repo", t.TempDir()}, bad...)); err == nil {
+			t.Errorf("parseOptions(%v): no error", bad)
+		}
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	got := shellQuote([]string{"-quick", "-go-bench", "", "-command", "make bench", "it's"})
+	want := ` -quick -go-bench '' -command 'make bench' 'it'\''s'`
+	if got != want {
+		t.Errorf("shellQuote = %s, want %s", got, want)
+	}
+}
+
+func TestLscpuSummary(t *testing.T) {
+	in := "Architecture:                            x86_64\nCPU op-mode(s):                          32-bit, 64-bit\nCPU(s):                                  2\n" +
+		"On-line CPU(s) list:                     0,1\nModel name:                              AMD EPYC\nFlags:                                   fpu vme\nL3 cache:                                32 MiB (1 instance)\n"
+	got := lscpuSummary(in)
+	want := "Architecture:                            x86_64\nCPU(s):                                  2\nModel name:                              AMD EPYC\nL3 cache:                                32 MiB (1 instance)"
+	if got != want {
+		t.Errorf("lscpuSummary =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestChildEnv(t *testing.T) {
+	in := []string{"PATH=/bin", "JWT_SECRET_KEY=s3cret", "REDIS_URL=redis://x", "VERIFIER_REVOCATION=strict", "GOMAXPROCS=8", "HOME=/root", "REDISCLI_AUTH=x"}
+	got := childEnv(in, []string{"JWT_SECRET_KEY=mine"})
+	want := []string{"PATH=/bin", "HOME=/root", "REDISCLI_AUTH=x", "JWT_SECRET_KEY=mine"}
+	if !slices.Equal(got, want) {
+		t.Errorf("childEnv = %v, want %v", got, want)
+	}
+}
+
+func TestPathNote(t *testing.T) {
+	tests := []struct {
+		name      string
+		p         pathDelta
+		abandoned int
+		want      string
+	}{
+		{"cached", pathDelta{localHit: 1000, allow: 1000}, 64,
+			"per decision (verifier metrics): allowed 100.00 %, local cache lookups 1.00, hit 100.0 %, Redis lookups none"},
+		{"cold with abandoned requests", pathDelta{localMiss: 1010, redisMiss: 1010, allow: 1000, errs: 10}, 64,
+			"per decision (verifier metrics): allowed 99.01 %, local cache lookups 1.00, hit 0.0 %, Redis lookups 1.00, hit 0.0 %, 10 errors (requests in flight when the load generator stopped)"},
+		{"real errors", pathDelta{redisHit: 500, allow: 400, deny: 1, errs: 99}, 64,
+			"per decision (verifier metrics): allowed 80.00 %, local cache lookups none, Redis lookups 1.00, hit 100.0 %, 1 denied, 99 errors"},
+		{"nothing", pathDelta{}, 64, "the verifier counted no decisions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pathNote(tt.p, tt.abandoned); got != tt.want {
+				t.Errorf("pathNote =\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestES256VerifyCost(t *testing.T) {
+	c := es256VerifyCost()
+	if c <= time.Microsecond || c > time.Second {
+		t.Errorf("es256VerifyCost = %v, not a plausible signature check", c)
+	}
+}
+
+func TestGauge(t *testing.T) {
+	if !math.IsNaN(gauge(nil, "absent")) {
+		t.Error("absent gauge is not NaN")
+	}
+}
+
+// TestRenderNginx renders the repository's nginx sample as the benchmark runs it.
+func TestRenderNginx(t *testing.T) {
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{o: &options{repo: repo}}
+	for _, auth := range []bool{true, false} {
+		prefix := t.TempDir()
+		if err := h.renderNginx(prefix, "127.0.0.1:18080", "127.0.0.1:18081", "127.0.0.1:19000", auth); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(prefix, "conf", "nginx.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := string(b)
+		for _, want := range []string{"worker_processes 1;", "access_log off;", "listen 127.0.0.1:18080;", "server 127.0.0.1:18081;",
+			"server 127.0.0.1:19000;", "include vexen-auth.conf;", "pid " + filepath.Join(prefix, "logs", "nginx.pid") + ";"} {
+			if !strings.Contains(conf, want) {
+				t.Errorf("auth=%v: nginx.conf lacks %q", auth, want)
+			}
+		}
+		for _, gone := range []string{"/var/log/nginx", "/var/lib/nginx", "/run/nginx.pid", "listen 80;", "server 127.0.0.1:8081;", "server 127.0.0.1:9000;"} {
+			if strings.Contains(conf, gone) {
+				t.Errorf("auth=%v: nginx.conf still has %q", auth, gone)
+			}
+		}
+		if off := strings.Contains(conf, "auth_request off;"); off == auth {
+			t.Errorf("auth=%v: auth_request off present = %v", auth, off)
+		}
+		for _, inc := range []string{"vexen-auth.conf", "vexen-auth-headers.conf"} {
+			got, err := os.ReadFile(filepath.Join(prefix, "conf", inc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig, _ := os.ReadFile(filepath.Join(repo, "nginx", inc))
+			if string(got) != string(orig) {
+				t.Errorf("%s was changed; the benchmark must run it as committed", inc)
+			}
+		}
+	}
+}

@@ -1,0 +1,585 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vexen/vexen-auth/bench/load"
+	"github.com/vexen/vexen-auth/bench/parse"
+	"github.com/vexen/vexen-auth/bench/report"
+	"github.com/vexen/vexen-auth/bench/stats"
+	"github.com/vexen/vexen-auth/bench/tokens"
+)
+
+// target is a server under load.
+type target struct {
+	name    string
+	addr    string // host:port the load generator connects to
+	path    string // request path
+	pids    []int  // server-side processes whose CPU time is counted
+	metrics string // the verifier's /metrics URL, "" when the target has none
+}
+
+// pathDelta is what the verifier's metrics say happened during a run.
+type pathDelta struct {
+	localHit, localMiss, redisHit, redisMiss, allow, deny, errs float64
+}
+
+func (d pathDelta) add(o pathDelta) pathDelta {
+	return pathDelta{d.localHit + o.localHit, d.localMiss + o.localMiss, d.redisHit + o.redisHit, d.redisMiss + o.redisMiss,
+		d.allow + o.allow, d.deny + o.deny, d.errs + o.errs}
+}
+
+func pathOf(ss parse.Samples) pathDelta {
+	const cache, dec = "vexen_verifier_cache_requests_total", "vexen_verifier_decisions_total"
+	return pathDelta{
+		localHit:  ss.Sum(cache, map[string]string{"layer": "local", "result": "hit"}),
+		localMiss: ss.Sum(cache, map[string]string{"layer": "local", "result": "miss"}),
+		redisHit:  ss.Sum(cache, map[string]string{"layer": "redis", "result": "hit"}),
+		redisMiss: ss.Sum(cache, map[string]string{"layer": "redis", "result": "miss"}),
+		allow:     ss.Sum(dec, map[string]string{"decision": "allow"}),
+		deny:      ss.Sum(dec, map[string]string{"decision": "deny"}),
+		errs:      ss.Sum(dec, map[string]string{"decision": "error"}),
+	}
+}
+
+// runResult is one measured run.
+type runResult struct {
+	run     stats.Run
+	path    pathDelta
+	hasPath bool
+}
+
+// runner drives load at a target with the tokens of a file for d.
+type runner func(ctx context.Context, t target, tokenFile string, d time.Duration) (runResult, error)
+
+// measure wraps a load generator: CPU time of the target's processes and the
+// verifier's metrics before and after.
+func (h *harness) measure(ctx context.Context, t target, d time.Duration, drive func() (stats.Run, error)) (runResult, error) {
+	var before parse.Samples
+	var err error
+	if t.metrics != "" {
+		if before, err = scrape(ctx, t.metrics); err != nil {
+			return runResult{}, err
+		}
+	}
+	cpu0, err := treeCPU(t.pids...)
+	if err != nil {
+		return runResult{}, fmt.Errorf("%s: %w", t.name, err)
+	}
+	t0 := time.Now()
+	run, err := drive()
+	wall := time.Since(t0)
+	if err != nil {
+		return runResult{}, fmt.Errorf("%s: %w", t.name, err)
+	}
+	cpu1, err := treeCPU(t.pids...)
+	if err != nil {
+		return runResult{}, fmt.Errorf("%s: %w", t.name, err)
+	}
+	// The generator's startup (wrk's Lua init) is in wall but not in Elapsed; the
+	// server is idle then, so CPU is divided by the measured span only.
+	span := min(wall, run.Elapsed+200*time.Millisecond)
+	run.ServerCPU = (cpu1 - cpu0).Seconds() / span.Seconds()
+	res := runResult{run: run}
+	if t.metrics != "" {
+		after, err := scrape(ctx, t.metrics)
+		if err != nil {
+			return runResult{}, err
+		}
+		a, b := pathOf(after), pathOf(before)
+		res.path = pathDelta{a.localHit - b.localHit, a.localMiss - b.localMiss, a.redisHit - b.redisHit, a.redisMiss - b.redisMiss,
+			a.allow - b.allow, a.deny - b.deny, a.errs - b.errs}
+		res.hasPath = true
+	}
+	return res, nil
+}
+
+// wrkRunner runs wrk pinned to the load CPU with rotate.lua.
+func (h *harness) wrkRunner(ctx context.Context, t target, tokenFile string, d time.Duration) (runResult, error) {
+	script := filepath.Join(h.work, "rotate.lua")
+	if _, err := os.Stat(script); err != nil {
+		if err := os.WriteFile(script, rotateLua, 0o644); err != nil {
+			return runResult{}, err
+		}
+	}
+	return h.measure(ctx, t, d, func() (stats.Run, error) {
+		out, err := runCmd(ctx, "", nil, "taskset", "-c", h.o.loadCPU, "wrk",
+			"-t", strconv.Itoa(h.o.threads), "-c", strconv.Itoa(h.o.conns), "-d", strconv.Itoa(int(d.Seconds()))+"s",
+			"--latency", "--timeout", "5s", "-s", script, "http://"+t.addr+t.path, "--", tokenFile, strconv.Itoa(h.o.threads))
+		if err != nil {
+			return stats.Run{}, err
+		}
+		w, err := parse.ParseWrk(out)
+		if err != nil {
+			return stats.Run{}, fmt.Errorf("%w\n%s", err, tail(out, 20))
+		}
+		return stats.Run{Requests: w.Requests, Failures: w.Failures(), Elapsed: w.Duration, Repeats: w.Repeats,
+			Latency: stats.Latency{P50: w.P50, P90: w.P90, P99: w.P99, Max: w.Max}}, nil
+	})
+}
+
+// grpcRunner runs the harness's grpc-load pinned to the load CPU.
+func (h *harness) grpcRunner(ctx context.Context, t target, tokenFile string, d time.Duration) (runResult, error) {
+	return h.measure(ctx, t, d, func() (stats.Run, error) {
+		out, err := runCmdStdout(ctx, "taskset", "-c", h.o.loadCPU, h.bins.self, "grpc-load",
+			"-target", t.addr, "-tokens", tokenFile, "-duration", d.String(), "-concurrency", strconv.Itoa(h.o.conns))
+		if err != nil {
+			return stats.Run{}, err
+		}
+		var run stats.Run
+		if err := json.Unmarshal([]byte(out), &run); err != nil {
+			return stats.Run{}, fmt.Errorf("grpc-load output %q: %w", out, err)
+		}
+		run.Repeats = -1
+		return run, nil
+	})
+}
+
+// subject is one scenario of a group.
+type subject struct {
+	name, what string
+	t          target
+	tokens     func(round int) string
+	goal       float64
+	// prepare, when set, runs before each of the subject's runs (round -1 is the
+	// warm-up) and may replace t: the cold scenario starts a fresh verifier there.
+	prepare func(ctx context.Context, round int) error
+	results []runResult
+}
+
+// group runs the baseline and its subjects interleaved: B S1 S2 … B S1 S2 … B. The
+// warm-up runs first (unrecorded). It returns the baseline's runs.
+func (h *harness) group(ctx context.Context, name string, run runner, base target, baseTokens string, subjects []*subject) ([]runResult, error) {
+	o := h.o
+	if o.warmup > 0 {
+		if _, err := run(ctx, base, baseTokens, o.warmup); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+		for _, s := range subjects {
+			if s.prepare != nil {
+				if err := s.prepare(ctx, -1); err != nil {
+					return nil, err
+				}
+			}
+			if _, err := run(ctx, s.t, s.tokens(-1), o.warmup); err != nil {
+				return nil, fmt.Errorf("warm-up: %w", err)
+			}
+		}
+	}
+	var baseRuns []runResult
+	for r := 0; r <= o.rounds; r++ {
+		res, err := run(ctx, base, baseTokens, o.duration)
+		if err != nil {
+			return nil, err
+		}
+		baseRuns = append(baseRuns, res)
+		line := fmt.Sprintf("%s round %d: %s %.0f/s", name, r+1, base.name, res.run.RPS())
+		if r == o.rounds {
+			h.logf("%s (closing baseline)", line)
+			break
+		}
+		for _, s := range subjects {
+			if s.prepare != nil {
+				if err := s.prepare(ctx, r); err != nil {
+					return nil, err
+				}
+			}
+			res, err := run(ctx, s.t, s.tokens(r), o.duration)
+			if err != nil {
+				return nil, err
+			}
+			s.results = append(s.results, res)
+			line += fmt.Sprintf(", %s %.0f/s", s.name, res.run.RPS())
+		}
+		h.logf("%s", line)
+	}
+	return baseRuns, nil
+}
+
+// addScenarios turns a finished group into report rows.
+func (h *harness) addScenarios(baseName string, baseRuns []runResult, subjects []*subject) error {
+	var bRuns []stats.Run
+	var bRPS []float64
+	for _, r := range baseRuns {
+		bRuns = append(bRuns, r.run)
+		bRPS = append(bRPS, r.run.RPS())
+	}
+	for _, s := range subjects {
+		var runs []stats.Run
+		var rps []float64
+		var path pathDelta
+		hasPath := false
+		var repeats, reqs int64
+		for _, r := range s.results {
+			runs = append(runs, r.run)
+			rps = append(rps, r.run.RPS())
+			path = path.add(r.path)
+			hasPath = hasPath || r.hasPath
+			repeats += max(r.run.Repeats, 0)
+			reqs += r.run.Requests
+		}
+		ratios, err := stats.BracketRatios(bRPS, rps)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		note := ""
+		if hasPath {
+			note = pathNote(path, h.o.conns*len(s.results))
+		}
+		if s.name == "cold" && reqs > 0 && (path.localHit > 0.01*float64(reqs) || path.redisHit > 0.01*float64(reqs)) {
+			note += "; NOT cold: the verifier found some tokens in its cache or in Redis"
+			h.note("cold: %.0f local and %.0f Redis hits over %d requests: the scenario was partly cached.", path.localHit, path.redisHit, reqs)
+		}
+		if s.name == "cold" {
+			if repeats > 0 {
+				note += fmt.Sprintf("; NOT cold: %d requests repeated a token (the pool was too small)", repeats)
+				h.note("cold: %d of %d requests repeated a token: raise the pool (the scenario is then partly cached).", repeats, reqs)
+			} else {
+				note += "; no token repeated"
+			}
+		}
+		h.rep.Scenarios = append(h.rep.Scenarios, report.Scenario{
+			Name: s.name, What: s.what, Baseline: baseName, Runs: runs, BaseRuns: bRuns, Ratios: ratios, Target: s.goal, Note: note,
+		})
+	}
+	return nil
+}
+
+// pathNote says, per decision, which layers the verifier consulted, from its own
+// metrics. abandoned is how many requests the load generator may have left in
+// flight when its runs stopped (the verifier counts those as errors: their
+// clients went away).
+func pathNote(p pathDelta, abandoned int) string {
+	decisions := p.allow + p.deny + p.errs
+	if decisions == 0 {
+		return "the verifier counted no decisions"
+	}
+	per := func(lookups, hits float64) string {
+		if lookups == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("%.2f, hit %.1f %%", lookups/decisions, 100*hits/lookups)
+	}
+	parts := []string{
+		fmt.Sprintf("allowed %.2f %%", 100*p.allow/decisions),
+		"local cache lookups " + per(p.localHit+p.localMiss, p.localHit),
+		"Redis lookups " + per(p.redisHit+p.redisMiss, p.redisHit),
+	}
+	if p.deny > 0 {
+		parts = append(parts, fmt.Sprintf("%.0f denied", p.deny))
+	}
+	switch {
+	case p.errs > float64(abandoned):
+		parts = append(parts, fmt.Sprintf("%.0f errors", p.errs))
+	case p.errs > 0:
+		parts = append(parts, fmt.Sprintf("%.0f errors (requests in flight when the load generator stopped)", p.errs))
+	}
+	return "per decision (verifier metrics): " + strings.Join(parts, ", ")
+}
+
+// verifier is a running verifier process.
+type verifier struct {
+	p              *proc
+	addr, grpcAddr string
+}
+
+func (v *verifier) target(name, path string, extra ...int) target {
+	return target{name: name, addr: v.addr, path: path, pids: append([]int{v.p.pid()}, extra...), metrics: "http://" + v.addr + "/metrics"}
+}
+
+// startVerifier starts a verifier on a free port with args after --listen.
+func (h *harness) startVerifier(ctx context.Context, name, cpus, bin string, env []string, grpc bool, args ...string) (*verifier, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	v := &verifier{addr: addr}
+	all := []string{bin, "--listen", addr}
+	if grpc {
+		if v.grpcAddr, err = freePort(); err != nil {
+			return nil, err
+		}
+		all = append(all, "--grpc-listen", v.grpcAddr)
+	}
+	all = append(all, args...)
+	if v.p, err = h.start(name, cpus, env, all...); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, v.p, "http://"+addr+"/readyz", 30*time.Second); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// verifierArgs are the flags every verifier of the main deployment shares.
+func (h *harness) verifierArgs(e *env, extra ...string) []string {
+	return append([]string{"--jwks-url", e.issuerURL + "/.well-known/jwks.json", "--issuer", e.issuerURL,
+		"--database-url", e.dbURL, "--redis-url", h.o.redis, "--redis-prefix", e.prefix, "--log-level", "warn"}, extra...)
+}
+
+// scenarios runs the HTTP group (cached, redis, cold, strict against the bare
+// net/http server), the open-loop latency, the nginx group and the gRPC group.
+func (h *harness) scenarios(ctx context.Context, e *env) error {
+	o := h.o
+	cpu := o.serverCPU
+
+	appAddr, err := freePort()
+	if err != nil {
+		return err
+	}
+	app, err := h.start("baseline-http", cpu, nil, h.bins.self, "serve-http", "-listen", appAddr)
+	if err != nil {
+		return err
+	}
+	if err := waitTCP(ctx, app, appAddr, 10*time.Second); err != nil {
+		return err
+	}
+	bare := target{name: "bare net/http", addr: appAddr, path: "/auth", pids: []int{app.pid()}}
+	loginTokens := func(int) string { return e.tokenFile }
+
+	needCached := o.has("cached") || o.has("nginx") || o.has("grpc") || o.openLoop
+	var cached *verifier
+	if needCached {
+		if cached, err = h.startVerifier(ctx, "verifier-cached", cpu, h.bins.verifier, nil, true, h.verifierArgs(e)...); err != nil {
+			return err
+		}
+		// Every token once, so that the local cache holds them all before the warm-up.
+		if err := h.touch(ctx, cached.addr, e.tokens); err != nil {
+			return err
+		}
+	}
+
+	var subjects []*subject
+	if o.has("cached") {
+		subjects = append(subjects, &subject{name: "cached", what: "local cache", t: cached.target("verifier (cached)", "/auth"), tokens: loginTokens, goal: 0.9})
+	}
+	if o.has("redis") {
+		v, err := h.startVerifier(ctx, "verifier-redis", cpu, h.bins.verifier, nil, false, h.verifierArgs(e, "--no-local-cache")...)
+		if err != nil {
+			return err
+		}
+		subjects = append(subjects, &subject{name: "redis", what: "Redis (--no-local-cache)", t: v.target("verifier (redis)", "/auth"), tokens: loginTokens, goal: 0.5})
+	}
+	if o.has("cold") {
+		sub, err := h.coldSubject(ctx, e, cpu)
+		if err != nil {
+			return err
+		}
+		subjects = append(subjects, sub)
+	}
+	if o.has("strict") {
+		v, err := h.startVerifier(ctx, "verifier-strict", cpu, h.bins.verifier, nil, false, h.verifierArgs(e, "--revocation", "strict")...)
+		if err != nil {
+			return err
+		}
+		subjects = append(subjects, &subject{name: "strict", what: "local cache + Redis revocation check", t: v.target("verifier (strict)", "/auth"), tokens: loginTokens})
+	}
+	var baseRuns []runResult
+	if len(subjects) > 0 {
+		if baseRuns, err = h.group(ctx, "http", h.wrkRunner, bare, e.tokenFile, subjects); err != nil {
+			return err
+		}
+		if err := h.addScenarios("bare net/http", baseRuns, subjects); err != nil {
+			return err
+		}
+	}
+
+	if o.openLoop && o.has("cached") {
+		if err := h.openLoopP99(ctx, e, bare, cached, baseRuns); err != nil {
+			return err
+		}
+	}
+	if o.profile != "" {
+		if err := h.profiles(ctx, e); err != nil {
+			return err
+		}
+	}
+	if o.has("nginx") {
+		if err := h.nginxGroup(ctx, e, cached, app, appAddr); err != nil {
+			return err
+		}
+	}
+	if o.has("grpc") {
+		if err := h.grpcGroup(ctx, e, cached); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// touch sends each token once to a verifier, so its cache holds them all.
+func (h *harness) touch(ctx context.Context, addr string, toks []string) error {
+	reqs := load.BearerRequests(addr, "/auth", toks)
+	var mu sync.Mutex
+	i := 0
+	counts, err := load.Drive(ctx, addr, 8, 10*time.Second, func() []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if i >= len(reqs) {
+			return nil
+		}
+		i++
+		return reqs[i-1]
+	})
+	if err != nil {
+		return err
+	}
+	if counts.Failed > 0 {
+		return fmt.Errorf("verifier at %s refused %d of %d signed-in tokens (first: %s)", addr, counts.Failed, len(toks), counts.FirstFailure)
+	}
+	return nil
+}
+
+// es256VerifyCost measures the fastest an ECDSA P-256 signature check runs on this
+// machine (crypto/ecdsa, which jwx uses): the verifier cannot check signatures
+// faster than one per this much CPU time.
+func es256VerifyCost() time.Duration {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sum := sha256.Sum256([]byte("vexenbench"))
+	sig, _ := ecdsa.SignASN1(rand.Reader, k, sum[:])
+	best := time.Duration(math.MaxInt64)
+	for range 5 {
+		t0 := time.Now()
+		for range 100 {
+			ecdsa.VerifyASN1(&k.PublicKey, sum[:], sig)
+		}
+		best = min(best, time.Since(t0)/100)
+	}
+	return best
+}
+
+// coldSubject prepares the cold scenario: every request a token the verifier has
+// never seen, so each is a local miss, an ES256 check, a Redis miss, a PostgreSQL
+// lookup and a Redis fill. The pool holds more distinct tokens (each of its own new
+// session) than one core could check in a run even if checking an ES256 signature
+// were all it did, and rotate.lua counts any repeat. Each round starts a fresh
+// verifier process and first deletes the access_token:{h} entries the previous
+// round's verifier filled in Redis, so the same pool is new to every round.
+func (h *harness) coldSubject(ctx context.Context, e *env, cpu string) (*subject, error) {
+	o := h.o
+	cost := es256VerifyCost()
+	n := int(math.Ceil(o.duration.Seconds()/cost.Seconds()*1.25)) + o.conns
+	t0 := time.Now()
+	now := time.Now()
+	sids, err := createSessions(ctx, e.pool, e.users, n, now.Add(24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	toks := make([]string, n)
+	var wg sync.WaitGroup
+	workers := runtime.NumCPU()
+	errs := make([]error, workers)
+	signer := tokens.ES256(e.key)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				u := e.users[i%len(e.users)]
+				t, err := e.tmpl.Mint(tokens.Claims{Subject: u.id, SessionID: sids[i], Email: u.email, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, signer)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				toks[i] = t
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	file := filepath.Join(h.work, "cold.txt")
+	if err := tokens.WriteFile(file, toks); err != nil {
+		return nil, err
+	}
+	keys := make([]string, n)
+	for i, t := range toks {
+		keys[i] = e.prefix + "access_token:" + tokens.Hash(t)
+	}
+	h.logf("cold: an ES256 check costs ≥ %s here: %d tokens, each of its own session, minted in %s",
+		cost.Round(time.Microsecond), n, time.Since(t0).Round(100*time.Millisecond))
+	h.rep.Settings = append(h.rep.Settings, fmt.Sprintf(
+		"cold: a pool of %d tokens, each of its own session (created in PostgreSQL in bulk), signed by the harness with the issuer's own ES256 key in the shape of the issuer's tokens. "+
+			"An ES256 check costs at least %s here, so one core cannot get through the pool in %s. Every round starts a fresh verifier process and first deletes the "+
+			"access_token:{h} entries the previous round's verifier wrote to Redis, so each request is a local miss, a signature check, a Redis miss and a PostgreSQL lookup "+
+			"(the row is in PostgreSQL's buffer cache, as a recent login's would be)",
+		n, cost.Round(time.Microsecond), o.duration))
+
+	sub := &subject{name: "cold", what: "ES256 check + Redis miss + PostgreSQL", goal: 0.3,
+		tokens: func(r int) string {
+			if r < 0 {
+				return e.tokenFile // the warm-up: tokens the measured runs never carry
+			}
+			return file
+		}}
+	var cur *verifier
+	sub.prepare = func(ctx context.Context, r int) error {
+		if cur != nil {
+			cur.p.stop()
+		}
+		if r >= 0 {
+			for i := 0; i < len(keys); i += 1000 {
+				if err := e.rdb.Unlink(ctx, keys[i:min(i+1000, len(keys))]...).Err(); err != nil {
+					return fmt.Errorf("cold: delete the previous round's Redis entries: %w", err)
+				}
+			}
+		}
+		v, err := h.startVerifier(ctx, fmt.Sprintf("verifier-cold-%d", r+1), cpu, h.bins.verifier, nil, false, h.verifierArgs(e)...)
+		if err != nil {
+			return err
+		}
+		cur = v
+		sub.t = v.target("verifier (cold)", "/auth")
+		return nil
+	}
+	return sub, nil
+}
+
+// openLoopP99 measures p99 at 70 % of the baseline's median peak, open loop, for
+// the baseline and the cached verifier.
+func (h *harness) openLoopP99(ctx context.Context, e *env, bare target, cached *verifier, baseRuns []runResult) error {
+	var rps []float64
+	for _, r := range baseRuns {
+		rps = append(rps, r.run.RPS())
+	}
+	rate := math.Round(0.7 * stats.Median(rps))
+	for _, t := range []target{bare, cached.target("verifier (cached)", "/auth")} {
+		res, err := h.measure(ctx, t, h.o.duration, func() (stats.Run, error) {
+			out, err := runCmdStdout(ctx, "taskset", "-c", h.o.loadCPU, h.bins.self, "openloop",
+				"-addr", t.addr, "-path", t.path, "-tokens", e.tokenFile, "-rate", fmt.Sprint(rate),
+				"-duration", h.o.duration.String(), "-conns", strconv.Itoa(h.o.conns))
+			if err != nil {
+				return stats.Run{}, err
+			}
+			var r load.OpenLoopResult
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				return stats.Run{}, fmt.Errorf("openloop output %q: %w", out, err)
+			}
+			h.rep.OpenLoop = append(h.rep.OpenLoop, report.OpenLoop{Server: t.name, Rate: rate, Run: r.Run, Late: r.Late})
+			return r.Run, nil
+		})
+		if err != nil {
+			return err
+		}
+		h.rep.OpenLoop[len(h.rep.OpenLoop)-1].Run.ServerCPU = res.run.ServerCPU
+		h.logf("open loop at %.0f/s: %s p99 %s", rate, t.name, report.FmtDur(res.run.Latency.P99))
+	}
+	return nil
+}

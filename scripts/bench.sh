@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The load benchmark (`make bench`): installs wrk, nginx and redis-server if they are
+# missing (scripts/install-deps.sh), makes sure PostgreSQL and Redis are up
+# (scripts/services.sh), builds the issuer, the verifier and the harness (bench/),
+# and runs it: pkg/verify's Go benchmarks first, then every load scenario against
+# its baseline, revocation propagation and memory. It prints the table and rewrites
+# docs/benchmarks.md and docs/benchmarks.png. About 9 minutes on 2 cores.
+#
+#   scripts/bench.sh                      the full run, as docs/benchmarks.md states it
+#   scripts/bench.sh -quick               a shorter run to try the harness (~3 minutes)
+#   scripts/bench.sh -profile /tmp/prof   also CPU profiles of the verifier (cached, redis)
+#
+# Extra arguments go to `vexenbench run` (see `go run ./bench run -help`). A run with
+# arguments writes docs/ only if given -out and -chart itself: the committed report
+# is the default run's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+
+bash scripts/install-deps.sh
+bash scripts/services.sh
+
+bin=$(mktemp -d /tmp/vexenbench-bin.XXXXXX)
+trap 'rm -rf "$bin"' EXIT
+t0=$(date +%s)
+go build -o "$bin/" ./cmd/issuer ./cmd/verifier
+go build -o "$bin/vexenbench" ./bench
+echo "bench: built in $(( $(date +%s) - t0 ))s"
+
+if [ $# -eq 0 ]; then
+	"$bin/vexenbench" run -bin "$bin" -out docs/benchmarks.md -chart docs/benchmarks.png -command "make bench"
+	exit
+fi
+"$bin/vexenbench" run -bin "$bin" "$@"
