@@ -215,8 +215,10 @@ func (m *Main) open(ctx context.Context) error {
 	return nil
 }
 
-// buildService migrates the store and builds the issue.Service.
-func (m *Main) buildService(ctx context.Context) error {
+// buildService migrates the store and builds the issue.Service: the full one for
+// serving, or (admin) one that loads no signing keys, so an admin command run as
+// another Unix user never creates a key file the server cannot read.
+func (m *Main) buildService(ctx context.Context, admin bool) error {
 	if err := m.store.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -228,7 +230,11 @@ func (m *Main) buildService(ctx context.Context) error {
 		deps.Limiter = issue.NewRedisLimiter(m.rdb).WithPrefix(m.RedisPrefix)
 		m.Registry.MustRegister(redisprometheus.NewCollector("vexen", "issuer_redis", m.rdb))
 	}
-	svc, err := issue.New(m.Config, deps)
+	build := issue.New
+	if admin {
+		build = issue.NewAdmin
+	}
+	svc, err := build(m.Config, deps)
 	if err != nil {
 		return err
 	}
@@ -241,7 +247,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.open(ctx); err != nil {
 		return err
 	}
-	if err := m.buildService(ctx); err != nil {
+	if err := m.buildService(ctx, false); err != nil {
 		return err
 	}
 	ln, err := cli.Listen("ISSUER_LISTEN", m.Listen)
@@ -373,7 +379,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stdout, "migrations applied")
 		return nil
 	}
-	if err := m.buildService(ctx); err != nil {
+	if err := m.buildService(ctx, true); err != nil {
 		return err
 	}
 	switch cmd {

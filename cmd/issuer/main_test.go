@@ -113,6 +113,9 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("disable: %d %q", code, out)
 	}
 	before, _ := filepath.Glob(filepath.Join(c.env["ISSUER_KEYS"], "*.pem"))
+	if len(before) != 0 {
+		t.Fatalf("admin commands created %d signing key(s); only serve and keys rotate may", len(before))
+	}
 	for i := 0; i < 2; i++ {
 		if code, out, errs := c.run("", "keys", "rotate"); code != 0 || !strings.Contains(out, "new signing key") {
 			t.Fatalf("keys rotate: %d %q %q", code, out, errs)
