@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"encoding/json"
 	"net/http"
 	"path"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -85,6 +87,27 @@ func FuzzCanonicalPath(f *testing.F) {
 		}
 		if c := path.Clean(p); !strings.HasPrefix(p, "/") || c != p && c+"/" != p {
 			t.Fatalf("canonicalPath(%q) = %q", in, p)
+		}
+	})
+}
+
+// FuzzDecodeClaims: the fast decoder (goccy/go-json) never panics and, where
+// encoding/json also accepts the input, reads the same claims.
+func FuzzDecodeClaims(f *testing.F) {
+	f.Add([]byte(`{"iss":"http://localhost:8080","sub":"u","aud":"vexen","exp":1893456000,"iat":1.5e9,"sid":"s","email":"e@x","roles":["a","b"]}`))
+	f.Add([]byte(`{"aud":["a","v\u0065xen"],"exp":null,"roles":[]}`))
+	f.Add([]byte(`{"exp":"1","roles":[1]}`))
+	f.Add([]byte(`{"sub":"a","sub":"b","SID":"upper"}`))
+	f.Add([]byte(`{"exp":1e400}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ferr := decodeClaims(b)
+		var std tokenClaims
+		serr := json.Unmarshal(b, &std)
+		if ferr != nil || serr != nil {
+			return
+		}
+		if !reflect.DeepEqual(*fast, std) {
+			t.Fatalf("decoders disagree on %q:\nfast %+v\nstd  %+v", b, *fast, std)
 		}
 	})
 }

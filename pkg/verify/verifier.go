@@ -14,7 +14,6 @@ import (
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/vexen/vexen-auth/pkg/rediscache"
 	"github.com/vexen/vexen-auth/pkg/store"
@@ -105,7 +104,9 @@ type Verifier struct {
 	redirectTo hostList
 	rev        *revocations
 
-	flight         singleflight.Group
+	misses         flights[missResult]
+	rechecks       flights[recheckResult]
+	verifications  flights[verifyResult]
 	redisDownUntil atomic.Int64 // unix ns; Redis is skipped before it
 	maxLife        atomic.Int64 // longest remaining life (ns) of any token cached
 	running        atomic.Bool
@@ -312,19 +313,29 @@ func (v *Verifier) cached(ctx context.Context, h *[32]byte, e *entry, now time.T
 	}
 	// Stale entry and a feed that cannot vouch for it: check again, once for all
 	// concurrent requests carrying this token.
-	hv := *h // a copy for the closure: h itself stays on the caller's stack
-	ch := v.flight.DoChan("r"+string(h[:]), func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
-		defer cancel()
+	res, ok := v.rechecks.do(ctx, *h, func(fctx context.Context) recheckResult {
+		hv := *h
 		reason, err := v.recheck(fctx, &hv, e, v.now())
-		return reason, err
+		return recheckResult{reason, err}
 	})
-	select {
-	case res := <-ch:
-		return res.Val.(Reason), res.Err
-	case <-ctx.Done():
-		return ReasonUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	if !ok {
+		return ReasonUnavailable, flightErr(ctx)
 	}
+	return res.reason, res.err
+}
+
+// flightErr is the error of a caller that got no result from a shared check:
+// its context ended first, or the check panicked in the goroutine running it.
+func flightErr(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(ctx))
+	}
+	return fmt.Errorf("%w: the shared check failed", ErrUnavailable)
+}
+
+type recheckResult struct {
+	reason Reason
+	err    error
 }
 
 // feedFresh reports whether the revocation feed vouches for cached entries at now.
@@ -460,28 +471,23 @@ func (v *Verifier) miss(ctx context.Context, tok string, h *[32]byte, now time.T
 		return res.e, res.reason, res.err
 	}
 	hv := *h
-	ch := v.flight.DoChan(string(h[:]), func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
-		defer cancel()
+	r, ok := v.misses.do(ctx, hv, func(fctx context.Context) missResult {
 		now := v.now()
 		if !v.cfg.NoLocalCache {
 			// A flight that just finished may have cached it.
 			if e := v.cache.peek(&hv); e != nil && now.UnixNano() < e.deadline {
 				if v.tombs.has(e.id.SessionID, now.UnixNano()) {
-					return missResult{reason: ReasonRevoked}, nil
+					return missResult{reason: ReasonRevoked}
 				}
-				return missResult{e: e}, nil
+				return missResult{e: e}
 			}
 		}
-		return v.resolve(fctx, tok, &hv, now), nil
+		return v.resolve(fctx, tok, &hv, now)
 	})
-	select {
-	case res := <-ch:
-		r := res.Val.(missResult)
-		return r.e, r.reason, r.err
-	case <-ctx.Done():
-		return nil, ReasonUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	if !ok {
+		return nil, ReasonUnavailable, flightErr(ctx)
 	}
+	return r.e, r.reason, r.err
 }
 
 // resolve runs the miss path: Redis (revoked → deny; claims cached by the issuer or
@@ -540,9 +546,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 		// as soon as its signature and claims are known good: requests that come
 		// later skip the signature check and each do their own session check.
 		hv := *h
-		ch := v.flight.DoChan("v"+string(h[:]), func() (any, error) {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
-			defer cancel()
+		vr, ok := v.verifications.do(ctx, hv, func(fctx context.Context) verifyResult {
 			now := v.now()
 			ver, reason, err := v.verifyToken(fctx, tok, now)
 			vr := verifyResult{ver: ver, reason: reason, err: err}
@@ -551,15 +555,12 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 					vr.reason = ReasonRevoked
 				}
 			}
-			return vr, nil
+			return vr
 		})
-		select {
-		case res := <-ch:
-			vr := res.Val.(verifyResult)
-			ver, e, reason, err = vr.ver, vr.e, vr.reason, vr.err
-		case <-ctx.Done():
-			return missResult{reason: ReasonUnavailable, err: fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())}
+		if !ok {
+			return missResult{reason: ReasonUnavailable, err: flightErr(ctx)}
 		}
+		ver, e, reason, err = vr.ver, vr.e, vr.reason, vr.err
 	} else {
 		ver, reason, err = v.verifyToken(ctx, tok, now)
 	}
