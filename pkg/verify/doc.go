@@ -103,12 +103,14 @@
 // matches is allowed for any valid token. Rules are method-agnostic. Paths are
 // compared after percent-decoding and removing dot segments and duplicate
 // slashes, so "/public/../admin" is "/admin"; a path that does not decode is
-// refused (403). For example:
+// refused (403). For example (as the --rule flag takes them; VERIFIER_RULES
+// separates rules with ";"):
 //
-//   - /            *
-//   - /admin       admin
-//     app.example.com   /reports     finance,ops
-//     *.example.com     /public      *
+//	cfg.Rules = []string{
+//		"*               /admin    admin",
+//		"app.example.com /reports  finance,ops",
+//		"*.example.com   /public   *",
+//	}
 //
 // # HTTP adapter
 //
@@ -118,9 +120,8 @@
 // X-Forwarded-Method, -Proto, -Host and -Uri (Traefik, Caddy), else
 // X-Original-Method, X-Original-URI, X-Original-Host and X-Original-URL (nginx),
 // but only when the peer's address is in TrustedProxies (default: loopback);
-// otherwise from the
-// /auth request itself: its method, Host, and the path after /auth (Envoy's HTTP
-// ext_authz appends the original path). X-Forwarded-* win over X-Original-*: an
+// otherwise from the /auth request itself: its method, Host, and the path after
+// /auth (Envoy's HTTP ext_authz appends the original path). X-Forwarded-* win over X-Original-*: an
 // nginx config must set or clear X-Forwarded-Uri and -Host (the sample does).
 //
 // Answers: 200 with X-Auth-User (sub), X-Auth-Email, X-Auth-Roles

@@ -124,3 +124,27 @@ func TestRulesInDecide(t *testing.T) {
 		}
 	}
 }
+
+// The rules shown in the package documentation compile and mean what it says.
+func TestDocumentedRules(t *testing.T) {
+	rs, err := compileRules([]string{
+		"*               /admin    admin",
+		"app.example.com /reports  finance,ops",
+		"*.example.com   /public   *",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rs.match("x.org", "/admin/a"); r == nil || r.permits([]string{"dev"}) || !r.permits([]string{"admin"}) {
+		t.Fatal("/admin")
+	}
+	if r := rs.match("app.example.com:443", "/reports"); r == nil || !r.permits([]string{"ops"}) {
+		t.Fatal("/reports")
+	}
+	if r := rs.match("www.example.com", "/public/x"); r == nil || !r.permits(nil) {
+		t.Fatal("/public")
+	}
+	if r := rs.match("x.org", "/public/x"); r != nil {
+		t.Fatal("/public on another host matched")
+	}
+}
