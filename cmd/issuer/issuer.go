@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -112,13 +111,13 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 
 // validate checks the whole configuration without side effects.
 func (m *Main) validate() error {
-	prefixes, err := parsePrefixes("TRUSTED_PROXIES", m.trustedProxies)
+	prefixes, err := config.Prefixes("TRUSTED_PROXIES", m.trustedProxies)
 	if err != nil {
 		return err
 	}
 	m.Config.TrustedProxies = prefixes
 	for _, v := range []struct {
-		name string
+		name   string
 		n, max int
 	}{{"argon2-memory", m.argon2Memory, 1 << 22}, {"argon2-time", m.argon2Time, 1 << 10}, {"argon2-threads", m.argon2Threads, 255}} {
 		if v.n < 1 || v.n > v.max {
@@ -170,22 +169,6 @@ func redactErr(err error) string {
 		return "malformed URL"
 	}
 	return s
-}
-
-func parsePrefixes(setting string, list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range list {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			if a, aerr := netip.ParseAddr(s); aerr == nil {
-				p = netip.PrefixFrom(a, a.BitLen())
-			} else {
-				return nil, config.Invalid(setting, "%q is not a CIDR", s)
-			}
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }
 
 // open builds the logger, the store and (if configured) the Redis client.

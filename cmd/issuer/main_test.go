@@ -159,7 +159,7 @@ func TestServeInProcess(t *testing.T) {
 	}
 	var pair struct {
 		AccessToken, RefreshToken, TokenType string
-		ExpiresIn                           int `json:"expires_in"`
+		ExpiresIn                            int `json:"expires_in"`
 	}
 	testenv.Must(t, json.Unmarshal(body, &pair), "decode")
 	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/.well-known/jwks.json", "/.well-known/openid-configuration"} {

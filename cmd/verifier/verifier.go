@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -137,17 +136,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 }
 
 func (m *Main) validate() error {
-	var prefixes []netip.Prefix
-	for _, p := range m.trustedProxies {
-		pr, err := netip.ParsePrefix(p)
-		if err != nil {
-			a, aerr := netip.ParseAddr(p)
-			if aerr != nil {
-				return config.Invalid("TRUSTED_PROXIES", "%q is not a CIDR", p)
-			}
-			pr = netip.PrefixFrom(a, a.BitLen())
-		}
-		prefixes = append(prefixes, pr.Masked())
+	prefixes, err := config.Prefixes("TRUSTED_PROXIES", m.trustedProxies)
+	if err != nil {
+		return err
 	}
 	m.Config.TrustedProxies = prefixes
 	if err := m.Config.Validate(); err != nil {
@@ -166,7 +157,7 @@ func (m *Main) validate() error {
 	if m.MaxHeaderBytes < 4096 {
 		return config.Invalid("VERIFIER_MAX_HEADER_BYTES", "%d is below 4096", m.MaxHeaderBytes)
 	}
-	_, err := cli.Logger(io.Discard, m.LogFormat, m.LogLevel)
+	_, err = cli.Logger(io.Discard, m.LogFormat, m.LogLevel)
 	return err
 }
 

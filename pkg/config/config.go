@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -243,4 +244,22 @@ func (s *Set) Annotate(err error) error {
 		label += " (" + env + ")"
 	}
 	return fmt.Errorf("invalid %s: %s", label, detail)
+}
+
+// Prefixes parses a list of CIDRs (a bare address means just that address), for
+// settings such as trusted proxies; the error names the setting.
+func Prefixes(setting string, list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, Invalid(setting, "%q is not a CIDR or an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

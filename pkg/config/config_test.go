@@ -121,3 +121,19 @@ func TestAnnotateNamesFlagAndVariable(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestPrefixes(t *testing.T) {
+	got, err := Prefixes("TRUSTED_PROXIES", []string{"10.0.0.7/8", "::1", "192.168.1.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "::1/128", "192.168.1.1/32"}
+	for i, p := range got {
+		if p.String() != want[i] {
+			t.Errorf("prefix %d = %s, want %s", i, p, want[i])
+		}
+	}
+	if _, err := Prefixes("TRUSTED_PROXIES", []string{"everyone"}); err == nil || !strings.Contains(err.Error(), "TRUSTED_PROXIES") {
+		t.Fatalf("bad CIDR: %v", err)
+	}
+}
