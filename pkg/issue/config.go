@@ -2,6 +2,7 @@ package issue
 
 import (
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"runtime"
@@ -298,6 +299,17 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.CookieDomain, " \t\r\n;,\"/") {
 		return config.Invalid("cookie-domain", "%q is not a domain", c.CookieDomain)
+	}
+	if c.CookieDomain != "" {
+		// net/http would silently drop an invalid Domain, and browsers refuse a cookie
+		// whose Domain does not contain the host that sets it: sign-in would loop.
+		if (&http.Cookie{Name: "x", Value: "x", Domain: c.CookieDomain}).Valid() != nil {
+			return config.Invalid("cookie-domain", "%q is not a domain", c.CookieDomain)
+		}
+		d, h := strings.ToLower(strings.TrimPrefix(c.CookieDomain, ".")), strings.ToLower(u.Hostname())
+		if h != d && !strings.HasSuffix(h, "."+d) {
+			return config.Invalid("cookie-domain", "%q does not contain the issuer URL's host %q; browsers would refuse the cookies", c.CookieDomain, h)
+		}
 	}
 	for _, h := range c.AllowedRedirectHosts {
 		if h == "" || strings.ContainsAny(h, " \t\r\n/?#@") || (strings.Contains(h, "*") && !strings.HasPrefix(h, "*.")) ||

@@ -97,9 +97,64 @@
 // 400 invalid_request). Every error body is {"error": CODE, "error_description": TEXT};
 // descriptions are generic and internal details only go to the log.
 //
+// # Browser pages
+//
+// Handler also serves server-rendered HTML pages (html/template, no script, usable
+// without JavaScript; labels, autocomplete hints, lang, errors in a role=alert region):
+//
+//   - GET /login?rd=URL: the sign-in form. When the browser holds a live refresh
+//     cookie, it is rotated (Refresh) and the browser sent on to rd at once (303) —
+//     the verifier sends a browser here when its access cookie expired, and it comes
+//     back signed in without seeing the form. A dead refresh cookie (expired,
+//     revoked, replayed) is cleared and the form shown.
+//   - POST /login (email, password, rd, csrf_token): Login with the client's address
+//     and User-Agent, so the form has the API's password rules and throttling. A
+//     failure shows the form again with 400, 401, 403 (CSRF), 429 with Retry-After,
+//     or 500, and one message for wrong password, unknown email and disabled user
+//     alike. Success sets the cookies and answers 303 to rd; a session this browser
+//     held before is revoked.
+//   - GET|POST /logout?rd=URL: revokes the sessions of the refresh cookie and of the
+//     access cookie (which may be expired), clears both cookies, 303 to rd. GET has no
+//     CSRF check: the contract makes sign-out a plain link apps can point to, and the
+//     worst another site can do with it is sign the user out. POST is checked like
+//     sign-in. When the store cannot record the revocation the cookies are kept and
+//     the page says so (503), so that trying again still ends the session.
+//   - GET /: the account page (who is signed in, a sign-out button); without a live
+//     access cookie it sends the browser to /login?rd=/.
+//
+// Cookies: the access token in Config.CookieName (Domain Config.CookieDomain, Path=/,
+// Max-Age the access token's life), the refresh token in RefreshCookie (host-only,
+// set twice: Path=/login and Path=/logout, so it reaches those two pages and never
+// an application; Max-Age the refresh token's life), both HttpOnly, SameSite=Lax (a
+// cross-site top-level navigation to /login must carry the refresh cookie), Secure
+// when the issuer URL is https. They are cleared with Max-Age=0 and the same
+// attributes. Paths are below the issuer URL's path. Config.Validate refuses a
+// CookieDomain that does not contain the issuer's host (browsers would drop the
+// cookie). Tokens travel only in cookies and bodies, never in URLs or logs.
+//
+// rd is honoured only as a path starting with a single "/" or as an absolute http(s)
+// URL whose host (case-insensitive, port ignored) is in Config.AllowedRedirectHosts
+// (exact names, IP literals, "*.parent" for any name below parent); anything else —
+// "//host", backslashes, other schemes, user info, control characters, percent-
+// encoding or non-ASCII in the host, over 2048 bytes — goes to
+// Config.DefaultRedirect.
+//
+// CSRF: POST /login and POST /logout pass http.CrossOriginProtection
+// (Sec-Fetch-Site, else Origin against Host) and a double-submit token: a random
+// token in CSRFCookie (HttpOnly, SameSite=Strict, Path=/; CSRFCookieSecure, with
+// the __Host- prefix, on https) that the form must repeat in CSRFField, compared in
+// constant time. Every page answers Cache-Control: no-store, X-Frame-Options: DENY
+// and a CSP without script: default-src 'none', the inline style allowed by its
+// SHA-256, frame-ancestors 'none', base-uri 'none', and form-action 'self' plus
+// every allowed return host (browsers apply form-action to the redirect that
+// follows a form post, so a return page that itself redirects to another host
+// needs that host on the list too; with an IPv6 literal on the list, form-action
+// is left out).
+//
 // # Operations
 //
-// Metrics (on the Registerer given): vexen_issuer_requests_total{endpoint,code},
+// Metrics (on the Registerer given): vexen_issuer_requests_total{endpoint,code} (the
+// pages are the endpoints login_page, logout_page and account),
 // vexen_issuer_request_duration_seconds{endpoint}, vexen_issuer_logins_total{result},
 // vexen_issuer_refreshes_total{result}, vexen_issuer_revocations_total{reason},
 // vexen_issuer_redis_errors_total{op}, vexen_issuer_password_hashes_waiting. Label

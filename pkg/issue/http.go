@@ -26,6 +26,13 @@ import (
 //	GET  /.well-known/openid-configuration  discovery
 //	GET  /healthz, /readyz                  liveness, readiness (store, Redis)
 //
+// and the browser pages (HTML, see the package documentation):
+//
+//	GET  /login?rd=URL     the sign-in form, or a silent refresh and 303 to rd
+//	POST /login            email, password, rd, csrf_token → cookies, 303 to rd
+//	GET|POST /logout?rd=   revoke the session, clear the cookies, 303 to rd
+//	GET  /                 who is signed in, with a sign-out button
+//
 // /metrics is not served here: the program exposes its registry. Every error is
 // {"error": CODE, "error_description": TEXT}, with the status chosen in one table:
 //
@@ -42,7 +49,7 @@ func (s *Service) Handler() http.Handler { return s.handler }
 
 type route struct {
 	endpoint string
-	method   string // GET routes also answer HEAD
+	method   string // GET routes also answer HEAD; "" for pages, which check methods themselves
 	serve    func(http.ResponseWriter, *http.Request) error
 }
 
@@ -53,7 +60,11 @@ type apiHandler struct {
 
 func newAPIHandler(s *Service) *apiHandler {
 	h := &apiHandler{s: s}
+	p := newPages(s)
 	h.routes = map[string]route{
+		PathLogin:                           {epLoginPage, "", p.login},
+		PathLogout:                          {epLogoutPage, "", p.logout},
+		PathAccount:                         {epAccount, "", p.account},
 		"/v1/login":                         {epLogin, http.MethodPost, h.login},
 		"/v1/refresh":                       {epRefresh, http.MethodPost, h.refresh},
 		"/v1/logout":                        {epLogout, http.MethodPost, h.logout},
@@ -112,7 +123,7 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		writeError(sw, http.StatusNotFound, "not_found", "no such endpoint")
 		return
-	case r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead):
+	case rt.method != "" && r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead):
 		allow := rt.method
 		if rt.method == http.MethodGet {
 			allow = "GET, HEAD"

@@ -18,10 +18,14 @@ const (
 	epHealthz    = "healthz"
 	epReadyz     = "readyz"
 	epNotFound   = "not_found"
-	numEndpoints = 10
+	epLoginPage  = "login_page"  // GET|POST /login
+	epLogoutPage = "logout_page" // GET|POST /logout
+	epAccount    = "account"     // GET /
+	numEndpoints = 13
 )
 
-var endpoints = [numEndpoints]string{epLogin, epRefresh, epLogout, epLogoutAll, epSessions, epJWKS, epDiscovery, epHealthz, epReadyz, epNotFound}
+var endpoints = [numEndpoints]string{epLogin, epRefresh, epLogout, epLogoutAll, epSessions, epJWKS, epDiscovery, epHealthz, epReadyz, epNotFound,
+	epLoginPage, epLogoutPage, epAccount}
 
 // Login results, the values of vexen_issuer_logins_total{result}.
 const (
