@@ -26,6 +26,15 @@
 //     the client sends;
 //   - with the verifier stopped, the proxy answers 5xx and lets nothing through.
 //
+// TestBrowserSignIn drives Debian's headless Chromium (chromedp, a fresh profile)
+// through nginx and Traefik: protected page → the issuer's sign-in form → a wrong
+// password refused on the form → signed in, back on the original URL with the
+// upstream seeing X-Auth-User (and never the refresh cookie) → silently signed in
+// again once the access cookie is gone → signed out (the /logout link, the account
+// page's button) with the session revoked → the sign-in form again. It saves a
+// screenshot of the sign-in page in $VEXEN_ARTIFACTS (default: a temporary
+// directory); docs/login.png is a copy.
+//
 // Run them with `go test ./e2e/` (or the repository's `make test`). They are
 // integration tests: skipped under -short, and failing, never skipping, when a
 // proxy binary is missing. The binaries are looked up in $VEXEN_TOOLS/bin (default

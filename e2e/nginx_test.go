@@ -17,7 +17,6 @@ func TestNginx(t *testing.T) {
 	testenv.Integration(t)
 	t.Parallel()
 	bin := testenv.RequireBinary(t, "nginx", "run scripts/install-deps.sh (Debian's nginx, with auth_request)")
-	port := testenv.FreePort(t)
 
 	t.Run("the committed files pass nginx -t as they are", func(t *testing.T) {
 		dir := t.TempDir()
@@ -42,6 +41,22 @@ func TestNginx(t *testing.T) {
 	})
 
 	s := newStack(t, "127.0.0.1")
+	base := startNginx(t, bin, s)
+
+	runSuite(t, s, target{
+		name:       "nginx",
+		base:       base,
+		pagePath:   "/app/page?tab=2&sort=name",
+		apiPath:    "",
+		downStatus: []int{500},
+	})
+}
+
+// startNginx runs nginx/nginx.conf (with its two includes), rendered with test
+// addresses and paths, in front of s, and returns its base URL once it answers.
+func startNginx(t *testing.T, bin string, s *stack) string {
+	t.Helper()
+	port := testenv.FreePort(t)
 
 	// nginx runs as root here and drops its workers to www-data, which must be able
 	// to reach the temp directories: a world-traversable prefix of our own.
@@ -90,12 +105,5 @@ func TestNginx(t *testing.T) {
 		}
 	})
 	waitProxy(t, p, "http://"+listen+"/", 20*time.Second)
-
-	runSuite(t, s, target{
-		name:       "nginx",
-		base:       "http://" + listen,
-		pagePath:   "/app/page?tab=2&sort=name",
-		apiPath:    "",
-		downStatus: []int{500},
-	})
+	return "http://" + listen
 }

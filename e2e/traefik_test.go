@@ -15,9 +15,23 @@ func TestTraefik(t *testing.T) {
 	testenv.Integration(t)
 	t.Parallel()
 	bin := testenv.RequireBinary(t, "traefik", "run scripts/build-traefik.sh (installs into $VEXEN_TOOLS/bin)")
-	port := testenv.FreePort(t)
 	s := newStack(t, "127.0.0.1")
+	base := startTraefik(t, bin, s)
 
+	runSuite(t, s, target{
+		name:       "traefik",
+		base:       base,
+		pagePath:   "/app/page?tab=2&sort=name",
+		apiPath:    "/api/items",
+		downStatus: []int{500},
+	})
+}
+
+// startTraefik runs traefik/traefik.yml and traefik/dynamic.yml, rendered with test
+// addresses and paths, in front of s, and returns its base URL once it answers.
+func startTraefik(t *testing.T, bin string, s *stack) string {
+	t.Helper()
+	port := testenv.FreePort(t)
 	dir := t.TempDir()
 	listen := addr(port)
 	dynamic := filepath.Join(dir, "dynamic.yml")
@@ -36,12 +50,5 @@ func TestTraefik(t *testing.T) {
 	}
 	p := startProc(t, dir, "traefik", nil, bin, "--configFile="+static)
 	waitProxy(t, p, "http://"+listen+"/api/ready", 30*time.Second)
-
-	runSuite(t, s, target{
-		name:       "traefik",
-		base:       "http://" + listen,
-		pagePath:   "/app/page?tab=2&sort=name",
-		apiPath:    "/api/items",
-		downStatus: []int{500},
-	})
+	return "http://" + listen
 }
