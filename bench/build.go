@@ -78,15 +78,16 @@ func (h *harness) build(ctx context.Context) error {
 		if err := os.WriteFile(ovPath, ov, 0o644); err != nil {
 			return err
 		}
-		h.bins.verifierProf = filepath.Join(h.work, "verifier-pprof")
+		// Beside the profiles, so that `go tool pprof` finds the symbols later.
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return err
+		}
+		h.bins.verifierProf = filepath.Join(o.profile, "verifier-pprof")
 		goBin, err := lookPath("go")
 		if err != nil {
 			return err
 		}
 		if _, err := runCmd(ctx, o.repo, nil, goBin, "build", "-overlay", ovPath, "-o", h.bins.verifierProf, "./cmd/verifier"); err != nil {
-			return err
-		}
-		if err := os.MkdirAll(o.profile, 0o755); err != nil {
 			return err
 		}
 	}
@@ -117,7 +118,7 @@ func (h *harness) runGoBench(ctx context.Context) error {
 		}
 		pkgDir := filepath.Join(h.o.repo, filepath.FromSlash(strings.TrimPrefix(pkg, "./")))
 		out, err = runCmd(ctx, pkgDir, nil, "taskset", "-c", h.o.serverCPU, testBin,
-			"-test.run", "^$", "-test.bench", ".", "-test.benchmem", "-test.benchtime", "1s")
+			"-test.run", "^$", "-test.bench", ".", "-test.benchmem", "-test.benchtime", "500ms")
 		if err != nil {
 			return err
 		}

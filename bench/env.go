@@ -243,7 +243,7 @@ func (h *harness) login(ctx context.Context, e *env) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
-	for range 16 {
+	for range 32 { // enough in flight for PostgreSQL to group its commits
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

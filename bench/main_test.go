@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vexen/vexen-auth/bench/stats"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -151,5 +153,30 @@ func TestRenderNginx(t *testing.T) {
 				t.Errorf("%s was changed; the benchmark must run it as committed", inc)
 			}
 		}
+	}
+}
+
+func TestCheckCPU(t *testing.T) {
+	runs := func(srv, gen float64) []stats.Run {
+		return []stats.Run{{ServerCPU: srv, LoadCPU: gen}, {ServerCPU: srv, LoadCPU: gen}, {ServerCPU: srv, LoadCPU: gen}}
+	}
+	tests := []struct {
+		name     string
+		srv, gen float64
+		want     string
+	}{
+		{"server saturated", 0.99, 0.7, ""},
+		{"generator saturated", 0.6, 0.98, "the load generator was the limit"},
+		{"neither: someone else", 0.4, 0.3, "other processes were running on the server's CPU"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &harness{}
+			h.checkCPU("bare", runs(tt.srv, tt.gen))
+			got := strings.Join(h.notes, "\n")
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("notes = %q, want one containing %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -261,17 +261,22 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// runCmdStdout runs argv to completion and returns its standard output; standard
-// error is included in the error when it fails.
-func runCmdStdout(ctx context.Context, argv ...string) (string, error) {
+// runLoad runs a load generator to completion and returns its standard output and
+// the CPU time it used; standard error is included in the error when it fails.
+func runLoad(ctx context.Context, argv ...string) (string, time.Duration, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return string(out), fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, tail(stderr.String(), 20))
+	cmd.Env = childEnv(os.Environ(), nil)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var cpu time.Duration
+	if cmd.ProcessState != nil {
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
-	return string(out), nil
+	if err != nil {
+		return stdout.String(), cpu, fmt.Errorf("%s: %w\n%s%s", strings.Join(argv, " "), err, tail(stdout.String(), 10), tail(stderr.String(), 20))
+	}
+	return stdout.String(), cpu, nil
 }
 
 func splitHostPort(addr string) (string, string, error) { return net.SplitHostPort(addr) }

@@ -117,7 +117,7 @@ func (h *harness) wrkRunner(ctx context.Context, t target, tokenFile string, d t
 		}
 	}
 	return h.measure(ctx, t, d, func() (stats.Run, error) {
-		out, err := runCmd(ctx, "", nil, "taskset", "-c", h.o.loadCPU, "wrk",
+		out, cpu, err := runLoad(ctx, "taskset", "-c", h.o.loadCPU, "wrk",
 			"-t", strconv.Itoa(h.o.threads), "-c", strconv.Itoa(h.o.conns), "-d", strconv.Itoa(int(d.Seconds()))+"s",
 			"--latency", "--timeout", "5s", "-s", script, "http://"+t.addr+t.path, "--", tokenFile, strconv.Itoa(h.o.threads))
 		if err != nil {
@@ -128,14 +128,14 @@ func (h *harness) wrkRunner(ctx context.Context, t target, tokenFile string, d t
 			return stats.Run{}, fmt.Errorf("%w\n%s", err, tail(out, 20))
 		}
 		return stats.Run{Requests: w.Requests, Failures: w.Failures(), Elapsed: w.Duration, Repeats: w.Repeats,
-			Latency: stats.Latency{P50: w.P50, P90: w.P90, P99: w.P99, Max: w.Max}}, nil
+			Latency: stats.Latency{P50: w.P50, P90: w.P90, P99: w.P99, Max: w.Max}, LoadCPU: cpu.Seconds() / w.Duration.Seconds()}, nil
 	})
 }
 
 // grpcRunner runs the harness's grpc-load pinned to the load CPU.
 func (h *harness) grpcRunner(ctx context.Context, t target, tokenFile string, d time.Duration) (runResult, error) {
 	return h.measure(ctx, t, d, func() (stats.Run, error) {
-		out, err := runCmdStdout(ctx, "taskset", "-c", h.o.loadCPU, h.bins.self, "grpc-load",
+		out, cpu, err := runLoad(ctx, "taskset", "-c", h.o.loadCPU, h.bins.self, "grpc-load",
 			"-target", t.addr, "-tokens", tokenFile, "-duration", d.String(), "-concurrency", strconv.Itoa(h.o.conns))
 		if err != nil {
 			return stats.Run{}, err
@@ -145,6 +145,7 @@ func (h *harness) grpcRunner(ctx context.Context, t target, tokenFile string, d 
 			return stats.Run{}, fmt.Errorf("grpc-load output %q: %w", out, err)
 		}
 		run.Repeats = -1
+		run.LoadCPU = cpu.Seconds() / run.Elapsed.Seconds()
 		return run, nil
 	})
 }
@@ -218,6 +219,7 @@ func (h *harness) addScenarios(baseName string, baseRuns []runResult, subjects [
 		bRuns = append(bRuns, r.run)
 		bRPS = append(bRPS, r.run.RPS())
 	}
+	h.checkCPU(baseName, bRuns)
 	for _, s := range subjects {
 		var runs []stats.Run
 		var rps []float64
@@ -257,6 +259,26 @@ func (h *harness) addScenarios(baseName string, baseRuns []runResult, subjects [
 		})
 	}
 	return nil
+}
+
+// checkCPU notes when a baseline did not have its core to itself: the server
+// short of a full core while the generator was not busy either means other
+// processes ran on the server's CPU; a generator near a full core means it, not
+// the server, set the pace.
+func (h *harness) checkCPU(name string, runs []stats.Run) {
+	var srv, gen []float64
+	for _, r := range runs {
+		srv = append(srv, r.ServerCPU)
+		gen = append(gen, r.LoadCPU)
+	}
+	s, g := stats.Median(srv), stats.Median(gen)
+	switch {
+	case s >= 0.85:
+	case g >= 0.9:
+		h.note("%s: the load generator was the limit (it used %.0f %% of its core, the server %.0f %% of its own): the baseline ran below its peak, so the ratios against it are upper bounds.", name, 100*g, 100*s)
+	default:
+		h.note("%s: the baseline server used only %.0f %% of its core and the load generator %.0f %% of its own: other processes were running on the server's CPU (this machine is shared), so the absolute numbers are low and the rounds noisy.", name, 100*s, 100*g)
+	}
 }
 
 // pathNote says, per decision, which layers the verifier consulted, from its own
@@ -562,7 +584,7 @@ func (h *harness) openLoopP99(ctx context.Context, e *env, bare target, cached *
 	rate := math.Round(0.7 * stats.Median(rps))
 	for _, t := range []target{bare, cached.target("verifier (cached)", "/auth")} {
 		res, err := h.measure(ctx, t, h.o.duration, func() (stats.Run, error) {
-			out, err := runCmdStdout(ctx, "taskset", "-c", h.o.loadCPU, h.bins.self, "openloop",
+			out, cpu, err := runLoad(ctx, "taskset", "-c", h.o.loadCPU, h.bins.self, "openloop",
 				"-addr", t.addr, "-path", t.path, "-tokens", e.tokenFile, "-rate", fmt.Sprint(rate),
 				"-duration", h.o.duration.String(), "-conns", strconv.Itoa(h.o.conns))
 			if err != nil {
@@ -572,6 +594,7 @@ func (h *harness) openLoopP99(ctx context.Context, e *env, bare target, cached *
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				return stats.Run{}, fmt.Errorf("openloop output %q: %w", out, err)
 			}
+			r.Run.LoadCPU = cpu.Seconds() / r.Elapsed.Seconds()
 			h.rep.OpenLoop = append(h.rep.OpenLoop, report.OpenLoop{Server: t.name, Rate: rate, Run: r.Run, Late: r.Late})
 			return r.Run, nil
 		})

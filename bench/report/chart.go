@@ -68,7 +68,7 @@ func (r *Report) WriteChart(w io.Writer) error {
 	msLabels := make([]string, len(p99))
 	xys = xys[:0]
 	for i, v := range p99 {
-		msLabels[i] = fmt.Sprintf("%.2g", v)
+		msLabels[i] = shortMS(v)
 		xys = append(xys, plotter.XY{X: float64(i), Y: v})
 	}
 	mlab, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: msLabels})
@@ -152,3 +152,16 @@ func zeroNaN(v float64) float64 {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// shortMS prints a latency in milliseconds with two or three significant figures
+// and no exponent.
+func shortMS(v float64) string {
+	switch {
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 1:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}

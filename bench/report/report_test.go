@@ -169,3 +169,11 @@ func TestWriteChart(t *testing.T) {
 		t.Errorf("no scenarios: err = %v, want ErrNoData", err)
 	}
 }
+
+func TestShortMS(t *testing.T) {
+	for v, want := range map[float64]string{175.7: "176", 12.04: "12", 1.57: "1.6", 0.853: "0.85", 0: "0.00"} {
+		if got := shortMS(v); got != want {
+			t.Errorf("shortMS(%v) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -76,6 +76,9 @@ type Run struct {
 	// ServerCPU is the CPU time the server-side processes used during the run,
 	// divided by Elapsed: 1.0 is one core fully busy. Zero when not measured.
 	ServerCPU float64
+	// LoadCPU is the same for the load generator. A generator near 1.0 was the
+	// limit of the run, not the server. Zero when not measured.
+	LoadCPU float64
 	// Repeats counts requests that carried a token already sent in this run (only
 	// meaningful for scenarios that promise every token is new).
 	Repeats int64
