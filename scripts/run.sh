@@ -24,7 +24,7 @@ cat <<MSG
 issuer   http://localhost:8080   (login page: http://localhost:8080/login)
 verifier http://localhost:8081/auth
 
-  tok=\$(curl -s localhost:8080/v1/login -d '{"email":"demo@example.com","password":"…"}' | jq -r .access_token)
+  tok=\$(curl -s localhost:8080/v1/login -H 'Content-Type: application/json' -d '{"email":"demo@example.com","password":"…"}' | jq -r .access_token)
   curl -i localhost:8081/auth -H "Authorization: Bearer \$tok"
 
 MSG
