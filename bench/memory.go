@@ -141,12 +141,12 @@ func (h *harness) memory(ctx context.Context, e *env) error {
 		})
 	}
 	metrics := "http://" + v.addr + "/metrics"
-	read := func() (heap, entries float64, path pathDelta) {
+	read := func() (heap, live, entries float64, path pathDelta) {
 		ss, err := scrape(ctx, metrics)
 		if err != nil {
-			return math.NaN(), math.NaN(), pathDelta{}
+			return math.NaN(), math.NaN(), math.NaN(), pathDelta{}
 		}
-		return gauge(ss, "go_memstats_heap_inuse_bytes"), gauge(ss, "vexen_verifier_local_cache_entries"), pathOf(ss)
+		return gauge(ss, "go_memstats_heap_inuse_bytes"), gauge(ss, "go_gc_heap_live_bytes"), gauge(ss, "vexen_verifier_local_cache_entries"), pathOf(ss)
 	}
 
 	// Warm-up: the first sessions, so that pools and buffers exist before the
@@ -161,7 +161,7 @@ func (h *harness) memory(ctx context.Context, e *env) error {
 		return err
 	}
 	var p0, p1 pathDelta
-	mem.HeapBefore, _, p0 = read()
+	mem.HeapBefore, mem.LiveBefore, _, p0 = read()
 	t0 = time.Now()
 	c, err := fill(warm, m)
 	mem.Fill = time.Since(t0)
@@ -175,7 +175,7 @@ func (h *harness) memory(ctx context.Context, e *env) error {
 	if mem.RSSAfter, err = rss(v.p.pid()); err != nil {
 		return err
 	}
-	mem.HeapAfter, mem.Entries, p1 = read()
+	mem.HeapAfter, mem.LiveAfter, mem.Entries, p1 = read()
 	if got := p1.redisHit - p0.redisHit; got < 0.99*float64(m-warm) {
 		h.note("memory: only %.0f of the %d tokens were answered from Redis", got, m-warm)
 	}
@@ -185,11 +185,11 @@ func (h *harness) memory(ctx context.Context, e *env) error {
 	for i := 0; i < m; i += max(m/10000, 1) {
 		sample = append(sample, toks[i])
 	}
-	_, _, before := read()
+	_, _, _, before := read()
 	if err := h.touch(ctx, v.addr, sample); err != nil {
 		return err
 	}
-	_, _, after := read()
+	_, _, _, after := read()
 	mem.Replayed = int64(len(sample))
 	mem.ReplayHits = int64(after.localHit - before.localHit)
 	h.rep.Memory = mem

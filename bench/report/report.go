@@ -114,6 +114,9 @@ type Memory struct {
 	Sessions              int
 	RSSBefore, RSSAfter   int64   // bytes
 	HeapBefore, HeapAfter float64 // go_memstats_heap_inuse_bytes; NaN when not exported
+	// LiveBefore, LiveAfter: go_gc_heap_live_bytes (the heap the last GC found
+	// live, without the garbage awaiting the next one); NaN when not exported.
+	LiveBefore, LiveAfter float64
 	Entries               float64 // the verifier's vexen_verifier_local_cache_entries after the fill; NaN when absent
 	Replayed, ReplayHits  int64   // a sample sent again afterwards, and the local hits it produced
 	Fill                  time.Duration
@@ -133,6 +136,14 @@ func (m Memory) HeapPerSession() float64 {
 		return math.NaN()
 	}
 	return (m.HeapAfter - m.HeapBefore) / float64(m.Sessions)
+}
+
+// LivePerSession is the growth of the live heap (as of the last GC) per session.
+func (m Memory) LivePerSession() float64 {
+	if m.Sessions == 0 {
+		return math.NaN()
+	}
+	return (m.LiveAfter - m.LiveBefore) / float64(m.Sessions)
 }
 
 // Target is one goal of the performance issue and how it went.
@@ -388,10 +399,12 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintln(w, "## Memory per cached session")
 		fmt.Fprintln(w)
 		mdTable(w, [][]string{
-			{"sessions", "RSS before", "RSS after", "RSS per session", "heap in use per session", "cache entries after", "replayed sample: local hits", "fill time"},
-			{fmt.Sprint(m.Sessions), fmtBytes(float64(m.RSSBefore)), fmtBytes(float64(m.RSSAfter)), fmtBytes(m.PerSession()), fmtBytes(m.HeapPerSession()),
+			{"sessions", "RSS before", "RSS after", "RSS per session", "heap in use per session", "live heap per session", "cache entries after", "replayed sample: local hits", "fill time"},
+			{fmt.Sprint(m.Sessions), fmtBytes(float64(m.RSSBefore)), fmtBytes(float64(m.RSSAfter)), fmtBytes(m.PerSession()), fmtBytes(m.HeapPerSession()), fmtBytes(m.LivePerSession()),
 				num(m.Entries), fmt.Sprintf("%d of %d", m.ReplayHits, m.Replayed), m.Fill.Round(time.Second).String()},
 		})
+		fmt.Fprintln(w, "RSS is what the operating system gives the process; the heap in use includes garbage the next GC will free (with Go's default GOGC=100 the heap may grow to twice the live data before it runs); the live heap is what the last GC kept, \"–\" when the verifier does not export go_gc_heap_live_bytes.")
+		fmt.Fprintln(w)
 	}
 	if len(r.GoBench) > 0 {
 		fmt.Fprintln(w, "## In-process (go test -bench)")
