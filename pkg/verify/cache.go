@@ -173,6 +173,17 @@ func (c *localCache) remove(h *[32]byte, e *entry) {
 	s.mu.Unlock()
 }
 
+// clear drops every entry.
+func (c *localCache) clear() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		c.n.Add(-int64(len(s.m)))
+		clear(s.m)
+		s.mu.Unlock()
+	}
+}
+
 // sweep drops expired entries and entries whose session is tombstoned.
 func (c *localCache) sweep(now int64, tombs *tombstones) int {
 	dropped := 0

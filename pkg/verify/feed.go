@@ -68,26 +68,39 @@ func (f feedHandler) Event(ev rediscache.Event)      { f.r.event(ev) }
 func (f feedHandler) Fresh(sentAt time.Time)         { f.r.fresh(sentAt) }
 func (f feedHandler) Down(err error)                 { f.r.down(err) }
 
+// init reads where the revocation log ends: the feed applies what comes after.
+// Older revocations are found by the store check a token gets on first sight.
+func (r *revocations) init(ctx context.Context) error {
+	seq, err := r.v.sessions.LastRevocationSeq(ctx)
+	if err != nil {
+		r.v.backendFailed(ctx, opStoreLog, err)
+		return err
+	}
+	r.mu.Lock()
+	r.lastSeq, r.readFrom, r.ready = seq, seq, true
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *revocations) isReady() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ready
+}
+
 func (r *revocations) run(ctx context.Context) {
 	v := r.v
-	// Start from the log's end: older revocations are found by the store check a
-	// token gets on its first sight.
-	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
-	for {
-		seq, err := v.sessions.LastRevocationSeq(ctx)
-		if err == nil {
-			r.mu.Lock()
-			r.lastSeq, r.readFrom, r.ready = seq, seq, true
-			r.mu.Unlock()
-			break
+	if !r.isReady() {
+		// New could not read the log's end. Until now, tokens may have been cached
+		// whose session was revoked after their check but before the point the
+		// feed starts from: forget them, so that they are checked again.
+		bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+		for r.init(ctx) != nil {
+			if !sleep(ctx, bo.next()) {
+				return
+			}
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		v.backendFailed(ctx, opStoreLog, err)
-		if !sleep(ctx, bo.next()) {
-			return
-		}
+		v.cache.clear()
 	}
 
 	var wg sync.WaitGroup
@@ -100,7 +113,7 @@ func (r *revocations) run(ctx context.Context) {
 	}
 	wg.Go(func() { r.poll(ctx, max(5*staleness, minSafetyPoll), false) })
 	ping := max(staleness/4, minPing)
-	bo = backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 	for ctx.Err() == nil {
 		err := v.shared.RunFeed(ctx, feedHandler{r}, ping)
 		if ctx.Err() != nil {

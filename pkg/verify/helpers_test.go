@@ -74,13 +74,14 @@ func (f *fixture) start() {
 	if f.shared != nil {
 		d.Shared = f.shared
 	}
-	v, err := New(context.Background(), f.cfg, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	v, err := New(ctx, f.cfg, d)
 	if err != nil {
+		cancel()
 		t.Fatalf("New: %v", err)
 	}
 	v.hooks.verify = func() { f.verifies.Add(1) }
 	f.v = v
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -94,7 +95,7 @@ func (f *fixture) start() {
 		f.v.rev.mu.Lock()
 		ready := f.v.rev.ready
 		f.v.rev.mu.Unlock()
-		return ready && f.v.keys.current() != nil
+		return ready && f.v.keys.current() != nil && f.v.running.Load()
 	})
 	if f.shared != nil {
 		f.shared.WaitSubscribed(t, 1)

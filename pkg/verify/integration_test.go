@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -77,13 +79,16 @@ func (w *world) verifier(mod func(*verify.Config)) *verify.Verifier {
 	if mod != nil {
 		mod(&cfg)
 	}
-	d := verify.Deps{Sessions: w.st}
+	d := verify.Deps{Sessions: w.st, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if w.rdb != nil {
 		d.Shared = rediscache.New(w.rdb, rediscache.Options{Prefix: w.redis.Prefix})
 	}
-	v, err := verify.New(context.Background(), cfg, d)
-	testenv.Must(t, err, "verify.New")
 	ctx, cancel := context.WithCancel(context.Background())
+	v, err := verify.New(ctx, cfg, d)
+	if err != nil {
+		cancel()
+		t.Fatalf("verify.New: %v", err)
+	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = v.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })

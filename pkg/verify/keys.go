@@ -34,6 +34,8 @@ const (
 	jwksRefreshWindow = time.Minute
 	// jwksFetchTimeout bounds one fetch, including the wait of callers.
 	jwksFetchTimeout = 10 * time.Second
+	// initialFetchTimeout bounds the fetch New makes.
+	initialFetchTimeout = 5 * time.Second
 	// maxJWKSBytes bounds a JWKS response body.
 	maxJWKSBytes = 1 << 20
 	// minRSABits is the smallest RSA modulus trusted.
@@ -96,10 +98,11 @@ type keySource struct {
 
 func (ks *keySource) current() *keyring { return ks.ring.Load() }
 
-// run registers the JWKS URL with a jwk.Cache bound to ctx (the cache's goroutines
-// end with it), loads the keys with backoff until the first success, then leaves the
-// refreshing to the cache until ctx ends.
-func (ks *keySource) run(ctx context.Context) {
+// start registers the JWKS URL with a jwk.Cache whose goroutines live as long as
+// ctx, and tries a first fetch (bounded by initialFetchTimeout) so that a verifier
+// whose issuer is up can decide as soon as it is built. A failure is only logged:
+// run keeps trying.
+func (ks *keySource) start(ctx context.Context) error {
 	v := ks.v
 	cache := jwk.NewCache(ctx,
 		jwk.WithRefreshWindow(jwksRefreshWindow),
@@ -114,32 +117,43 @@ func (ks *keySource) run(ctx context.Context) {
 		jwk.WithMinRefreshInterval(jwksMinRefresh),
 		jwk.WithPostFetcher(jwk.PostFetchFunc(ks.postFetch)))
 	if err != nil {
-		v.log.LogAttrs(ctx, slog.LevelError, "JWKS: cannot register URL", slog.String("url", ks.url), slog.Any("err", err))
-		return
+		return fmt.Errorf("verify: JWKS %s: %w", ks.url, err)
 	}
 	ks.runCtx.Store(&ctx)
 	ks.cache.Store(cache)
+	fctx, cancel := context.WithTimeout(ctx, initialFetchTimeout)
+	defer cancel()
+	if _, err := cache.Refresh(fctx, ks.url); err != nil {
+		v.m.jwksFetches[1].Inc()
+		v.log.LogAttrs(ctx, slog.LevelWarn, "JWKS not loaded yet; tokens cannot be verified (503) until it is",
+			slog.String("url", ks.url), slog.Any("err", err))
+	}
+	return nil
+}
 
+// run loads the keys with backoff until the first success, then leaves the
+// refreshing to the cache until ctx ends.
+func (ks *keySource) run(ctx context.Context) {
+	v := ks.v
+	cache := ks.cache.Load()
+	if cache == nil {
+		return
+	}
 	bo := backoff{min: 250 * time.Millisecond, max: 30 * time.Second}
 	for ks.current() == nil {
+		if !sleep(ctx, bo.next()) {
+			return
+		}
 		fctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
 		_, err := cache.Refresh(fctx, ks.url)
 		cancel()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return
+		if err == nil || ctx.Err() != nil {
+			continue
 		}
 		v.m.jwksFetches[1].Inc()
-		wait := bo.next()
 		v.log.LogAttrs(ctx, slog.LevelWarn, "JWKS not loaded yet; tokens cannot be verified (503) until it is",
-			slog.String("url", ks.url), slog.Any("err", err), slog.Duration("retry_in", wait))
-		if !sleep(ctx, wait) {
-			return
-		}
+			slog.String("url", ks.url), slog.Any("err", err))
 	}
-	<-ctx.Done()
 }
 
 type errSink func(error)

@@ -136,11 +136,12 @@ func TestKeysNotLoaded(t *testing.T) {
 	jwks := verifytest.NewJWKSServer(t, key)
 	jwks.SetBody([]byte("oops"), http.StatusInternalServerError)
 	sessions := verifytest.NewSessions()
-	v, err := New(context.Background(), Config{JWKSURL: jwks.URL()}, Deps{Sessions: sessions})
+	ctx, cancel := context.WithCancel(context.Background())
+	v, err := New(ctx, Config{JWKSURL: jwks.URL()}, Deps{Sessions: sessions})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = v.Run(ctx) }()
 	defer func() { cancel(); <-done }()

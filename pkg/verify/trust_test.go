@@ -5,8 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
 
 	"github.com/vexen/vexen-auth/pkg/store"
 	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
@@ -589,4 +592,42 @@ func TestStoreDownRedisUp(t *testing.T) {
 	revoked := f.mint.Mint(t, verifytest.Claims{Subject: "u3", SessionID: "s3"})
 	f.shared.SetRevoked(verifytest.Hash(revoked))
 	f.mustDeny(revoked, ReasonRevoked)
+}
+
+// TestLateLogStart: when New cannot read where the log ends, tokens cached before
+// Run manages to are forgotten then: a revocation between their check and that
+// point would otherwise never be seen.
+func TestLateLogStart(t *testing.T) {
+	clk := newClock()
+	key := verifytest.NewKey(t, jwa.ES256)
+	jwks := verifytest.NewJWKSServer(t, key)
+	sessions := verifytest.NewSessions()
+	var failing atomic.Bool
+	failing.Store(true)
+	sessions.OnLastRevocationSeq = func() error {
+		if failing.Load() {
+			return verifytest.ErrDown
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v, err := New(ctx, Config{JWKSURL: jwks.URL()}, Deps{Sessions: sessions, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions.Add("s1", "u1", clk.Now().Add(time.Hour))
+	tok := (&verifytest.Minter{Key: key, Now: clk.Now}).Mint(t, verifytest.Claims{Subject: "u1", SessionID: "s1"})
+	if d, err := v.Decide(ctx, &Request{Token: tok}); err != nil || !d.Allow {
+		t.Fatalf("%+v %v", d, err)
+	}
+	sessions.Revoke("s1", store.ReasonLogout, clk.Now()) // seq 1, before the feed's start is known
+	failing.Store(false)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = v.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the log's end read", v.rev.isReady)
+	if d, err := v.Decide(ctx, &Request{Token: tok}); err != nil || d.Reason != ReasonRevoked {
+		t.Fatalf("after the late start: %+v %v; want revoked", d, err)
+	}
 }

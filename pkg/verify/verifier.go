@@ -117,10 +117,12 @@ type Verifier struct {
 	}
 }
 
-// New checks cfg, compiles the rules and builds the verifier. Nothing is fetched
-// yet: Run loads the keys and starts the revocation feed. ctx is not retained.
+// New checks cfg, compiles the rules, resolves the metrics and builds the
+// verifier. It reads where the store's revocation log ends, and with a JWKS it
+// registers the URL (the only one ever fetched) with a jwk.Cache and fetches it
+// once, each waiting at most 5 s: a failure is logged, and Run keeps trying. ctx bounds the JWKS cache's background refresh: cancel it when
+// the verifier is done (the ctx given to Run is usually the same).
 func New(ctx context.Context, cfg Config, d Deps) (*Verifier, error) {
-	_ = ctx
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -164,12 +166,22 @@ func New(ctx context.Context, cfg Config, d Deps) (*Verifier, error) {
 	if cfg.Secret != "" {
 		v.keys.ring.Store(v.hmacKeyring())
 		v.m.keys.Set(1)
+	} else if err := v.keys.start(ctx); err != nil {
+		return nil, err
 	}
 	v.rev = newRevocations(v)
+	// The feed starts from the log's end as read now, before any token is checked
+	// (so none can be revoked unseen between its check and that point).
+	ictx, cancel := context.WithTimeout(ctx, initialFetchTimeout)
+	defer cancel()
+	if err := v.rev.init(ictx); err != nil {
+		v.log.LogAttrs(ctx, slog.LevelWarn, "revocation log not readable yet; retrying in the background",
+			slog.Any("err", err))
+	}
 	return v, nil
 }
 
-// Run does the background work until ctx ends: it loads and refreshes the JWKS,
+// Run does the background work until ctx ends: it loads the JWKS if New could not,
 // follows the revocation feed (Redis pub/sub, and the store's log as a safety net;
 // without Redis, the log polled every MaxStaleness/2) and drops expired cache
 // entries. It returns nil when ctx ends, having stopped every goroutine it started.

@@ -19,8 +19,9 @@ var ErrDown = errors.New("verifytest: backend down")
 // safe for concurrent use. The optional hooks run first; a non-nil error from one
 // is returned as the method's.
 type Sessions struct {
-	OnSessionState     func(sid string) error
-	OnRevocationsAfter func(after int64) error
+	OnSessionState      func(sid string) error
+	OnRevocationsAfter  func(after int64) error
+	OnLastRevocationSeq func() error
 
 	mu       sync.Mutex
 	sessions map[string]store.SessionState
@@ -159,6 +160,11 @@ func (s *Sessions) LastRevocationSeq(context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls.LastRevocationSeq++
+	if s.OnLastRevocationSeq != nil {
+		if err := s.OnLastRevocationSeq(); err != nil {
+			return 0, err
+		}
+	}
 	if s.err != nil {
 		return 0, s.err
 	}
