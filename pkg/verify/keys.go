@@ -121,6 +121,8 @@ func (ks *keySource) start(ctx context.Context) error {
 	}
 	ks.runCtx.Store(&ctx)
 	ks.cache.Store(cache)
+	// The cache's goroutines end with ctx; so do the client's idle connections.
+	context.AfterFunc(ctx, ks.client.CloseIdleConnections)
 	fctx, cancel := context.WithTimeout(ctx, initialFetchTimeout)
 	defer cancel()
 	if _, err := cache.Refresh(fctx, ks.url); err != nil {
@@ -328,15 +330,19 @@ func (ks *keySource) refetch(ctx context.Context) {
 	}
 }
 
-// jwksClient returns the client for JWKS fetches: explicit timeouts, no redirects
-// (the allowlisted URL is the only one fetched) and a bounded response body.
+// jwksClient returns the client for JWKS fetches: explicit dial, TLS and header
+// timeouts, a deadline on the whole exchange, no redirects (the allowlisted URL
+// is the only one fetched) and a bounded response body.
+//
+// The deadline is the transport's (a context per request, released when the body
+// is read to its end), not http.Client.Timeout: jwk.Cache never closes response
+// bodies, and the client's timeout keeps a goroutine per request until it fires.
 func jwksClient(base *http.Client) *http.Client {
 	var c http.Client
 	if base != nil {
 		c = *base
 	} else {
 		c = http.Client{
-			Timeout: jwksFetchTimeout,
 			Transport: &http.Transport{
 				Proxy:                 http.ProxyFromEnvironment,
 				DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -347,41 +353,56 @@ func jwksClient(base *http.Client) *http.Client {
 			},
 		}
 	}
-	if c.Timeout == 0 {
-		c.Timeout = jwksFetchTimeout
-	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	rt := c.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	c.Transport = limitedTransport{rt}
+	c.Transport = limitedTransport{base: rt, timeout: jwksFetchTimeout}
 	return &c
 }
 
-type limitedTransport struct{ base http.RoundTripper }
+// limitedTransport puts a deadline on each exchange and a size limit on each body.
+type limitedTransport struct {
+	base    http.RoundTripper
+	timeout time.Duration
+}
 
 func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	res, err := t.base.RoundTrip(r)
+	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
+	res, err := t.base.RoundTrip(r.WithContext(ctx))
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	res.Body = &limitedBody{rc: res.Body, left: maxJWKSBytes}
+	res.Body = &limitedBody{rc: res.Body, left: maxJWKSBytes, done: cancel}
 	return res, nil
 }
 
-// limitedBody fails a read past its limit instead of truncating silently.
+// CloseIdleConnections passes through, so that http.Client.CloseIdleConnections
+// reaches the real transport.
+func (t limitedTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// limitedBody fails a read past its limit instead of truncating silently, and
+// releases the exchange's deadline when the body ends or is closed.
 type limitedBody struct {
 	rc   io.ReadCloser
 	left int64
+	done context.CancelFunc
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	if b.left <= 0 {
 		var one [1]byte
 		if n, err := b.rc.Read(one[:]); n == 0 && err != nil {
+			b.done()
 			return 0, err
 		}
+		b.done()
 		return 0, fmt.Errorf("verify: JWKS response larger than %d bytes", maxJWKSBytes)
 	}
 	if int64(len(p)) > b.left {
@@ -389,10 +410,17 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.left -= int64(n)
+	if err != nil {
+		b.done()
+	}
 	return n, err
 }
 
-func (b *limitedBody) Close() error { return b.rc.Close() }
+func (b *limitedBody) Close() error {
+	err := b.rc.Close()
+	b.done()
+	return err
+}
 
 // sleep waits d or until ctx ends; false means ctx ended.
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -8,7 +8,9 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -211,7 +213,34 @@ func TestJWKSClientLimits(t *testing.T) {
 	if err := json.NewDecoder(res.Body).Decode(&v); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("decoding an oversized JWKS: %v, want the size error", err)
 	}
-	if c.Timeout == 0 {
-		t.Fatal("JWKS client without a timeout")
+	if lt, ok := c.Transport.(limitedTransport); !ok || lt.timeout <= 0 {
+		t.Fatal("JWKS client without a deadline")
+	}
+}
+
+// TestJWKSDeadline: a JWKS server that stalls (here, mid-body) fails the fetch
+// at the deadline.
+func TestJWKSDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"keys":[`))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := jwksClient(nil)
+	c.Transport = limitedTransport{base: c.Transport.(limitedTransport).base, timeout: 100 * time.Millisecond}
+	start := time.Now()
+	res, err := c.Get(srv.URL)
+	if err == nil {
+		_, err = io.ReadAll(res.Body)
+		res.Body.Close()
+	}
+	if err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("stalled fetch: %v after %v", err, time.Since(start))
 	}
 }

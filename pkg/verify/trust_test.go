@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -629,5 +630,44 @@ func TestLateLogStart(t *testing.T) {
 	waitFor(t, "the log's end read", v.rev.isReady)
 	if d, err := v.Decide(ctx, &Request{Token: tok}); err != nil || d.Reason != ReasonRevoked {
 		t.Fatalf("after the late start: %+v %v; want revoked", d, err)
+	}
+}
+
+// TestNoGoroutineLeak: once the contexts given to New and Run end, every
+// goroutine the verifier started (JWKS cache, feed, pollers, janitor, idle JWKS
+// connections) is gone.
+func TestNoGoroutineLeak(t *testing.T) {
+	key := verifytest.NewKey(t, jwa.ES256)
+	jwks := verifytest.NewJWKSServer(t, key)
+	m := &verifytest.Minter{Key: key}
+	for _, redis := range []bool{false, true} {
+		before := runtime.NumGoroutine()
+		sessions := verifytest.NewSessions()
+		d := Deps{Sessions: sessions}
+		if redis {
+			d.Shared = verifytest.NewShared()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		v, err := New(ctx, Config{JWKSURL: jwks.URL(), MaxStaleness: 10 * time.Millisecond}, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); _ = v.Run(ctx) }()
+		sessions.Add("s1", "u1", time.Now().Add(time.Hour))
+		if d, err := v.Decide(ctx, &Request{Token: m.Mint(t, verifytest.Claims{Subject: "u1", SessionID: "s1"})}); err != nil || !d.Allow {
+			t.Fatalf("%+v %v", d, err)
+		}
+		time.Sleep(50 * time.Millisecond) // let the pollers and the feed run
+		cancel()
+		<-done
+		deadline := time.Now().Add(3 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+		}
 	}
 }
