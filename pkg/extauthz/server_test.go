@@ -727,6 +727,17 @@ func TestCheckBrowserMode(t *testing.T) {
 			wantRD:   "-",
 		},
 		{
+			name: "trailing-dot host is another origin: not a return URL",
+			req: func() *authv3.CheckRequest {
+				r := navigate("GET", "/x", nil)
+				r.Attributes.Request.Http.Host = "app.example.com."
+				return r
+			}(),
+			decide:   deny(401, verify.ReasonNoToken),
+			wantCode: 302,
+			wantRD:   "-",
+		},
+		{
 			name:     "target not in origin form is not a return URL",
 			req:      navigate("GET", "*", nil),
 			decide:   deny(401, verify.ReasonNoToken),

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vexen/vexen-auth/pkg/hostlist"
 )
 
 // Browser page paths (below the issuer URL's path) and names. The access-token
@@ -101,14 +103,14 @@ type pages struct {
 	s        *Service
 	secure   bool   // the issuer URL is https: Secure cookies, __Host- CSRF cookie
 	base     string // the issuer URL's path without the trailing slash
-	hosts    hostList
+	hosts    hostlist.List
 	csrfName string
 	csp      string
 	cop      *http.CrossOriginProtection
 }
 
 func newPages(s *Service) *pages {
-	p := &pages{s: s, hosts: compileHosts(s.cfg.AllowedRedirectHosts), csrfName: CSRFCookie, cop: http.NewCrossOriginProtection()}
+	p := &pages{s: s, hosts: s.redirectHosts, csrfName: CSRFCookie, cop: http.NewCrossOriginProtection()}
 	if u, err := url.Parse(s.cfg.IssuerURL); err == nil {
 		p.secure = u.Scheme == "https"
 		p.base = strings.TrimRight(u.Path, "/")
@@ -123,9 +125,9 @@ func newPages(s *Service) *pages {
 	return p
 }
 
-// returnTo is rd when it is safe (hostList.returnURL), else Config.DefaultRedirect.
+// returnTo is rd when it is safe (returnURL), else Config.DefaultRedirect.
 func (p *pages) returnTo(rd string) string {
-	if u, ok := p.hosts.returnURL(rd); ok {
+	if u, ok := returnURL(p.hosts, rd); ok {
 		return u
 	}
 	if rd != "" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vexen/vexen-auth/pkg/config"
+	"github.com/vexen/vexen-auth/pkg/hostlist"
 )
 
 // Signing algorithms the issuer can use (the values of Config.Alg).
@@ -215,8 +216,12 @@ func (c Config) withDefaults() Config {
 		c.TrustedProxies = d.TrustedProxies
 	}
 	if len(c.AllowedRedirectHosts) == 0 {
+		// The default is left out when the issuer's host is no allowlist entry (a
+		// name with "_", say): rd may then only be a path, as it could before.
 		if u, err := url.Parse(c.IssuerURL); err == nil && u.Hostname() != "" {
-			c.AllowedRedirectHosts = []string{u.Hostname()}
+			if _, err := hostlist.Parse([]string{u.Hostname()}); err == nil {
+				c.AllowedRedirectHosts = []string{u.Hostname()}
+			}
 		}
 	}
 	return c
@@ -311,11 +316,8 @@ func (c Config) Validate() error {
 			return config.Invalid("cookie-domain", "%q does not contain the issuer URL's host %q; browsers would refuse the cookies", c.CookieDomain, h)
 		}
 	}
-	for _, h := range c.AllowedRedirectHosts {
-		if h == "" || strings.ContainsAny(h, " \t\r\n/?#@") || (strings.Contains(h, "*") && !strings.HasPrefix(h, "*.")) ||
-			strings.Count(h, "*") > 1 {
-			return config.Invalid("allowed-redirect-hosts", "%q is not a host or *.parent wildcard", h)
-		}
+	if _, err := hostlist.Parse(c.AllowedRedirectHosts); err != nil {
+		return config.Invalid("allowed-redirect-hosts", "%v", err)
 	}
 	if !strings.HasPrefix(c.DefaultRedirect, "/") && !strings.HasPrefix(c.DefaultRedirect, "http://") &&
 		!strings.HasPrefix(c.DefaultRedirect, "https://") {

@@ -33,6 +33,15 @@ func TestDefaultConfig(t *testing.T) {
 	if err := (Config{}).Validate(); err != nil {
 		t.Errorf("zero config: %v", err)
 	}
+	// An issuer host that is no allowlist entry is left out of the default rather
+	// than failing a setting the operator never set.
+	u := Config{IssuerURL: "http://vexen_issuer:8080"}
+	if got := u.withDefaults().AllowedRedirectHosts; len(got) != 0 {
+		t.Errorf("default allowed redirect hosts %q for an issuer host with \"_\"", got)
+	}
+	if err := u.Validate(); err != nil {
+		t.Errorf("issuer host with \"_\": %v", err)
+	}
 	if !z.TrustedProxies[0].Contains(netip.MustParseAddr("127.0.0.1")) || z.TrustedProxies[1] != netip.MustParsePrefix("::1/128") {
 		t.Errorf("trusted proxies %v", z.TrustedProxies)
 	}
@@ -67,6 +76,9 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"cookie domain", func(c *Config) { c.CookieDomain = "a;b" }, "cookie-domain"},
 		{"redirect host", func(c *Config) { c.AllowedRedirectHosts = []string{"a.*.com"} }, "allowed-redirect-hosts"},
 		{"redirect host path", func(c *Config) { c.AllowedRedirectHosts = []string{"a.com/x"} }, "allowed-redirect-hosts"},
+		{"redirect host port", func(c *Config) { c.AllowedRedirectHosts = []string{"a.com:8443"} }, "allowed-redirect-hosts"},
+		{"redirect host bare wildcard", func(c *Config) { c.AllowedRedirectHosts = []string{"*."} }, "allowed-redirect-hosts"},
+		{"redirect host trailing dot", func(c *Config) { c.AllowedRedirectHosts = []string{"a.com."} }, "allowed-redirect-hosts"},
 		{"default redirect", func(c *Config) { c.DefaultRedirect = "javascript:alert(1)" }, "default-redirect"},
 		{"trusted proxy", func(c *Config) { c.TrustedProxies = []netip.Prefix{{}} }, "trusted-proxies"},
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vexen/vexen-auth/pkg/hostlist"
 	"github.com/vexen/vexen-auth/pkg/rediscache"
 	"github.com/vexen/vexen-auth/pkg/store"
 )
@@ -129,6 +130,8 @@ type Service struct {
 	now      func() time.Time
 	trusted  []netip.Prefix
 	handler  *apiHandler
+	// redirectHosts is Config.AllowedRedirectHosts compiled (rd's allowlist).
+	redirectHosts hostlist.List
 
 	stop     context.CancelFunc
 	stopped  sync.WaitGroup
@@ -205,6 +208,9 @@ func newService(cfg Config, d Deps) (*Service, error) {
 		return nil, fmt.Errorf("issue: register metrics: %w", err)
 	}
 	s.m = m
+	if s.redirectHosts, err = hostlist.Parse(cfg.AllowedRedirectHosts); err != nil {
+		return nil, err // Validate parsed it already
+	}
 	s.handler = newAPIHandler(s)
 	return s, nil
 }

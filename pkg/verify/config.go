@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/vexen/vexen-auth/pkg/hostlist"
 )
 
 // Revocation modes (Config.Revocation).
@@ -205,7 +207,7 @@ func (c Config) Validate() error {
 			return invalid("VERIFIER_LOGIN_URL", "%v", err)
 		}
 	}
-	if _, err := parseHostList(c.AllowedRedirectHosts); err != nil {
+	if _, err := hostlist.Parse(c.AllowedRedirectHosts); err != nil {
 		return invalid("ALLOWED_REDIRECT_HOSTS", "%v", err)
 	}
 	for _, p := range c.TrustedProxies {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/vexen/vexen-auth/pkg/hostlist"
 )
 
 // Browser handling is the caller's explicit choice: a proxy route asks for it
@@ -15,10 +16,6 @@ const (
 	ModeHeader  = "X-Auth-Mode"
 	ModeBrowser = "browser"
 )
-
-// maxReturnURL bounds the original URL passed to the login page as rd; a longer
-// one is left out (the login page then uses its default) rather than cut.
-const maxReturnURL = 2048
 
 // readyTimeout bounds /readyz's probes.
 const readyTimeout = 2 * time.Second
@@ -43,37 +40,36 @@ var (
 
 // Canonical header keys, read and written through the map directly.
 const (
-	keyAuthorization    = "Authorization"
-	keyCookie           = "Cookie"
-	keyFwdMethod        = "X-Forwarded-Method"
-	keyFwdProto         = "X-Forwarded-Proto"
-	keyFwdHost          = "X-Forwarded-Host"
-	keyFwdURI           = "X-Forwarded-Uri"
-	keyFwdFor           = "X-Forwarded-For"
-	keyRealIP           = "X-Real-Ip"
-	keyOrigMethod       = "X-Original-Method"
-	keyOrigURI          = "X-Original-Uri"
-	keyOrigURL          = "X-Original-Url"
-	keyOrigHost         = "X-Original-Host"
-	keyAccept           = "Accept"
-	keySecFetchMode     = "Sec-Fetch-Mode"
-	keyRequestedWith    = "X-Requested-With"
-	keyAuthUser         = "X-Auth-User"
-	keyAuthEmail        = "X-Auth-Email"
-	keyAuthRoles        = "X-Auth-Roles"
-	keyAuthSession      = "X-Auth-Session"
-	keyContentType      = "Content-Type"
-	keyNoSniff          = "X-Content-Type-Options"
-	keyCacheControl     = "Cache-Control"
-	keyRetryAfter       = "Retry-After"
-	keyWWWAuth          = "Www-Authenticate"
-	keyLocation         = "Location"
-	keyAllow            = "Allow"
-	authPath            = "/auth"
-	authPathSlash       = "/auth/"
-	modeQueryParam      = "mode"
-	returnQueryParam    = "rd"
-	defaultReturnScheme = "https"
+	keyAuthorization = "Authorization"
+	keyCookie        = "Cookie"
+	keyFwdMethod     = "X-Forwarded-Method"
+	keyFwdProto      = "X-Forwarded-Proto"
+	keyFwdHost       = "X-Forwarded-Host"
+	keyFwdURI        = "X-Forwarded-Uri"
+	keyFwdFor        = "X-Forwarded-For"
+	keyRealIP        = "X-Real-Ip"
+	keyOrigMethod    = "X-Original-Method"
+	keyOrigURI       = "X-Original-Uri"
+	keyOrigURL       = "X-Original-Url"
+	keyOrigHost      = "X-Original-Host"
+	keyAccept        = "Accept"
+	keySecFetchMode  = "Sec-Fetch-Mode"
+	keyRequestedWith = "X-Requested-With"
+	keyAuthUser      = "X-Auth-User"
+	keyAuthEmail     = "X-Auth-Email"
+	keyAuthRoles     = "X-Auth-Roles"
+	keyAuthSession   = "X-Auth-Session"
+	keyContentType   = "Content-Type"
+	keyNoSniff       = "X-Content-Type-Options"
+	keyCacheControl  = "Cache-Control"
+	keyRetryAfter    = "Retry-After"
+	keyWWWAuth       = "Www-Authenticate"
+	keyLocation      = "Location"
+	keyAllow         = "Allow"
+	authPath         = "/auth"
+	authPathSlash    = "/auth/"
+	modeQueryParam   = "mode"
+	returnQueryParam = "rd"
 )
 
 // Handler serves the decision endpoint and health checks:
@@ -379,62 +375,11 @@ func navigation(hd http.Header, method string, src TokenSource) bool {
 }
 
 // loginRedirect is LoginURL with the original URL as rd, when that URL's host is
-// allowed and it is well-formed; otherwise without rd.
+// allowed and it is well-formed (hostlist.List.ReturnURL); otherwise without rd.
 func (v *Verifier) loginRedirect(scheme, host, uri string) string {
-	login := v.cfg.LoginURL
-	rd, ok := v.returnURL(scheme, host, uri)
+	rd, ok := v.redirectTo.ReturnURL(scheme, host, uri)
 	if !ok {
-		return login
+		return v.cfg.LoginURL
 	}
-	sep := "?"
-	if strings.Contains(login, "?") {
-		sep = "&"
-	}
-	return login + sep + returnQueryParam + "=" + url.QueryEscape(rd)
-}
-
-// returnURL rebuilds the original URL for the login page's rd, refusing anything
-// that is not plainly http(s)://allowed-host/path.
-func (v *Verifier) returnURL(scheme, host, uri string) (string, bool) {
-	if scheme == "" {
-		scheme = defaultReturnScheme
-	}
-	scheme = strings.ToLower(scheme)
-	if scheme != "http" && scheme != "https" {
-		return "", false
-	}
-	name := hostOnly(host)
-	if !validHostName(name) || !validAuthority(host) || !v.redirectTo.allows(name) {
-		return "", false
-	}
-	if uri == "" {
-		uri = "/"
-	}
-	if uri[0] != '/' || strings.HasPrefix(uri, "//") || strings.HasPrefix(uri, "/\\") {
-		return "", false
-	}
-	for i := 0; i < len(uri); i++ {
-		if c := uri[i]; c <= ' ' || c == 0x7f || c == '\\' {
-			return "", false
-		}
-	}
-	u := scheme + "://" + host + uri
-	if len(u) > maxReturnURL {
-		return "", false
-	}
-	return u, true
-}
-
-// validAuthority: host[:port] or [v6][:port], nothing else (no userinfo).
-func validAuthority(a string) bool {
-	for i := 0; i < len(a); i++ {
-		c := a[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '-', c == '.', c == ':', c == '[', c == ']':
-		default:
-			return false
-		}
-	}
-	return a != ""
+	return hostlist.AddReturn(v.cfg.LoginURL, returnQueryParam, rd)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vexen/vexen-auth/pkg/hostlist"
 	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
 )
 
@@ -230,10 +231,14 @@ func TestBrowserRedirect(t *testing.T) {
 		{"host not allowed", "/auth?mode=browser", fwd("evil.example.net", "/a"), "", 302, ""},
 		{"userinfo in host", "/auth?mode=browser", fwd("app.example.com@evil.net", "/a"), "", 302, ""},
 		{"suffix trick", "/auth?mode=browser", fwd("app.example.com.evil.net", "/a"), "", 302, ""},
+		{"trailing-dot host", "/auth?mode=browser", fwd("app.example.com.", "/a"), "", 302, ""},
+		{"empty port", "/auth?mode=browser", fwd("app.example.com:", "/a"), "", 302, ""},
+		{"port kept", "/auth?mode=browser", fwd("app.example.com:8443", "/a"), "", 302,
+			"https://auth.example.com/login?rd=" + url.QueryEscape("https://app.example.com:8443/a")},
 		{"protocol-relative uri", "/auth?mode=browser", fwd("app.example.com", "//evil.net/a"), "", 302, ""},
 		{"backslash uri", "/auth?mode=browser", fwd("app.example.com", "/\\evil.net"), "", 302, ""},
 		{"javascript scheme", "/auth?mode=browser", []string{"X-Forwarded-Proto", "javascript", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/", "Accept", "text/html"}, "", 302, ""},
-		{"overlong", "/auth?mode=browser", fwd("app.example.com", "/"+strings.Repeat("a", maxReturnURL)), "", 302, ""},
+		{"overlong", "/auth?mode=browser", fwd("app.example.com", "/"+strings.Repeat("a", hostlist.MaxReturnURL)), "", 302, ""},
 		{"not opted in", "/auth", fwd("app.example.com", "/"), "", 401, ""},
 		{"mode on an envoy path is the original query", "/auth/x?mode=browser", nav, "", 401, ""},
 		{"fetch/XHR", "/auth?mode=browser", []string{"X-Forwarded-Host", "app.example.com", "Accept", "text/html", "Sec-Fetch-Mode", "cors"}, "", 401, ""},

@@ -233,47 +233,10 @@ func hostOnly(h string) string {
 	return h
 }
 
-// hostList matches host names against exact names and "*.parent" wildcards,
-// case-insensitively; a wildcard matches any name below parent, not parent itself.
-type hostList struct {
-	exact    []string
-	suffixes []string // ".parent"
-}
-
-func parseHostList(entries []string) (hostList, error) {
-	var l hostList
-	for _, e := range entries {
-		e = strings.ToLower(strings.TrimSpace(e))
-		if rest, ok := strings.CutPrefix(e, "*."); ok {
-			if !validHostName(rest) {
-				return hostList{}, fmt.Errorf("%q is not a host name or *.parent wildcard", e)
-			}
-			l.suffixes = append(l.suffixes, "."+rest)
-			continue
-		}
-		if !validHostName(e) {
-			return hostList{}, fmt.Errorf("%q is not a host name or *.parent wildcard", e)
-		}
-		l.exact = append(l.exact, e)
-	}
-	return l, nil
-}
-
-func (l hostList) allows(host string) bool {
-	for _, e := range l.exact {
-		if strings.EqualFold(host, e) {
-			return true
-		}
-	}
-	for _, s := range l.suffixes {
-		if len(host) > len(s) && strings.EqualFold(host[len(host)-len(s):], s) {
-			return true
-		}
-	}
-	return false
-}
-
-// validHostName accepts DNS names and IP literals without port or brackets.
+// validHostName accepts DNS names and IP literals without port or brackets, for
+// access rules. Rules keep their own lenient host reading (validHostName, hostOnly):
+// a rule that fails to match is skipped, so the allowlist's refusals
+// (hostlist.List.Allows) would widen access here, where they narrow redirects.
 func validHostName(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vexen/vexen-auth/pkg/hostlist"
 	"github.com/vexen/vexen-auth/pkg/rediscache"
 	"github.com/vexen/vexen-auth/pkg/store"
 )
@@ -101,7 +102,7 @@ type Verifier struct {
 	tombs      *tombstones
 	roles      roleTable
 	rules      *ruleSet
-	redirectTo hostList
+	redirectTo hostlist.List
 	rev        *revocations
 
 	misses         flights[missResult]
@@ -152,7 +153,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Verifier, error) {
 	if v.rules, err = compileRules(cfg.Rules); err != nil {
 		return nil, err
 	}
-	if v.redirectTo, err = parseHostList(cfg.AllowedRedirectHosts); err != nil {
+	if v.redirectTo, err = hostlist.Parse(cfg.AllowedRedirectHosts); err != nil {
 		return nil, err
 	}
 	reg := d.Registerer
