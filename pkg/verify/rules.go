@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"path"
 	"sort"
@@ -59,8 +60,8 @@ func compileRules(lines []string) (*ruleSet, error) {
 			}
 			r.kind, r.host = hostSuffix, h[1:]
 		default:
-			if !validHostName(h) {
-				return nil, fmt.Errorf("%w %q: bad host %q", ErrBadRule, line, f[0])
+			if rh, ok := requestHost(h); !ok || rh != h {
+				return nil, fmt.Errorf("%w %q: bad host %q (a name or IP address, without port or trailing dot)", ErrBadRule, line, f[0])
 			}
 			r.kind, r.host = hostExact, h
 		}
@@ -116,8 +117,8 @@ func validRole(s string) bool {
 }
 
 // match returns the rule for host and p (an already canonical path), or nil.
+// host must come from requestHost.
 func (rs *ruleSet) match(host, p string) *rule {
-	host = hostOnly(host)
 	for i := range rs.rules {
 		r := &rs.rules[i]
 		if !r.matchHost(host) || !hasPathPrefix(p, r.prefix) {
@@ -214,6 +215,23 @@ func needsCleaning(p string) bool {
 		}
 	}
 	return false
+}
+
+// requestHost reads the host a rule is matched against from a request's Host value:
+// without port, brackets or one trailing dot. ok is false for a value that is not a
+// host name or IP literal (e.g. "a.example.com:80:80"): the caller refuses such a
+// request rather than let it skip the rules written for its host.
+func requestHost(h string) (string, bool) {
+	h = strings.TrimSuffix(hostOnly(h), ".")
+	if !validHostName(h) {
+		return "", false
+	}
+	if strings.IndexByte(h, ':') >= 0 {
+		if _, err := netip.ParseAddr(h); err != nil {
+			return "", false
+		}
+	}
+	return h, true
 }
 
 // hostOnly strips a port and IPv6 brackets from a Host value.

@@ -27,6 +27,9 @@ func TestCompileRules(t *testing.T) {
 		{"* /a%2Fb admin", false},            // not canonical
 		{"* //admin admin", false},           // not canonical
 		{"http://x.com /admin admin", false}, // a URL, not a host
+		{"app.example.com:8080 /x a", false}, // a port: would never match
+		{"app.example.com. /x a", false},     // a trailing dot
+		{"::1 /x a", true},                   // an IPv6 literal
 	} {
 		_, err := compileRules([]string{tc.rule})
 		if (err == nil) != tc.ok {
@@ -70,9 +73,21 @@ func TestRuleMatch(t *testing.T) {
 		{"a.example.com", "/reports/q1", []string{"dev"}, false},
 		{"example.com", "/reports", []string{"dev"}, true}, // *.example.com does not match the parent
 		{"reports.example.com", "/reports", nil, true},     // exact host beats the wildcard
+		// Spellings of a ruled host must not skip its rule (regression: they fell
+		// through to the broader "* /admin admin" rule).
+		{"app.example.com.", "/admin", []string{"admin"}, false},
+		{"app.example.com.:443", "/admin", []string{"admin"}, false},
+		{"app.example.com:80:80", "/admin", []string{"admin"}, false},
+		{"app.example.com:80:80", "/", nil, false}, // not a host at all: refused
+		{"[::1]:8080", "/admin", []string{"admin"}, true},
+		{"", "/", nil, false},
 	} {
-		r := rs.match(tc.host, tc.path)
-		allow := r == nil || r.permits(tc.roles)
+		host, ok := requestHost(tc.host)
+		allow := false
+		if ok {
+			r := rs.match(host, tc.path)
+			allow = r == nil || r.permits(tc.roles)
+		}
 		if allow != tc.allow {
 			t.Errorf("%s %s %v: allow = %v, want %v", tc.host, tc.path, tc.roles, allow, tc.allow)
 		}
@@ -138,7 +153,10 @@ func TestDocumentedRules(t *testing.T) {
 	if r := rs.match("x.org", "/admin/a"); r == nil || r.permits([]string{"dev"}) || !r.permits([]string{"admin"}) {
 		t.Fatal("/admin")
 	}
-	if r := rs.match("app.example.com:443", "/reports"); r == nil || !r.permits([]string{"ops"}) {
+	if h, _ := requestHost("app.example.com:443"); rs.match(h, "/reports") == nil || !rs.match(h, "/reports").permits([]string{"ops"}) {
+		t.Fatal("/reports")
+	}
+	if r := rs.match("app.example.com", "/reports"); r == nil || !r.permits([]string{"ops"}) {
 		t.Fatal("/reports")
 	}
 	if r := rs.match("www.example.com", "/public/x"); r == nil || !r.permits(nil) {

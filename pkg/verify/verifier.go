@@ -364,7 +364,11 @@ func (v *Verifier) authorize(r *Request, id *Identity) Decision {
 		if !ok {
 			return decisionForbidden
 		}
-		if rule := v.rules.match(r.Host, p); rule != nil && !rule.permits(id.Roles) {
+		host, ok := requestHost(r.Host)
+		if !ok {
+			return decisionForbidden
+		}
+		if rule := v.rules.match(host, p); rule != nil && !rule.permits(id.Roles) {
 			return decisionForbidden
 		}
 	}
