@@ -17,7 +17,7 @@ func TestParseOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.users != 10000 || o.duration != 10*time.Second || o.rounds != 3 || o.memSessions != 1_000_000 || o.logouts != 100 {
+	if o.users != 10000 || o.duration != 8*time.Second || o.rounds != 3 || o.memSessions != 1_000_000 || o.logouts != 100 {
 		t.Errorf("defaults: %+v", o)
 	}
 	if !slices.Equal(o.scenarios, allScenarios) {

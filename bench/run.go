@@ -51,8 +51,8 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.repo, "repo", "", "repository root (default: found from the working directory)")
 	fs.StringVar(&o.bin, "bin", "", "directory holding already built issuer and verifier binaries (default: build them)")
 	fs.IntVar(&o.users, "users", 10000, "users signed in through /v1/login; their tokens drive cached, redis, strict, nginx and grpc")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured run (whole seconds)")
-	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unrecorded warm-up run per server before its group")
+	fs.DurationVar(&o.duration, "duration", 8*time.Second, "length of each measured run (whole seconds); 8s keeps the whole run under 10 minutes on 2 cores")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "unrecorded warm-up run per server before its group")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds per scenario (at least 3 for a median)")
 	fs.IntVar(&o.conns, "connections", 64, "wrk -c: connections kept open")
 	fs.IntVar(&o.threads, "threads", 1, "wrk -t: load generator threads (one per core it runs on)")
@@ -69,7 +69,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.postgres, "postgres", envOr("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL server; a fresh database is created on it and dropped at the end")
 	fs.StringVar(&o.redis, "redis", envOr("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis server; keys live under a random prefix, deleted at the end")
 	fs.StringVar(&o.profile, "profile", "", "directory for CPU profiles of the verifier under cached and redis load (empty = none)")
-	fs.BoolVar(&o.quick, "quick", false, "a short run to try the harness: 2000 users, 3s runs, 1s warm-up, 20 logouts, 100000 sessions (explicit flags win)")
+	fs.BoolVar(&o.quick, "quick", false, "a short run to try the harness: 2000 users, 3s runs, 20 logouts, 100000 sessions (explicit flags win)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, token files, rendered configs)")
 	fs.StringVar(&o.userHash, "user-hash", "bench", `argon2id cost of the users' password hashes: "bench" (m=1 MiB, t=1) or "production" (the issuer's default, ~35 ms a login)`)
 	fs.StringVar(&o.command, "command", "", "the command line to print as the way to reproduce the report (default: this invocation)")
@@ -89,7 +89,6 @@ func parseOptions(args []string) (*options, error) {
 		}
 		def("users", func() { o.users = 2000 })
 		def("duration", func() { o.duration = 3 * time.Second })
-		def("warmup", func() { o.warmup = time.Second })
 		def("logouts", func() { o.logouts = 20 })
 		def("memory-sessions", func() { o.memSessions = 100_000 })
 	}

@@ -4,10 +4,11 @@
 # (scripts/services.sh), builds the issuer, the verifier and the harness (bench/),
 # and runs it: pkg/verify's Go benchmarks first, then every load scenario against
 # its baseline, revocation propagation and memory. It prints the table and rewrites
-# docs/benchmarks.md and docs/benchmarks.png. About 9 minutes on 2 cores.
+# docs/benchmarks.md and docs/benchmarks.png. About 7 minutes on 2 cores, plus the build.
 #
 #   scripts/bench.sh                      the full run, as docs/benchmarks.md states it
 #   scripts/bench.sh -quick               a shorter run to try the harness (~3 minutes)
+#   scripts/bench.sh -duration 10s        longer runs (the default is 8s each)
 #   scripts/bench.sh -profile /tmp/prof   also CPU profiles of the verifier (cached, redis)
 #
 # Extra arguments go to `vexenbench run` (see `go run ./bench run -help`). A run with

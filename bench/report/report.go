@@ -357,7 +357,7 @@ func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintln(w)
 	mdTable(w, r.scenarioRows())
 	fmt.Fprintln(w, "Latencies are the median over rounds of each round's percentile, as the load generator measured them (wrk: from the request's send; closed loop). "+
-		"Server CPU is the CPU time of the server-side processes over the run (100 % = one core); a baseline below ~95 % means the load generator, not the server, was the limit.")
+		"Server CPU is the CPU time of the server-side processes over the run (100 % = one core). A baseline well below 100 % did not have its core to itself: the notes below say whether the load generator was the limit or other processes were running on that CPU.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Per-round ratios:")
 	fmt.Fprintln(w)
