@@ -396,12 +396,14 @@ func (h *harness) scenarios(ctx context.Context, e *env) error {
 		}
 		subjects = append(subjects, &subject{name: "redis", what: "Redis (--no-local-cache)", t: v.target("verifier (redis)", "/auth"), tokens: loginTokens, goal: 0.5})
 	}
+	var bursts func(context.Context) error
 	if o.has("cold") {
-		sub, err := h.coldSubject(ctx, e, cpu)
+		sub, b, err := h.coldSubject(ctx, e, cpu)
 		if err != nil {
 			return err
 		}
 		subjects = append(subjects, sub)
+		bursts = b
 	}
 	if o.has("strict") {
 		v, err := h.startVerifier(ctx, "verifier-strict", cpu, h.bins.verifier, nil, false, h.verifierArgs(e, "--revocation", "strict")...)
@@ -416,6 +418,11 @@ func (h *harness) scenarios(ctx context.Context, e *env) error {
 			return err
 		}
 		if err := h.addScenarios("bare net/http", baseRuns, subjects); err != nil {
+			return err
+		}
+	}
+	if bursts != nil {
+		if err := bursts(ctx); err != nil {
 			return err
 		}
 	}
@@ -491,15 +498,20 @@ func es256VerifyCost() time.Duration {
 // were all it did, and rotate.lua counts any repeat. Each round starts a fresh
 // verifier process and first deletes the access_token:{h} entries the previous
 // round's verifier filled in Redis, so the same pool is new to every round.
-func (h *harness) coldSubject(ctx context.Context, e *env, cpu string) (*subject, error) {
+//
+// It also returns the single-flight check, to run after the group on the last cold
+// verifier: burstCount tokens the pool does not hold, each sent by burstSize
+// connections at once.
+func (h *harness) coldSubject(ctx context.Context, e *env, cpu string) (*subject, func(context.Context) error, error) {
 	o := h.o
 	cost := es256VerifyCost()
-	n := int(math.Ceil(o.duration.Seconds()/cost.Seconds()*1.25)) + o.conns
+	pool := int(math.Ceil(o.duration.Seconds()/cost.Seconds()*1.25)) + o.conns
+	n := pool + burstCount
 	t0 := time.Now()
 	now := time.Now()
 	sids, err := createSessions(ctx, e.pool, e.users, n, now.Add(24*time.Hour))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	toks := make([]string, n)
 	var wg sync.WaitGroup
@@ -524,25 +536,27 @@ func (h *harness) coldSubject(ctx context.Context, e *env, cpu string) (*subject
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
+	burstToks := toks[pool:]
+	toks = toks[:pool]
 	file := filepath.Join(h.work, "cold.txt")
 	if err := tokens.WriteFile(file, toks); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	keys := make([]string, n)
+	keys := make([]string, len(toks))
 	for i, t := range toks {
 		keys[i] = e.prefix + "access_token:" + tokens.Hash(t)
 	}
 	h.logf("cold: an ES256 check costs ≥ %s here: %d tokens, each of its own session, minted in %s",
-		cost.Round(time.Microsecond), n, time.Since(t0).Round(100*time.Millisecond))
+		cost.Round(time.Microsecond), pool, time.Since(t0).Round(100*time.Millisecond))
 	h.rep.Settings = append(h.rep.Settings, fmt.Sprintf(
 		"cold: a pool of %d tokens, each of its own session (created in PostgreSQL in bulk), signed by the harness with the issuer's own ES256 key in the shape of the issuer's tokens. "+
 			"An ES256 check costs at least %s here, so one core cannot get through the pool in %s. Every round starts a fresh verifier process and first deletes the "+
 			"access_token:{h} entries the previous round's verifier wrote to Redis, so each request is a local miss, a signature check, a Redis miss and a PostgreSQL lookup "+
 			"(the row is in PostgreSQL's buffer cache, as a recent login's would be)",
-		n, cost.Round(time.Microsecond), o.duration))
+		pool, cost.Round(time.Microsecond), o.duration))
 
 	sub := &subject{name: "cold", what: "ES256 check + Redis miss + PostgreSQL", goal: 0.3,
 		tokens: func(r int) string {
@@ -571,7 +585,83 @@ func (h *harness) coldSubject(ctx context.Context, e *env, cpu string) (*subject
 		sub.t = v.target("verifier (cold)", "/auth")
 		return nil
 	}
-	return sub, nil
+	bursts := func(ctx context.Context) error {
+		if cur == nil {
+			return nil
+		}
+		sf, err := h.singleFlight(ctx, cur, burstToks)
+		if err != nil {
+			return err
+		}
+		h.rep.SingleFlight = sf
+		cur.p.stop()
+		return nil
+	}
+	return sub, bursts, nil
+}
+
+// The single-flight check: burstCount new tokens, each sent by burstSize
+// connections at the same moment.
+const burstCount, burstSize = 20, 64
+
+// singleFlight sends each token from burstSize connections released together and
+// counts the verifier's Redis lookups for the burst. The verifier looks a token up
+// in Redis once per resolution of a local miss, and a token Redis does not know is
+// then checked in full (signature, session), so one lookup per burst means one
+// signature check for the burst's concurrent requests.
+func (h *harness) singleFlight(ctx context.Context, v *verifier, toks []string) (*report.SingleFlight, error) {
+	conns := make([]*load.Conn, burstSize)
+	for i := range conns {
+		c, err := load.Dial(v.addr, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	metrics := "http://" + v.addr + "/metrics"
+	sf := &report.SingleFlight{Size: burstSize}
+	for _, tok := range toks {
+		req := load.Request("GET", v.addr, "/auth", "Authorization", "Bearer "+tok)
+		before, err := scrape(ctx, metrics)
+		if err != nil {
+			return nil, err
+		}
+		start := make(chan struct{})
+		statuses := make([]int, len(conns))
+		errs := make([]error, len(conns))
+		var wg sync.WaitGroup
+		for i, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				statuses[i], errs[i] = c.Do(req)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i := range conns {
+			if errs[i] != nil {
+				return nil, fmt.Errorf("single flight: %w", errs[i])
+			}
+			if statuses[i] != 200 {
+				sf.Refused++
+			}
+		}
+		after, err := scrape(ctx, metrics)
+		if err != nil {
+			return nil, err
+		}
+		b, a := pathOf(before), pathOf(after)
+		sf.Resolutions = append(sf.Resolutions, int(math.Round(a.redisHit+a.redisMiss-b.redisHit-b.redisMiss)))
+		sf.Misses = append(sf.Misses, int(math.Round(a.localMiss-b.localMiss)))
+	}
+	if sf.MinMisses() <= 1 {
+		h.note("single flight: a burst had only %d local miss: its requests did not overlap, so it does not test single flight.", sf.MinMisses())
+	}
+	h.logf("single flight: %d bursts of %d concurrent requests, one new token each: local misses %v, resolutions %v", len(toks), burstSize, sf.Misses, sf.Resolutions)
+	return sf, nil
 }
 
 // openLoopP99 measures p99 at 70 % of the baseline's median peak, open loop, for

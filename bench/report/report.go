@@ -146,6 +146,39 @@ func (m Memory) LivePerSession() float64 {
 	return (m.LiveAfter - m.LiveBefore) / float64(m.Sessions)
 }
 
+// SingleFlight is the burst check: bursts of Size concurrent requests carrying one
+// new token each, and how many times the verifier resolved each burst's token.
+type SingleFlight struct {
+	Size        int
+	Resolutions []int // one per burst
+	// Misses are the burst's requests that missed the local cache (one per burst):
+	// how many were in flight together before the token was cached. A burst with
+	// one miss did not overlap and proves nothing.
+	Misses  []int
+	Refused int // requests not answered 200
+}
+
+// MinMisses is the smallest number of concurrent local misses of one burst.
+func (s SingleFlight) MinMisses() int {
+	if len(s.Misses) == 0 {
+		return 0
+	}
+	m := s.Misses[0]
+	for _, x := range s.Misses {
+		m = min(m, x)
+	}
+	return m
+}
+
+// Max is the largest number of resolutions of one burst.
+func (s SingleFlight) Max() int {
+	m := 0
+	for _, r := range s.Resolutions {
+		m = max(m, r)
+	}
+	return m
+}
+
 // Target is one goal of the performance issue and how it went.
 type Target struct {
 	Name     string // "cached ≥ 0.9 of baseline"
@@ -157,18 +190,19 @@ type Target struct {
 
 // Report is a whole run.
 type Report struct {
-	Date       time.Time
-	Command    string   // the command that reproduces it
-	Settings   []string // one line each: "rounds: 3 × 10s, interleaved", …
-	Machine    string   // lscpu summary
-	Scenarios  []Scenario
-	OpenLoop   []OpenLoop
-	Revocation *Revocation
-	Memory     *Memory
-	GoBench    []parse.GoBench
-	Targets    []Target
-	Notes      []string // method notes, caveats
-	Chart      string   // the chart's file name, relative to the Markdown file ("" = none)
+	Date         time.Time
+	Command      string   // the command that reproduces it
+	Settings     []string // one line each: "rounds: 3 × 10s, interleaved", …
+	Machine      string   // lscpu summary
+	Scenarios    []Scenario
+	OpenLoop     []OpenLoop
+	Revocation   *Revocation
+	Memory       *Memory
+	SingleFlight *SingleFlight
+	GoBench      []parse.GoBench
+	Targets      []Target
+	Notes        []string // method notes, caveats
+	Chart        string   // the chart's file name, relative to the Markdown file ("" = none)
 }
 
 func fmtRPS(v float64) string {
@@ -325,6 +359,10 @@ func (r *Report) Text(w io.Writer) {
 		fmt.Fprintf(w, "\nrevocation propagation (%d verifiers, %d logouts): median %s, p99 %s, max %s; missed %d\n",
 			rv.Verifiers, rv.Logouts, FmtDur(med), FmtDur(p99), FmtDur(mx), rv.Missed)
 	}
+	if sf := r.SingleFlight; sf != nil {
+		fmt.Fprintf(w, "single flight: %d bursts of %d concurrent requests with one new token: at most %d resolution per burst, %d refused\n",
+			len(sf.Resolutions), sf.Size, sf.Max(), sf.Refused)
+	}
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(w, "memory: %d cached sessions: RSS %s → %s, %s per session (heap %s per session)\n",
 			m.Sessions, fmtBytes(float64(m.RSSBefore)), fmtBytes(float64(m.RSSAfter)), fmtBytes(m.PerSession()), fmtBytes(m.HeapPerSession()))
@@ -393,6 +431,24 @@ func (r *Report) Markdown(w io.Writer) {
 		mdTable(w, [][]string{
 			{"samples", "median", "p99", "max", "401 before the logout's answer", "still 200 after " + rv.Deadline.String()},
 			{fmt.Sprint(len(rv.Delays)), FmtDur(med), FmtDur(p99), FmtDur(mx), fmt.Sprint(rv.Early), fmt.Sprint(rv.Missed)},
+		})
+	}
+	if sf := r.SingleFlight; sf != nil {
+		fmt.Fprintln(w, "## Single flight")
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%d bursts on the cold verifier after its last round: each a token it never saw (of a new session, not in Redis), sent by %d kept-alive connections released at the same moment. "+
+			"The verifier looks a token up in Redis once per resolution of a local miss, and a token Redis does not know is then checked in full (signature, then session), "+
+			"so the Redis lookups a burst caused (from its metrics) count the signature checks of the burst.\n\n", len(sf.Resolutions), sf.Size)
+		ints := func(xs []int) string {
+			out := make([]string, len(xs))
+			for i, n := range xs {
+				out[i] = fmt.Sprint(n)
+			}
+			return strings.Join(out, " ")
+		}
+		mdTable(w, [][]string{
+			{"bursts", "requests per burst", "local misses per burst (requests in flight together)", "resolutions per burst", "most in one burst", "requests not answered 200"},
+			{fmt.Sprint(len(sf.Resolutions)), fmt.Sprint(sf.Size), ints(sf.Misses), ints(sf.Resolutions), fmt.Sprint(sf.Max()), fmt.Sprint(sf.Refused)},
 		})
 	}
 	if m := r.Memory; m != nil {

@@ -29,10 +29,11 @@ func sampleReport() *Report {
 		Scenarios: []Scenario{
 			{Name: "cached", What: "local cache", Baseline: "bare net/http", Runs: cached, BaseRuns: base, Ratios: ratios, Target: 0.9, Note: "local hits 100 %"},
 		},
-		OpenLoop:   []OpenLoop{{Server: "verifier (cached)", Rate: 49000, Run: run(49000, 800*time.Microsecond, 0), Late: 20 * time.Microsecond}},
-		Revocation: &Revocation{Verifiers: 3, Logouts: 2, Delays: []time.Duration{time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond, 4 * time.Millisecond, 5 * time.Millisecond, 9 * time.Millisecond}, Deadline: 5 * time.Second},
-		Memory:     &Memory{Sessions: 1000, RSSBefore: 10 << 20, RSSAfter: 10<<20 + 400_000, HeapBefore: 1e6, HeapAfter: 1.3e6, LiveBefore: math.NaN(), LiveAfter: math.NaN(), Entries: 1000, Replayed: 100, ReplayHits: 100, Fill: 3 * time.Second},
-		GoBench:    []parse.GoBench{{Pkg: "github.com/vexen/vexen-auth/pkg/verify", Name: "BenchmarkDecide/cached", NsPerOp: 231.5, BytesPerOp: 0, AllocsPerOp: 0}},
+		OpenLoop:     []OpenLoop{{Server: "verifier (cached)", Rate: 49000, Run: run(49000, 800*time.Microsecond, 0), Late: 20 * time.Microsecond}},
+		Revocation:   &Revocation{Verifiers: 3, Logouts: 2, Delays: []time.Duration{time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond, 4 * time.Millisecond, 5 * time.Millisecond, 9 * time.Millisecond}, Deadline: 5 * time.Second},
+		Memory:       &Memory{Sessions: 1000, RSSBefore: 10 << 20, RSSAfter: 10<<20 + 400_000, HeapBefore: 1e6, HeapAfter: 1.3e6, LiveBefore: math.NaN(), LiveAfter: math.NaN(), Entries: 1000, Replayed: 100, ReplayHits: 100, Fill: 3 * time.Second},
+		SingleFlight: &SingleFlight{Size: 64, Resolutions: []int{1, 1, 2}, Misses: []int{64, 50, 63}},
+		GoBench:      []parse.GoBench{{Pkg: "github.com/vexen/vexen-auth/pkg/verify", Name: "BenchmarkDecide/cached", NsPerOp: 231.5, BytesPerOp: 0, AllocsPerOp: 0}},
 		Targets: []Target{
 			{Name: "cached ≥ 0.9 of baseline", Measured: "0.91", Met: true},
 			{Name: "≤ 512 B per session", Measured: "400 B", Met: true},
@@ -115,6 +116,7 @@ func TestMarkdown(t *testing.T) {
 		"| 6 | 3.50 ms | 9.00 ms | 9.00 ms | 0 | 0 |",
 		"| 1000 | 10.0 MiB | 10.4 MiB | 400 B | 300 B | – | 1000 | 100 of 100 | 3s |",
 		"| pkg/verify.Decide/cached |", // package-qualified
+		"| 3 | 64 | 64 50 63 | 1 1 2 | 2 | 0 |",
 		"| redis ≥ 0.5 | 0.41 | missed by 0.09 |",
 		"| nginx ≥ 0.8 |  | not measured |",
 		`- a note | with a pipe`,
@@ -133,7 +135,7 @@ func TestText(t *testing.T) {
 	var b bytes.Buffer
 	sampleReport().Text(&b)
 	out := b.String()
-	for _, want := range []string{"cached", "0.91", "revocation propagation (3 verifiers, 2 logouts): median 3.50 ms, p99 9.00 ms", "400 B per session", "missed by 0.09"} {
+	for _, want := range []string{"cached", "0.91", "single flight: 3 bursts of 64 concurrent requests with one new token: at most 2 resolution per burst", "revocation propagation (3 verifiers, 2 logouts): median 3.50 ms, p99 9.00 ms", "400 B per session", "missed by 0.09"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Text lacks %q\n%s", want, out)
 		}
@@ -175,5 +177,15 @@ func TestShortMS(t *testing.T) {
 		if got := shortMS(v); got != want {
 			t.Errorf("shortMS(%v) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+func TestSingleFlightFigures(t *testing.T) {
+	sf := SingleFlight{Resolutions: []int{1, 3, 1}, Misses: []int{40, 12, 64}}
+	if sf.Max() != 3 || sf.MinMisses() != 12 {
+		t.Errorf("Max %d, MinMisses %d; want 3, 12", sf.Max(), sf.MinMisses())
+	}
+	if (SingleFlight{}).MinMisses() != 0 {
+		t.Error("MinMisses of nothing is not 0")
 	}
 }
