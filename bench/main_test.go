@@ -40,6 +40,8 @@ func TestParseOptions(t *testing.T) {
 		{"-duration", "0s"},
 		{"-users", "10", "-logouts", "20"},
 		{"-user-hash", "cheap"},
+		{"-server-cpu", "zero"},
+		{"-load-cpu", "2-1"},
 		{"stray"},
 	} {
 		if _, err := parseOptions(append([]string{"-repo", t.TempDir()}, bad...)); err == nil {
@@ -157,24 +159,23 @@ func TestRenderNginx(t *testing.T) {
 }
 
 func TestCheckCPU(t *testing.T) {
-	runs := func(srv, gen float64) []stats.Run {
-		return []stats.Run{{ServerCPU: srv, LoadCPU: gen}, {ServerCPU: srv, LoadCPU: gen}, {ServerCPU: srv, LoadCPU: gen}}
-	}
+	runs := func(r stats.Run) []stats.Run { return []stats.Run{r, r, r} }
 	tests := []struct {
-		name     string
-		srv, gen float64
-		want     string
+		name string
+		run  stats.Run
+		want string
 	}{
-		{"server saturated", 0.99, 0.7, ""},
-		{"generator saturated", 0.6, 0.98, "the load generator was the limit"},
-		{"neither: someone else", 0.4, 0.3, "other processes were running on the server's CPU"},
+		{"server saturated, machine quiet", stats.Run{ServerCPU: 0.99, LoadCPU: 0.7}, "bare (median of its runs): the server used 99 % of its CPU, the load generator 70 % of its own; other processes used 0 % of the server's CPU and the hypervisor stole 0 %."},
+		{"generator saturated", stats.Run{ServerCPU: 0.6, LoadCPU: 0.98}, "The load generator was the limit"},
+		{"another tenant", stats.Run{ServerCPU: 0.6, LoadCPU: 0.3, OtherCPU: 0.35}, "other processes used 35 % of the server's CPU and the hypervisor stole 0 %. This machine is shared"},
+		{"steal", stats.Run{ServerCPU: 0.97, LoadCPU: 0.5, StealCPU: 0.08}, "the hypervisor stole 8 %. This machine is shared"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := &harness{}
-			h.checkCPU("bare", runs(tt.srv, tt.gen))
+			h.checkCPU("bare", runs(tt.run))
 			got := strings.Join(h.notes, "\n")
-			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			if !strings.Contains(got, tt.want) || strings.Contains(tt.name, "quiet") && strings.Contains(got, "shared") {
 				t.Errorf("notes = %q, want one containing %q", got, tt.want)
 			}
 		})

@@ -280,3 +280,25 @@ func runLoad(ctx context.Context, argv ...string) (string, time.Duration, error)
 }
 
 func splitHostPort(addr string) (string, string, error) { return net.SplitHostPort(addr) }
+
+// cpuCounters sums the busy and steal time of the given CPUs so far.
+func cpuCounters(cpus []int) (busy, steal time.Duration, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	all, err := parse.ParseProcStatCPUs(string(b))
+	if err != nil {
+		return 0, 0, err
+	}
+	var bt, st uint64
+	for _, c := range cpus {
+		t, ok := all[c]
+		if !ok {
+			return 0, 0, fmt.Errorf("no CPU %d in /proc/stat", c)
+		}
+		bt += t.Busy
+		st += t.Steal
+	}
+	return time.Duration(bt) * time.Second / clockTicks, time.Duration(st) * time.Second / clockTicks, nil
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vexen/vexen-auth/bench/parse"
 	"github.com/vexen/vexen-auth/bench/report"
 )
 
@@ -116,6 +117,11 @@ func parseOptions(args []string) (*options, error) {
 	case o.userHash != "bench" && o.userHash != "production":
 		return nil, errors.New(`-user-hash must be "bench" or "production"`)
 	}
+	for name, v := range map[string]string{"-server-cpu": o.serverCPU, "-load-cpu": o.loadCPU} {
+		if _, err := parse.CPUList(v); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
 	if o.repo == "" {
 		r, err := findRepo()
 		if err != nil {
@@ -158,13 +164,14 @@ func (o *options) has(s string) bool { return slices.Contains(o.scenarios, s) }
 
 // harness is one run: its options, working directory, cleanups, and results.
 type harness struct {
-	o        *options
-	work     string
-	began    time.Time
-	cleanups []func()
-	bins     bins
-	rep      *report.Report
-	notes    []string
+	o          *options
+	work       string
+	began      time.Time
+	cleanups   []func()
+	bins       bins
+	serverCPUs []int // o.serverCPU parsed
+	rep        *report.Report
+	notes      []string
 }
 
 // defer_ registers a cleanup; they run last-in first-out when the run ends.
@@ -194,7 +201,8 @@ func runMain(ctx context.Context, args []string) error {
 	if runtime.GOOS != "linux" {
 		return errors.New("the benchmark needs Linux (/proc, taskset)")
 	}
-	h := &harness{o: o, began: time.Now()}
+	cpus, _ := parse.CPUList(o.serverCPU) // checked by parseOptions
+	h := &harness{o: o, began: time.Now(), serverCPUs: cpus}
 	h.rep = &report.Report{Date: time.Now(), Command: o.command}
 	work, err := os.MkdirTemp("", "vexenbench-")
 	if err != nil {

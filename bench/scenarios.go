@@ -80,6 +80,10 @@ func (h *harness) measure(ctx context.Context, t target, d time.Duration, drive 
 	if err != nil {
 		return runResult{}, fmt.Errorf("%s: %w", t.name, err)
 	}
+	busy0, steal0, err := cpuCounters(h.serverCPUs)
+	if err != nil {
+		return runResult{}, err
+	}
 	t0 := time.Now()
 	run, err := drive()
 	wall := time.Since(t0)
@@ -90,10 +94,17 @@ func (h *harness) measure(ctx context.Context, t target, d time.Duration, drive 
 	if err != nil {
 		return runResult{}, fmt.Errorf("%s: %w", t.name, err)
 	}
+	busy1, steal1, err := cpuCounters(h.serverCPUs)
+	if err != nil {
+		return runResult{}, err
+	}
 	// The generator's startup (wrk's Lua init) is in wall but not in Elapsed; the
-	// server is idle then, so CPU is divided by the measured span only.
+	// server is idle then, so its CPU is divided by the measured span only. The
+	// machine-wide counters cover the whole wall time.
 	span := min(wall, run.Elapsed+200*time.Millisecond)
 	run.ServerCPU = (cpu1 - cpu0).Seconds() / span.Seconds()
+	run.OtherCPU = max(0, (busy1-busy0).Seconds()-(cpu1-cpu0).Seconds()) / wall.Seconds()
+	run.StealCPU = (steal1 - steal0).Seconds() / wall.Seconds()
 	res := runResult{run: run}
 	if t.metrics != "" {
 		after, err := scrape(ctx, t.metrics)
@@ -261,24 +272,31 @@ func (h *harness) addScenarios(baseName string, baseRuns []runResult, subjects [
 	return nil
 }
 
-// checkCPU notes when a baseline did not have its core to itself: the server
-// short of a full core while the generator was not busy either means other
-// processes ran on the server's CPU; a generator near a full core means it, not
-// the server, set the pace.
+// checkCPU notes where a baseline's CPU went, and says so when it did not have
+// its core to itself: the load generator near a full core means it, not the
+// server, set the pace; CPU time of other processes, or hypervisor steal, on the
+// server's CPU means the machine is shared and the rounds are noisy.
 func (h *harness) checkCPU(name string, runs []stats.Run) {
-	var srv, gen []float64
-	for _, r := range runs {
-		srv = append(srv, r.ServerCPU)
-		gen = append(gen, r.LoadCPU)
+	med := func(f func(stats.Run) float64) float64 {
+		xs := make([]float64, len(runs))
+		for i, r := range runs {
+			xs[i] = f(r)
+		}
+		return stats.Median(xs)
 	}
-	s, g := stats.Median(srv), stats.Median(gen)
+	s := med(func(r stats.Run) float64 { return r.ServerCPU })
+	g := med(func(r stats.Run) float64 { return r.LoadCPU })
+	other := med(func(r stats.Run) float64 { return r.OtherCPU })
+	steal := med(func(r stats.Run) float64 { return r.StealCPU })
+	msg := fmt.Sprintf("%s (median of its runs): the server used %.0f %% of its CPU, the load generator %.0f %% of its own; other processes used %.0f %% of the server's CPU and the hypervisor stole %.0f %%.",
+		name, 100*s, 100*g, 100*other, 100*steal)
 	switch {
-	case s >= 0.85:
 	case g >= 0.9:
-		h.note("%s: the load generator was the limit (it used %.0f %% of its core, the server %.0f %% of its own): the baseline ran below its peak, so the ratios against it are upper bounds.", name, 100*g, 100*s)
-	default:
-		h.note("%s: the baseline server used only %.0f %% of its core and the load generator %.0f %% of its own: other processes were running on the server's CPU (this machine is shared), so the absolute numbers are low and the rounds noisy.", name, 100*s, 100*g)
+		msg += " The load generator was the limit: the baseline ran below its peak, so the ratios against it are upper bounds."
+	case other+steal >= 0.05:
+		msg += " This machine is shared: the absolute numbers are low and the rounds noisy."
 	}
+	h.note("%s", msg)
 }
 
 // pathNote says, per decision, which layers the verifier consulted, from its own

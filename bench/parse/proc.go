@@ -71,3 +71,63 @@ func ParseProcStat(line string) (ProcStat, error) {
 	}
 	return ps, nil
 }
+
+// CPUTimes are one CPU's counters from /proc/stat, in clock ticks.
+type CPUTimes struct {
+	Busy  uint64 // user, nice, system, irq, softirq (guest time is included in user)
+	Idle  uint64 // idle and iowait
+	Steal uint64 // time the hypervisor ran something else while this CPU wanted to run
+}
+
+// ParseProcStatCPUs reads the per-CPU lines ("cpu0 …", "cpu1 …") of /proc/stat.
+func ParseProcStatCPUs(stat string) (map[int]CPUTimes, error) {
+	out := map[int]CPUTimes{}
+	sc := bufio.NewScanner(strings.NewReader(stat))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || len(f[0]) <= 3 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		n, err := strconv.Atoi(f[0][3:])
+		if err != nil {
+			continue
+		}
+		if len(f) < 9 {
+			return nil, fmt.Errorf("parse: /proc/stat line %q: want at least 8 counters", sc.Text())
+		}
+		var v [8]uint64
+		for i := range v {
+			if v[i], err = strconv.ParseUint(f[i+1], 10, 64); err != nil {
+				return nil, fmt.Errorf("parse: /proc/stat line %q: %w", sc.Text(), err)
+			}
+		}
+		// user nice system idle iowait irq softirq steal
+		out[n] = CPUTimes{Busy: v[0] + v[1] + v[2] + v[5] + v[6], Idle: v[3] + v[4], Steal: v[7]}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no per-CPU lines in /proc/stat", ErrNoResult)
+	}
+	return out, sc.Err()
+}
+
+// CPUList parses a taskset CPU list ("0", "0,2", "1-3") into CPU numbers.
+func CPUList(s string) ([]int, error) {
+	var out []int
+	for part := range strings.SplitSeq(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("parse: CPU list %q", s)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("parse: CPU list %q", s)
+			}
+		}
+		for c := a; c <= b; c++ {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}

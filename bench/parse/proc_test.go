@@ -2,6 +2,7 @@ package parse
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -49,6 +50,37 @@ func TestParseProcStat(t *testing.T) {
 	for _, bad := range []string{"", "12 cat R 1", "x (cat) R 1 1 1 0 -1 0 0 0 0 0 1 1", "1 (cat) R 1 1"} {
 		if _, err := ParseProcStat(bad); err == nil {
 			t.Errorf("ParseProcStat(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseProcStatCPUs(t *testing.T) {
+	stat := "cpu  100 5 50 1000 20 3 2 7 0 0\ncpu0 60 2 30 500 10 2 1 4 0 0\ncpu1 40 3 20 500 10 1 1 3 0 0\nintr 12345\nctxt 999\n"
+	got, err := ParseProcStatCPUs(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]CPUTimes{0: {Busy: 60 + 2 + 30 + 2 + 1, Idle: 510, Steal: 4}, 1: {Busy: 40 + 3 + 20 + 1 + 1, Idle: 510, Steal: 3}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("ParseProcStatCPUs = %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"intr 1\n", "cpu0 1 2 3\n", "cpu0 1 2 3 4 5 6 x 8\n"} {
+		if _, err := ParseProcStatCPUs(bad); err == nil {
+			t.Errorf("ParseProcStatCPUs(%q): no error", bad)
+		}
+	}
+}
+
+func TestCPUList(t *testing.T) {
+	for in, want := range map[string][]int{"0": {0}, "1": {1}, "0,2": {0, 2}, "1-3": {1, 2, 3}, "0, 4-5": {0, 4, 5}} {
+		got, err := CPUList(in)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("CPUList(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1", "3-1", "1-"} {
+		if _, err := CPUList(bad); err == nil {
+			t.Errorf("CPUList(%q): no error", bad)
 		}
 	}
 }

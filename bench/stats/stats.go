@@ -79,6 +79,13 @@ type Run struct {
 	// LoadCPU is the same for the load generator. A generator near 1.0 was the
 	// limit of the run, not the server. Zero when not measured.
 	LoadCPU float64
+	// OtherCPU is the CPU time that processes other than the server's used on the
+	// server's CPUs during the run, per second: another tenant of the machine
+	// (or, for scenarios with Redis and PostgreSQL, those servers too).
+	OtherCPU float64
+	// StealCPU is the time the hypervisor gave the server's CPUs to someone else
+	// while they wanted to run, per second.
+	StealCPU float64
 	// Repeats counts requests that carried a token already sent in this run (only
 	// meaningful for scenarios that promise every token is new).
 	Repeats int64
