@@ -70,12 +70,26 @@ func Registry() *prometheus.Registry {
 	return reg
 }
 
-// WithMetrics serves reg at /metrics and everything else with h.
+// WithMetrics serves reg at /metrics (GET and HEAD) and everything else with h. It
+// compares one path instead of running a ServeMux, so the decision endpoint behind
+// it pays nothing for the routing.
 func WithMetrics(h http.Handler, reg *prometheus.Registry) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.Handle("/", h)
-	return mux
+	return &metricsRouter{next: h, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
+}
+
+type metricsRouter struct{ next, metrics http.Handler }
+
+func (m *metricsRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/metrics" {
+		m.next.ServeHTTP(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	m.metrics.ServeHTTP(w, r)
 }
 
 // ServerOptions are the limits of an HTTP server; zero fields take the defaults shown.
