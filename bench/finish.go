@@ -142,7 +142,7 @@ func (h *harness) targets() []report.Target {
 	tg = report.Target{Name: "revocation propagation (push) p99 ≤ 10 ms", Unknown: true}
 	if rv := h.rep.Revocation; rv != nil && len(rv.Delays) > 0 {
 		_, p99, _ := rv.Summary()
-		tg = report.Target{Name: tg.Name, Measured: report.FmtDur(p99), Met: p99 <= 10*time.Millisecond && rv.Missed == 0,
+		tg = report.Target{Name: tg.Name, Measured: report.FmtDelay(p99), Met: p99 <= 10*time.Millisecond && rv.Missed == 0,
 			Missed: "by " + report.FmtDur(p99-10*time.Millisecond)}
 		if rv.Missed > 0 {
 			tg.Missed = fmt.Sprintf("%d verifiers still answered 200 after %s", rv.Missed, rv.Deadline)

@@ -108,7 +108,7 @@ func (h *harness) revocation(ctx context.Context, e *env) error {
 	h.rep.Revocation = rv
 	med, p99, mx := rv.Summary()
 	h.logf("revocation: %d logouts × %d verifiers in %s: median %s, p99 %s, max %s, missed %d",
-		len(toks), n, time.Since(t0).Round(100*time.Millisecond), report.FmtDur(med), report.FmtDur(p99), report.FmtDur(mx), rv.Missed)
+		len(toks), n, time.Since(t0).Round(100*time.Millisecond), report.FmtDelay(med), report.FmtDelay(p99), report.FmtDelay(mx), rv.Missed)
 	for _, v := range vs {
 		v.p.stop()
 	}

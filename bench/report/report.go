@@ -235,6 +235,15 @@ func FmtDur(d time.Duration) string {
 	}
 }
 
+// FmtDelay is FmtDur for a measured delay, where zero is a value ("0 µs"), not
+// "not measured".
+func FmtDelay(d time.Duration) string {
+	if d <= 0 {
+		return "0 µs"
+	}
+	return FmtDur(d)
+}
+
 func fmtCPU(v float64) string {
 	if math.IsNaN(v) || v == 0 {
 		return "–"
@@ -357,7 +366,7 @@ func (r *Report) Text(w io.Writer) {
 	if rv := r.Revocation; rv != nil {
 		med, p99, mx := rv.Summary()
 		fmt.Fprintf(w, "\nrevocation propagation (%d verifiers, %d logouts): median %s, p99 %s, max %s; missed %d\n",
-			rv.Verifiers, rv.Logouts, FmtDur(med), FmtDur(p99), FmtDur(mx), rv.Missed)
+			rv.Verifiers, rv.Logouts, FmtDelay(med), FmtDelay(p99), FmtDelay(mx), rv.Missed)
 	}
 	if sf := r.SingleFlight; sf != nil {
 		fmt.Fprintf(w, "single flight: %d bursts of %d concurrent requests with one new token: at most %d resolution per burst, %d refused\n",
@@ -427,10 +436,10 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "%d verifier processes (push mode, one Redis), %d logouts. For each logout, every verifier has the token cached "+
 			"(it answered 200), and one goroutine per verifier asks it again and again over a kept-alive connection; the delay is from the "+
-			"moment the issuer's `204` arrived to the first `401` from that verifier.\n\n", rv.Verifiers, rv.Logouts)
+			"moment the issuer's `204` arrived to the first `401` from that verifier; a `401` that came before the `204` counts as 0.\n\n", rv.Verifiers, rv.Logouts)
 		mdTable(w, [][]string{
 			{"samples", "median", "p99", "max", "401 before the logout's answer", "still 200 after " + rv.Deadline.String()},
-			{fmt.Sprint(len(rv.Delays)), FmtDur(med), FmtDur(p99), FmtDur(mx), fmt.Sprint(rv.Early), fmt.Sprint(rv.Missed)},
+			{fmt.Sprint(len(rv.Delays)), FmtDelay(med), FmtDelay(p99), FmtDelay(mx), fmt.Sprint(rv.Early), fmt.Sprint(rv.Missed)},
 		})
 	}
 	if sf := r.SingleFlight; sf != nil {

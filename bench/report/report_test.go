@@ -142,6 +142,15 @@ func TestText(t *testing.T) {
 	}
 }
 
+func TestFmtDelay(t *testing.T) {
+	if got := FmtDelay(0); got != "0 µs" {
+		t.Errorf("FmtDelay(0) = %q", got)
+	}
+	if got := FmtDelay(1500 * time.Microsecond); got != "1.50 ms" {
+		t.Errorf("FmtDelay(1.5ms) = %q", got)
+	}
+}
+
 func TestFmtDur(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		0: "–", 850 * time.Microsecond: "850 µs", 1500 * time.Microsecond: "1.50 ms",
