@@ -683,34 +683,46 @@ func (h *harness) singleFlight(ctx context.Context, v *verifier, toks []string) 
 }
 
 // openLoopP99 measures p99 at 70 % of the baseline's median peak, open loop, for
-// the baseline and the cached verifier.
+// the baseline and the cached verifier, alternating, one run each per round.
 func (h *harness) openLoopP99(ctx context.Context, e *env, bare target, cached *verifier, baseRuns []runResult) error {
 	var rps []float64
 	for _, r := range baseRuns {
 		rps = append(rps, r.run.RPS())
 	}
 	rate := math.Round(0.7 * stats.Median(rps))
-	for _, t := range []target{bare, cached.target("verifier (cached)", "/auth")} {
-		res, err := h.measure(ctx, t, h.o.duration, func() (stats.Run, error) {
-			out, cpu, err := runLoad(ctx, "taskset", "-c", h.o.loadCPU, h.bins.self, "openloop",
-				"-addr", t.addr, "-path", t.path, "-tokens", e.tokenFile, "-rate", fmt.Sprint(rate),
-				"-duration", h.o.duration.String(), "-conns", strconv.Itoa(h.o.conns))
-			if err != nil {
-				return stats.Run{}, err
-			}
-			var r load.OpenLoopResult
-			if err := json.Unmarshal([]byte(out), &r); err != nil {
-				return stats.Run{}, fmt.Errorf("openloop output %q: %w", out, err)
-			}
-			r.Run.LoadCPU = cpu.Seconds() / r.Elapsed.Seconds()
-			h.rep.OpenLoop = append(h.rep.OpenLoop, report.OpenLoop{Server: t.name, Rate: rate, Run: r.Run, Late: r.Late})
-			return r.Run, nil
-		})
-		if err != nil {
-			return err
-		}
-		h.rep.OpenLoop[len(h.rep.OpenLoop)-1].Run.ServerCPU = res.run.ServerCPU
-		h.logf("open loop at %.0f/s: %s p99 %s", rate, t.name, report.FmtDur(res.run.Latency.P99))
+	targets := []target{bare, cached.target("verifier (cached)", "/auth")}
+	ols := make([]report.OpenLoop, len(targets))
+	for i, t := range targets {
+		ols[i] = report.OpenLoop{Server: t.name, Rate: rate}
 	}
+	for r := range h.o.rounds {
+		line := fmt.Sprintf("open loop at %.0f/s, round %d: p99", rate, r+1)
+		for i, t := range targets {
+			var late time.Duration
+			res, err := h.measure(ctx, t, h.o.duration, func() (stats.Run, error) {
+				out, cpu, err := runLoad(ctx, "taskset", "-c", h.o.loadCPU, h.bins.self, "openloop",
+					"-addr", t.addr, "-path", t.path, "-tokens", e.tokenFile, "-rate", fmt.Sprint(rate),
+					"-duration", h.o.duration.String(), "-conns", strconv.Itoa(h.o.conns))
+				if err != nil {
+					return stats.Run{}, err
+				}
+				var ol load.OpenLoopResult
+				if err := json.Unmarshal([]byte(out), &ol); err != nil {
+					return stats.Run{}, fmt.Errorf("openloop output %q: %w", out, err)
+				}
+				ol.Run.LoadCPU = cpu.Seconds() / ol.Elapsed.Seconds()
+				late = ol.Late
+				return ol.Run, nil
+			})
+			if err != nil {
+				return err
+			}
+			ols[i].Runs = append(ols[i].Runs, res.run)
+			ols[i].Late = append(ols[i].Late, late)
+			line += fmt.Sprintf(" %s %s", t.name, report.FmtDur(res.run.Latency.P99))
+		}
+		h.logf("%s", line)
+	}
+	h.rep.OpenLoop = append(h.rep.OpenLoop, ols...)
 	return nil
 }

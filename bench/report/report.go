@@ -83,12 +83,24 @@ func medianLatency(runs []stats.Run) stats.Latency {
 	}
 }
 
-// OpenLoop is one open-loop measurement at a fixed rate.
+// OpenLoop is one server's open-loop runs at a fixed rate.
 type OpenLoop struct {
 	Server string // "bare net/http", "verifier (cached)"
 	Rate   float64
-	Run    stats.Run
-	Late   time.Duration // the generator's own p99 lateness
+	Runs   []stats.Run     // one per round
+	Late   []time.Duration // the generator's own p99 lateness, per round
+}
+
+// Lat is the median over rounds of each latency percentile.
+func (o OpenLoop) Lat() stats.Latency { return medianLatency(o.Runs) }
+
+// P99s are the rounds' p99 latencies, in round order.
+func (o OpenLoop) P99s() []time.Duration {
+	out := make([]time.Duration, len(o.Runs))
+	for i, r := range o.Runs {
+		out[i] = r.Latency.P99
+	}
+	return out
 }
 
 // Revocation is the propagation measurement.
@@ -316,10 +328,20 @@ func textTable(w io.Writer, rows [][]string) {
 }
 
 func (r *Report) openLoopRows() [][]string {
-	rows := [][]string{{"server", "rate (req/s)", "p50", "p90", "p99", "max", "failed", "generator lateness p99"}}
+	rows := [][]string{{"server", "rate (req/s)", "p50", "p90", "p99", "max", "p99 per round", "failed", "server CPU", "other processes on its CPU", "generator lateness p99"}}
 	for _, o := range r.OpenLoop {
-		rows = append(rows, []string{o.Server, fmtRPS(o.Rate), FmtDur(o.Run.Latency.P50), FmtDur(o.Run.Latency.P90),
-			FmtDur(o.Run.Latency.P99), FmtDur(o.Run.Latency.Max), fmt.Sprint(o.Run.Failures), FmtDur(o.Late)})
+		l := o.Lat()
+		var failed int64
+		p99s := make([]string, len(o.Runs))
+		for i, run := range o.Runs {
+			failed += run.Failures
+			p99s[i] = FmtDur(run.Latency.P99)
+		}
+		rows = append(rows, []string{o.Server, fmtRPS(o.Rate), FmtDur(l.P50), FmtDur(l.P90), FmtDur(l.P99), FmtDur(l.Max),
+			strings.Join(p99s, ", "), fmt.Sprint(failed),
+			fmtCPU(medianOf(o.Runs, func(r stats.Run) float64 { return r.ServerCPU })),
+			fmtCPU(medianOf(o.Runs, func(r stats.Run) float64 { return r.OtherCPU })),
+			FmtDur(stats.MedianDuration(o.Late))})
 	}
 	return rows
 }
@@ -424,9 +446,9 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintln(w, "## p99 at 70 % of the baseline's peak (open loop)")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "wrk2 is not packaged in Debian, so this is measured with the harness's own open-loop generator "+
-			"(bench/load.OpenLoop): requests are sent on a fixed schedule at 70 % of the baseline's median peak requests/s, "+
+			"(bench/load.OpenLoop): requests are sent on a fixed schedule (released by a timerfd, to the microsecond) at 70 % of the baseline's median peak requests/s, "+
 			"and each latency is counted from the moment the request was due, so a stall shows for every request it delays "+
-			"(no coordinated omission). The generator is pinned to the other core, as wrk is.")
+			"(no coordinated omission). The generator is pinned to the other core, as wrk is. The two servers' runs alternate, one per round; the figures are medians over rounds.")
 		fmt.Fprintln(w)
 		mdTable(w, r.openLoopRows())
 	}

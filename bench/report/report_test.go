@@ -29,7 +29,9 @@ func sampleReport() *Report {
 		Scenarios: []Scenario{
 			{Name: "cached", What: "local cache", Baseline: "bare net/http", Runs: cached, BaseRuns: base, Ratios: ratios, Target: 0.9, Note: "local hits 100 %"},
 		},
-		OpenLoop:     []OpenLoop{{Server: "verifier (cached)", Rate: 49000, Run: run(49000, 800*time.Microsecond, 0), Late: 20 * time.Microsecond}},
+		OpenLoop: []OpenLoop{{Server: "verifier (cached)", Rate: 49000,
+			Runs: []stats.Run{run(49000, 800*time.Microsecond, 0), run(49000, 900*time.Microsecond, 0), run(49000, 700*time.Microsecond, 0)},
+			Late: []time.Duration{20 * time.Microsecond, 30 * time.Microsecond, 10 * time.Microsecond}}},
 		Revocation:   &Revocation{Verifiers: 3, Logouts: 2, Delays: []time.Duration{time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond, 4 * time.Millisecond, 5 * time.Millisecond, 9 * time.Millisecond}, Deadline: 5 * time.Second},
 		Memory:       &Memory{Sessions: 1000, RSSBefore: 10 << 20, RSSAfter: 10<<20 + 400_000, HeapBefore: 1e6, HeapAfter: 1.3e6, LiveBefore: math.NaN(), LiveAfter: math.NaN(), Entries: 1000, Replayed: 100, ReplayHits: 100, Fill: 3 * time.Second},
 		SingleFlight: &SingleFlight{Size: 64, Resolutions: []int{1, 1, 2}, Misses: []int{64, 50, 63}},
@@ -112,7 +114,7 @@ func TestMarkdown(t *testing.T) {
 		"| scenario | answered by | req/s |",
 		"| cached | local cache | 63000 | bare net/http | 70000 | 0.91 | ≥ 0.9 | 375 µs | 750 µs | 1.50 ms | 1.00 ms | 100 % | 100 % | 0 |",
 		"- `cached`: 0.913, 0.871, 0.937 — local hits 100 %",
-		"| verifier (cached) | 49000 | 200 µs | 400 µs | 800 µs | 1.60 ms | 0 | 20 µs |",
+		"| verifier (cached) | 49000 | 200 µs | 400 µs | 800 µs | 1.60 ms | 800 µs, 900 µs, 700 µs | 0 | – | – | 20 µs |",
 		"| 6 | 3.50 ms | 9.00 ms | 9.00 ms | 0 | 0 |",
 		"| 1000 | 10.0 MiB | 10.4 MiB | 400 B | 300 B | – | 1000 | 100 of 100 | 3s |",
 		"| pkg/verify.Decide/cached |", // package-qualified
