@@ -565,6 +565,11 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 		hv := *h
 		vr, ok := v.verifications.do(ctx, hv, func(fctx context.Context) verifyResult {
 			now := v.now()
+			// A flight that finished between this caller's cache miss and now has
+			// cached the checked token: its signature need not be checked again.
+			if e := v.cache.peek(&hv); e != nil && now.UnixNano() < e.deadline {
+				return verifyResult{e: e, cached: true}
+			}
 			ver, reason, err := v.verifyToken(fctx, tok, now)
 			vr := verifyResult{ver: ver, reason: reason, err: err}
 			if reason == ReasonOK {
@@ -576,6 +581,14 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 		})
 		if !ok {
 			return missResult{reason: ReasonUnavailable, err: flightErr(ctx)}
+		}
+		if vr.cached {
+			// Treated as the local hit it now is: strict mode's session check.
+			reason, err := v.recheck(ctx, h, vr.e, now)
+			if reason != ReasonOK {
+				return missResult{reason: reason, err: err}
+			}
+			return missResult{e: vr.e}
 		}
 		ver, e, reason, err = vr.ver, vr.e, vr.reason, vr.err
 	} else {
@@ -621,6 +634,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 type verifyResult struct {
 	ver    verified
 	e      *entry
+	cached bool // e was found in the local cache: nothing was verified
 	reason Reason
 	err    error
 }
