@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/vexen/vexen-auth/internal/backoff"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -91,7 +91,7 @@ func (c *Cache) RunFeed(ctx context.Context, h FeedHandler, pingEvery time.Durat
 		every:   pingEvery,
 		timeout: max(3*pingEvery, minFeedTimeout),
 	}
-	bo := backoff{min: feedBackoffMin, max: feedBackoffMax}
+	bo := backoff.Backoff{Min: feedBackoffMin, Max: feedBackoffMax}
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
 			return nil
@@ -245,11 +245,11 @@ func (f *feed) run(ctx context.Context) error {
 // retryDelay is the wait before the next subscription attempt: the backoff starts
 // over when the connection that just failed had answered a PING (it was healthy), and
 // keeps growing while attempts fail without ever getting that far.
-func (f *feed) retryDelay(bo *backoff) time.Duration {
+func (f *feed) retryDelay(bo *backoff.Backoff) time.Duration {
 	if f.answered {
-		bo.reset()
+		bo.Reset()
 	}
-	return bo.next()
+	return bo.Next()
 }
 
 func (f *feed) subscribed(ctx context.Context) {
@@ -299,23 +299,3 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
-
-// backoff is capped exponential backoff with equal jitter.
-type backoff struct {
-	min, max time.Duration
-	n        uint
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.max
-	if b.n < 32 {
-		if s := b.min << b.n; s > 0 && s < b.max {
-			d = s
-		}
-	}
-	b.n++
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
-func (b *backoff) reset() { b.n = 0 }

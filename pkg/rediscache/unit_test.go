@@ -3,6 +3,7 @@ package rediscache
 import (
 	"context"
 	"errors"
+	"github.com/vexen/vexen-auth/internal/backoff"
 	"strings"
 	"testing"
 	"time"
@@ -155,33 +156,6 @@ func TestDecodeEvent(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	b := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
-	ceil := b.min
-	for i := range 40 {
-		d := b.next()
-		if d < ceil/2 || d > ceil {
-			t.Fatalf("attempt %d: %v outside [%v, %v]", i, d, ceil/2, ceil)
-		}
-		ceil = min(2*ceil, b.max)
-	}
-	b.reset()
-	if d := b.next(); d > b.min {
-		t.Fatalf("after reset: %v > %v", d, b.min)
-	}
-	// Jitter: 20 draws at the cap are not all equal.
-	b.n = 100
-	first, same := b.next(), true
-	for range 20 {
-		if b.next() != first {
-			same = false
-		}
-	}
-	if same {
-		t.Error("backoff has no jitter")
-	}
-}
-
 // fakeHandler records calls to a FeedHandler.
 type fakeHandler struct {
 	fresh []time.Time
@@ -221,22 +195,22 @@ func TestPongMatching(t *testing.T) {
 }
 
 func TestRetryDelay(t *testing.T) {
-	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	f := &feed{}
 	var last time.Duration
 	for range 8 { // failures without an answered PING: the delay grows to the cap
 		last = f.retryDelay(&bo)
 	}
-	if last < bo.max/2 {
-		t.Fatalf("after 8 failures the delay is %v, want >= %v", last, bo.max/2)
+	if last < bo.Max/2 {
+		t.Fatalf("after 8 failures the delay is %v, want >= %v", last, bo.Max/2)
 	}
 	f.answered = true // the connection that failed had been healthy: start over
-	if d := f.retryDelay(&bo); d > bo.min {
-		t.Fatalf("delay after a healthy connection = %v, want <= %v", d, bo.min)
+	if d := f.retryDelay(&bo); d > bo.Min {
+		t.Fatalf("delay after a healthy connection = %v, want <= %v", d, bo.Min)
 	}
 	f.answered = false
-	if d := f.retryDelay(&bo); d < bo.min || d > 2*bo.min {
-		t.Fatalf("next delay = %v, want in [%v, %v]", d, bo.min, 2*bo.min)
+	if d := f.retryDelay(&bo); d < bo.Min || d > 2*bo.Min {
+		t.Fatalf("next delay = %v, want in [%v, %v]", d, bo.Min, 2*bo.Min)
 	}
 }
 

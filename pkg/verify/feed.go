@@ -2,8 +2,8 @@ package verify
 
 import (
 	"context"
+	"github.com/vexen/vexen-auth/internal/backoff"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,9 +94,9 @@ func (r *revocations) run(ctx context.Context) {
 		// New could not read the log's end. Until now, tokens may have been cached
 		// whose session was revoked after their check but before the point the
 		// feed starts from: forget them, so that they are checked again.
-		bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+		bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 		for r.init(ctx) != nil {
-			if !sleep(ctx, bo.next()) {
+			if !sleep(ctx, bo.Next()) {
 				return
 			}
 		}
@@ -113,7 +113,7 @@ func (r *revocations) run(ctx context.Context) {
 	}
 	wg.Go(func() { r.poll(ctx, max(5*staleness, minSafetyPoll), false) })
 	ping := max(staleness/4, minPing)
-	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		err := v.shared.RunFeed(ctx, feedHandler{r}, ping)
 		if ctx.Err() != nil {
@@ -121,7 +121,7 @@ func (r *revocations) run(ctx context.Context) {
 		}
 		r.down(err)
 		v.log.LogAttrs(ctx, slog.LevelWarn, "revocation feed stopped; restarting", slog.Any("err", err))
-		if !sleep(ctx, bo.next()) {
+		if !sleep(ctx, bo.Next()) {
 			return
 		}
 	}
@@ -147,7 +147,7 @@ func (r *revocations) poll(ctx context.Context, every time.Duration, asFeed bool
 
 // catchUpWorker runs requested catch-ups, retrying failed ones with backoff.
 func (r *revocations) catchUpWorker(ctx context.Context) {
-	bo := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
+	bo := backoff.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		select {
 		case <-ctx.Done():
@@ -156,10 +156,10 @@ func (r *revocations) catchUpWorker(ctx context.Context) {
 		}
 		for r.pending() {
 			if err := r.catchUp(ctx); err == nil {
-				bo.reset()
+				bo.Reset()
 				break
 			}
-			if !sleep(ctx, bo.next()) {
+			if !sleep(ctx, bo.Next()) {
 				return
 			}
 		}
@@ -341,23 +341,3 @@ func (r *revocations) expireHolesLocked(now int64) {
 		r.readFrom = floor
 	}
 }
-
-// backoff is capped exponential backoff with equal jitter.
-type backoff struct {
-	min, max time.Duration
-	n        uint
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.max
-	if b.n < 32 {
-		if s := b.min << b.n; s > 0 && s < b.max {
-			d = s
-		}
-	}
-	b.n++
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
-func (b *backoff) reset() { b.n = 0 }

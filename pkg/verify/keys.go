@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"github.com/vexen/vexen-auth/internal/backoff"
 	"io"
 	"log/slog"
 	"net"
@@ -141,9 +142,9 @@ func (ks *keySource) run(ctx context.Context) {
 	if cache == nil {
 		return
 	}
-	bo := backoff{min: 250 * time.Millisecond, max: 30 * time.Second}
+	bo := backoff.Backoff{Min: 250 * time.Millisecond, Max: 30 * time.Second}
 	for ks.current() == nil {
-		if !sleep(ctx, bo.next()) {
+		if !sleep(ctx, bo.Next()) {
 			return
 		}
 		fctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
