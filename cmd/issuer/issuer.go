@@ -173,29 +173,10 @@ func redactErr(err error) string {
 
 // open builds the logger, the store and (if configured) the Redis client.
 func (m *Main) open(ctx context.Context) error {
-	if m.Stderr == nil {
-		m.Stderr = io.Discard
-	}
-	if m.Logger == nil {
-		lg, err := cli.Logger(m.Stderr, m.LogFormat, m.LogLevel)
-		if err != nil {
-			return cli.Usage(err)
-		}
-		m.Logger = lg
-	}
-	st, err := store.Open(ctx, m.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	m.store = st
-	if m.RedisURL != "" {
-		rdb, err := rediscache.Open(m.RedisURL)
-		if err != nil {
-			return cli.Usage(err)
-		}
-		m.rdb = rdb
-	}
-	return nil
+	b, err := cli.OpenBackends(ctx, cli.BackendOptions{Logger: m.Logger, Stderr: m.Stderr,
+		LogFormat: m.LogFormat, LogLevel: m.LogLevel, DatabaseURL: m.DatabaseURL, RedisURL: m.RedisURL})
+	m.Logger, m.store, m.rdb = b.Logger, b.Store, b.Redis
+	return err
 }
 
 // buildService migrates the store and builds the issue.Service: the full one for

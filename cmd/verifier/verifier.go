@@ -164,29 +164,16 @@ func (m *Main) validate() error {
 // Run opens the store and Redis, builds the verifier, starts its background work
 // and the servers; it returns once the listeners are open.
 func (m *Main) Run(ctx context.Context) error {
-	if m.Stderr == nil {
-		m.Stderr = io.Discard
-	}
-	if m.Logger == nil {
-		lg, err := cli.Logger(m.Stderr, m.LogFormat, m.LogLevel)
-		if err != nil {
-			return cli.Usage(err)
-		}
-		m.Logger = lg
-	}
-	st, err := store.Open(ctx, m.DatabaseURL)
+	b, err := cli.OpenBackends(ctx, cli.BackendOptions{Logger: m.Logger, Stderr: m.Stderr,
+		LogFormat: m.LogFormat, LogLevel: m.LogLevel, DatabaseURL: m.DatabaseURL, RedisURL: m.RedisURL})
+	m.Logger, m.store, m.rdb = b.Logger, b.Store, b.Redis
 	if err != nil {
 		return err
 	}
-	m.store = st
+	st := m.store
 	m.Registry = cli.Registry()
 	deps := verify.Deps{Sessions: st, Registerer: m.Registry, Logger: m.Logger}
-	if m.RedisURL != "" {
-		rdb, err := rediscache.Open(m.RedisURL)
-		if err != nil {
-			return cli.Usage(err)
-		}
-		m.rdb = rdb
+	if rdb := m.rdb; rdb != nil {
 		deps.Shared = rediscache.New(rdb, rediscache.Options{Prefix: m.RedisPrefix, Registerer: m.Registry, Logger: m.Logger})
 		m.Registry.MustRegister(redisprometheus.NewCollector("vexen", "verifier_redis", rdb))
 	}

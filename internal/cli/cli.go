@@ -46,10 +46,11 @@ func ExitCode(err error) int {
 	}
 }
 
-// Logger builds the process logger: JSON when format is "json", text otherwise.
+// Logger builds the process logger: JSON when format is "json", text otherwise;
+// level "" means info.
 func Logger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
+	var lv slog.Level // "" is info
+	if err := lv.UnmarshalText([]byte(level)); level != "" && err != nil {
 		return nil, fmt.Errorf("invalid LOG_LEVEL %q (want debug, info, warn or error)", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	_ "github.com/vexen/vexen-auth/pkg/store/sqlite"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -50,5 +51,30 @@ func TestLogger(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("%q %q: %v", tc.format, tc.level, err)
 		}
+	}
+}
+
+func TestOpenBackends(t *testing.T) {
+	db := "sqlite:" + t.TempDir() + "/v.db"
+	b, err := OpenBackends(t.Context(), BackendOptions{DatabaseURL: db, RedisURL: "redis://127.0.0.1:1/0"})
+	if err != nil || b.Logger == nil || b.Store == nil || b.Redis == nil {
+		t.Fatalf("%+v, %v", b, err)
+	}
+	b.Store.Close()
+	b.Redis.Close()
+	for name, o := range map[string]BackendOptions{
+		"log format": {LogFormat: "xml", DatabaseURL: db},
+		"redis url":  {DatabaseURL: db, RedisURL: "redis://[::1"},
+	} {
+		b, err := OpenBackends(t.Context(), o)
+		if ExitCode(err) != 2 {
+			t.Errorf("%s: %v, want a usage error", name, err)
+		}
+		if b.Store != nil {
+			b.Store.Close()
+		}
+	}
+	if _, err := OpenBackends(t.Context(), BackendOptions{DatabaseURL: "mysql://x"}); err == nil || ExitCode(err) == 2 {
+		t.Errorf("unknown store scheme: %v", err)
 	}
 }
