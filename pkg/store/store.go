@@ -197,6 +197,18 @@ type Store interface {
 	// LastRevocationSeq is the highest Seq ever appended to the log, 0 when nothing was
 	// ever revoked. Pruning does not lower it, and Seq values are never reused.
 	LastRevocationSeq(ctx context.Context) (int64, error)
+	// RevocationsSince returns up to limit (<= 0: 1000) log rows with At >= since and
+	// Seq > after, in Seq order: the revocation window a verifier loads before it
+	// answers its first 200 (page through it by passing the last Seq as after).
+	RevocationsSince(ctx context.Context, since time.Time, after int64, limit int) ([]Revocation, error)
+	// UnsyncedRevocations returns up to limit (<= 0: 1000) log rows with At >= since
+	// that were never marked synced, in Seq order, with the token pairs of their
+	// sessions that are still live at now (as RevokeResult.Tokens lists them): what
+	// the issuer must still write through to Redis and publish.
+	UnsyncedRevocations(ctx context.Context, since, now time.Time, limit int) (RevokeResult, error)
+	// MarkRevocationsSynced records that the rows with these seqs were written
+	// through to Redis and published. Unknown or already synced seqs are ignored.
+	MarkRevocationsSynced(ctx context.Context, seqs []int64, now time.Time) error
 	// PruneExpired deletes the token pairs whose refresh and access tokens both expired
 	// before the given time, the sessions that expired before it and have no token pair
 	// left, and the log rows older than it whose session is gone (a revoked session's

@@ -469,15 +469,26 @@ func revoke(ctx context.Context, tx pgx.Tx, sessions []store.Session, reason str
 		byID[sess.ID] = sess
 	}
 
-	rows, err := tx.Query(ctx,
-		`SELECT t.session_id, t.hash, t.expires_at, t.access_hash, t.access_expires_at
-		 FROM refresh_tokens t
-		 JOIN unnest($1::text[]) WITH ORDINALITY AS s(id, ord) ON s.id = t.session_id
-		 WHERE t.expires_at > $2 OR t.access_expires_at > $2
-		 ORDER BY s.ord, t.created_at, t.hash`, ids, now)
+	rows, err := tx.Query(ctx, liveTokensQuery, ids, now)
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("list live tokens: %w", err)
 	}
+	if err := scanLiveTokens(rows, &rr, byID, now); err != nil {
+		return store.RevokeResult{}, fmt.Errorf("list live tokens: %w", err)
+	}
+	return rr, nil
+}
+
+// liveTokensQuery lists the token pairs of the sessions in $1 (in that order) of
+// which one half has not expired at $2.
+const liveTokensQuery = `SELECT t.session_id, t.hash, t.expires_at, t.access_hash, t.access_expires_at
+		 FROM refresh_tokens t
+		 JOIN unnest($1::text[]) WITH ORDINALITY AS s(id, ord) ON s.id = t.session_id
+		 WHERE t.expires_at > $2 OR t.access_expires_at > $2
+		 ORDER BY s.ord, t.created_at, t.hash`
+
+// scanLiveTokens appends the rows of liveTokensQuery to rr and closes them.
+func scanLiveTokens(rows pgx.Rows, rr *store.RevokeResult, byID map[string]store.Session, now time.Time) error {
 	defer rows.Close()
 	for rows.Next() {
 		var (
@@ -486,14 +497,11 @@ func revoke(ctx context.Context, tx pgx.Tx, sessions []store.Session, reason str
 			accessExpires        pgtype.Timestamptz
 		)
 		if err := rows.Scan(&sid, &refresh, &expires, &access, &accessExpires); err != nil {
-			return store.RevokeResult{}, fmt.Errorf("list live tokens: %w", err)
+			return err
 		}
 		rr.Tokens = append(rr.Tokens, rules.LiveTokens(byID[sid], refresh, expires.UTC(), access, fromNull(accessExpires), now))
 	}
-	if err := rows.Err(); err != nil {
-		return store.RevokeResult{}, fmt.Errorf("list live tokens: %w", err)
-	}
-	return rr, nil
+	return rows.Err()
 }
 
 // SessionState answers a verifier's cache miss.
@@ -526,17 +534,8 @@ func (s *Store) RevocationsAfter(ctx context.Context, after int64, limit int) ([
 	if err != nil {
 		return nil, fmt.Errorf("postgres: revocations after: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Revocation
-	for rows.Next() {
-		var rv store.Revocation
-		if err := rows.Scan(&rv.Seq, &rv.SessionID, &rv.UserID, &rv.Reason, &rv.At); err != nil {
-			return nil, fmt.Errorf("postgres: revocations after: %w", err)
-		}
-		rv.At = rv.At.UTC()
-		out = append(out, rv)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRevocations(rows)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: revocations after: %w", err)
 	}
 	return out, nil
@@ -581,4 +580,87 @@ func (s *Store) PruneExpired(ctx context.Context, before time.Time) (int64, erro
 		return 0, fmt.Errorf("postgres: prune: commit: %w", err)
 	}
 	return total, nil
+}
+
+// RevocationsSince returns up to limit log rows with At >= since and Seq > after,
+// in Seq order; limit <= 0 means 1000.
+func (s *Store) RevocationsSince(ctx context.Context, since time.Time, after int64, limit int) ([]store.Revocation, error) {
+	if limit <= 0 {
+		limit = rules.DefaultRevocationsLimit
+	}
+	rows, err := s.pool.Query(ctx,
+		"SELECT seq, session_id, user_id, reason, at FROM revocations WHERE at >= $1 AND seq > $2 ORDER BY seq LIMIT $3",
+		since, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: revocations since: %w", err)
+	}
+	out, err := collectRevocations(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: revocations since: %w", err)
+	}
+	return out, nil
+}
+
+func collectRevocations(rows pgx.Rows) ([]store.Revocation, error) {
+	defer rows.Close()
+	var out []store.Revocation
+	for rows.Next() {
+		var rv store.Revocation
+		if err := rows.Scan(&rv.Seq, &rv.SessionID, &rv.UserID, &rv.Reason, &rv.At); err != nil {
+			return nil, err
+		}
+		rv.At = rv.At.UTC()
+		out = append(out, rv)
+	}
+	return out, rows.Err()
+}
+
+// UnsyncedRevocations returns up to limit unsynced log rows with At >= since, in
+// Seq order, with their sessions' token pairs still live at now.
+func (s *Store) UnsyncedRevocations(ctx context.Context, since, now time.Time, limit int) (store.RevokeResult, error) {
+	if limit <= 0 {
+		limit = rules.DefaultRevocationsLimit
+	}
+	rows, err := s.pool.Query(ctx,
+		`SELECT seq, session_id, user_id, reason, at FROM revocations
+		 WHERE synced_at IS NULL AND at >= $1 ORDER BY seq LIMIT $2`, since, limit)
+	if err != nil {
+		return store.RevokeResult{}, fmt.Errorf("postgres: unsynced revocations: %w", err)
+	}
+	revs, err := collectRevocations(rows)
+	if err != nil {
+		return store.RevokeResult{}, fmt.Errorf("postgres: unsynced revocations: %w", err)
+	}
+	rr := store.RevokeResult{Revocations: revs}
+	if len(revs) == 0 {
+		return rr, nil
+	}
+	ids := make([]string, 0, len(revs))
+	byID := make(map[string]store.Session, len(revs))
+	for _, rv := range revs {
+		if _, ok := byID[rv.SessionID]; !ok {
+			byID[rv.SessionID] = store.Session{ID: rv.SessionID, UserID: rv.UserID}
+			ids = append(ids, rv.SessionID)
+		}
+	}
+	trows, err := s.pool.Query(ctx, liveTokensQuery, ids, now)
+	if err != nil {
+		return store.RevokeResult{}, fmt.Errorf("postgres: unsynced revocations: %w", err)
+	}
+	if err := scanLiveTokens(trows, &rr, byID, now); err != nil {
+		return store.RevokeResult{}, fmt.Errorf("postgres: unsynced revocations: %w", err)
+	}
+	return rr, nil
+}
+
+// MarkRevocationsSynced sets synced_at on the given rows.
+func (s *Store) MarkRevocationsSynced(ctx context.Context, seqs []int64, now time.Time) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx,
+		"UPDATE revocations SET synced_at = $1 WHERE seq = ANY($2) AND synced_at IS NULL", now, seqs); err != nil {
+		return fmt.Errorf("postgres: mark revocations synced: %w", err)
+	}
+	return nil
 }

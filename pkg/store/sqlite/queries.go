@@ -427,13 +427,23 @@ func revoke(tx *wtx, sessions []store.Session, reason string, now time.Time) (st
 }
 
 func appendLiveTokens(tx *wtx, rr *store.RevokeResult, sess store.Session, now time.Time) error {
-	rows, err := tx.query(
-		`SELECT hash, expires_at, access_hash, access_expires_at FROM refresh_tokens
-		 WHERE session_id = ? AND (expires_at > ? OR access_expires_at > ?)
-		 ORDER BY created_at, hash`, sess.ID, micros(now), micros(now))
+	rows, err := tx.query(liveTokensQuery, sess.ID, micros(now), micros(now))
 	if err != nil {
 		return fmt.Errorf("list live tokens: %w", err)
 	}
+	if err := scanLiveTokens(rows, rr, sess, now); err != nil {
+		return fmt.Errorf("list live tokens: %w", err)
+	}
+	return nil
+}
+
+// liveTokensQuery lists a session's token pairs of which one half has not expired.
+const liveTokensQuery = `SELECT hash, expires_at, access_hash, access_expires_at FROM refresh_tokens
+		 WHERE session_id = ? AND (expires_at > ? OR access_expires_at > ?)
+		 ORDER BY created_at, hash`
+
+// scanLiveTokens appends the rows of liveTokensQuery to rr and closes them.
+func scanLiveTokens(rows *sql.Rows, rr *store.RevokeResult, sess store.Session, now time.Time) error {
 	defer rows.Close()
 	for rows.Next() {
 		var (
@@ -442,15 +452,12 @@ func appendLiveTokens(tx *wtx, rr *store.RevokeResult, sess store.Session, now t
 			accessExpires   sql.NullInt64
 		)
 		if err := rows.Scan(&refresh, &expires, &access, &accessExpires); err != nil {
-			return fmt.Errorf("list live tokens: %w", err)
+			return err
 		}
 		rr.Tokens = append(rr.Tokens,
 			rules.LiveTokens(sess, refresh, fromMicros(expires), access, fromNullMicros(accessExpires), now))
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list live tokens: %w", err)
-	}
-	return nil
+	return rows.Err()
 }
 
 // SessionState answers a verifier's cache miss.
@@ -484,20 +491,8 @@ func (s *Store) RevocationsAfter(ctx context.Context, after int64, limit int) ([
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: revocations after: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Revocation
-	for rows.Next() {
-		var (
-			rv store.Revocation
-			at int64
-		)
-		if err := rows.Scan(&rv.Seq, &rv.SessionID, &rv.UserID, &rv.Reason, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: revocations after: %w", err)
-		}
-		rv.At = fromMicros(at)
-		out = append(out, rv)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectRevocations(rows)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: revocations after: %w", err)
 	}
 	return out, nil
@@ -546,4 +541,102 @@ func (s *Store) PruneExpired(ctx context.Context, before time.Time) (int64, erro
 		return 0, fmt.Errorf("sqlite: prune: commit: %w", err)
 	}
 	return total, nil
+}
+
+// RevocationsSince returns up to limit log rows with At >= since and Seq > after,
+// in Seq order; limit <= 0 means rules.DefaultRevocationsLimit.
+func (s *Store) RevocationsSince(ctx context.Context, since time.Time, after int64, limit int) ([]store.Revocation, error) {
+	if limit <= 0 {
+		limit = rules.DefaultRevocationsLimit
+	}
+	rows, err := s.r.query(ctx,
+		"SELECT seq, session_id, user_id, reason, at FROM revocations WHERE at >= ? AND seq > ? ORDER BY seq LIMIT ?",
+		micros(rules.Norm(since)), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: revocations since: %w", err)
+	}
+	out, err := collectRevocations(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: revocations since: %w", err)
+	}
+	return out, nil
+}
+
+func collectRevocations(rows *sql.Rows) ([]store.Revocation, error) {
+	defer rows.Close()
+	var out []store.Revocation
+	for rows.Next() {
+		var (
+			rv store.Revocation
+			at int64
+		)
+		if err := rows.Scan(&rv.Seq, &rv.SessionID, &rv.UserID, &rv.Reason, &at); err != nil {
+			return nil, err
+		}
+		rv.At = fromMicros(at)
+		out = append(out, rv)
+	}
+	return out, rows.Err()
+}
+
+// UnsyncedRevocations returns up to limit unsynced log rows with At >= since, in
+// Seq order, with their sessions' token pairs still live at now.
+func (s *Store) UnsyncedRevocations(ctx context.Context, since, now time.Time, limit int) (store.RevokeResult, error) {
+	if limit <= 0 {
+		limit = rules.DefaultRevocationsLimit
+	}
+	rows, err := s.r.query(ctx,
+		`SELECT seq, session_id, user_id, reason, at FROM revocations
+		 WHERE synced_at IS NULL AND at >= ? ORDER BY seq LIMIT ?`,
+		micros(rules.Norm(since)), limit)
+	if err != nil {
+		return store.RevokeResult{}, fmt.Errorf("sqlite: unsynced revocations: %w", err)
+	}
+	revs, err := collectRevocations(rows)
+	if err != nil {
+		return store.RevokeResult{}, fmt.Errorf("sqlite: unsynced revocations: %w", err)
+	}
+	rr := store.RevokeResult{Revocations: revs}
+	seen := make(map[string]bool, len(revs))
+	for _, rv := range revs {
+		if seen[rv.SessionID] {
+			continue
+		}
+		seen[rv.SessionID] = true
+		if err := s.liveTokensOf(ctx, &rr, store.Session{ID: rv.SessionID, UserID: rv.UserID}, now); err != nil {
+			return store.RevokeResult{}, fmt.Errorf("sqlite: unsynced revocations: %w", err)
+		}
+	}
+	return rr, nil
+}
+
+// liveTokensOf appends the session's token pairs not expired at now (read pool).
+func (s *Store) liveTokensOf(ctx context.Context, rr *store.RevokeResult, sess store.Session, now time.Time) error {
+	rows, err := s.r.query(ctx, liveTokensQuery, sess.ID, micros(now), micros(now))
+	if err != nil {
+		return err
+	}
+	return scanLiveTokens(rows, rr, sess, now)
+}
+
+// MarkRevocationsSynced sets synced_at on the given rows.
+func (s *Store) MarkRevocationsSynced(ctx context.Context, seqs []int64, now time.Time) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: mark revocations synced: begin: %w", err)
+	}
+	defer tx.rollback()
+	for _, seq := range seqs {
+		if _, err := tx.exec("UPDATE revocations SET synced_at = ? WHERE seq = ? AND synced_at IS NULL",
+			micros(now), seq); err != nil {
+			return fmt.Errorf("sqlite: mark revocations synced: %w", err)
+		}
+	}
+	if err := tx.commit(); err != nil {
+		return fmt.Errorf("sqlite: mark revocations synced: commit: %w", err)
+	}
+	return nil
 }

@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		{"ReuseInsideGrace", testReuseInsideGrace},
 		{"ReuseWithoutGrace", testReuseWithoutGrace},
 		{"RevocationLog", testRevocationLog},
+		{"RevocationsSince", testRevocationsSince},
+		{"RevocationSync", testRevocationSync},
 		{"SessionState", testSessionState},
 		{"PruneExpired", testPruneExpired},
 		{"ConcurrentRotateGrace", func(t *testing.T, s store.Store) { testConcurrentRotateGrace(t, []store.Store{s}) }},
@@ -928,6 +930,122 @@ func testReuseWithoutGrace(t *testing.T, s store.Store) {
 	wantErr(t, "second use at the same instant with no grace", err, store.ErrTokenReused)
 	if mustSession(t, s, sess.ID).RevokedAt.IsZero() {
 		t.Error("session not revoked")
+	}
+}
+
+// testRevocationsSince: the window read by time, paged by seq.
+func testRevocationsSince(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := createUser(t, s, "since@example.com")
+	var all []store.Revocation
+	for i := range 5 {
+		sess, _ := createSession(t, s, u.ID, t0, 24*time.Hour)
+		rr, err := s.RevokeSession(ctx, sess.ID, store.ReasonLogout, t0.Add(time.Duration(i)*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, rr.Revocations...)
+	}
+	for _, tc := range []struct {
+		name  string
+		since time.Time
+		after int64
+		limit int
+		want  []store.Revocation
+	}{
+		{"everything", t0.Add(-time.Hour), 0, 0, all},
+		{"from the third minute (inclusive)", t0.Add(2 * time.Minute), 0, 0, all[2:]},
+		{"a microsecond later", t0.Add(2*time.Minute + time.Microsecond), 0, 0, all[3:]},
+		{"paged", t0.Add(time.Minute), 0, 2, all[1:3]},
+		{"next page", t0.Add(time.Minute), all[2].Seq, 2, all[3:5]},
+		{"after the end", t0, all[4].Seq, 0, nil},
+		{"in the future", t0.Add(time.Hour), 0, 0, nil},
+	} {
+		got, err := s.RevocationsSince(ctx, tc.since, tc.after, tc.limit)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("RevocationsSince(%s) = %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// testRevocationSync: new log rows are unsynced, come back with their sessions'
+// live tokens until marked synced, and rows older than since are left out.
+func testRevocationSync(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := createUser(t, s, "sync@example.com")
+	old, _ := createSession(t, s, u.ID, t0, 24*time.Hour)
+	if _, err := s.RevokeSession(ctx, old.ID, store.ReasonLogout, t0); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(10 * time.Minute)
+	a, aPair := createSession(t, s, u.ID, now, 24*time.Hour)
+	createSession(t, s, u.ID, now, 24*time.Hour)
+	rr, err := s.RevokeUser(ctx, u.ID, store.ReasonLogoutAll, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rr.Revocations) != 2 {
+		t.Fatalf("RevokeUser revoked %d sessions, want 2", len(rr.Revocations))
+	}
+
+	got, err := s.UnsyncedRevocations(ctx, now.Add(-time.Minute), now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Revocations, rr.Revocations) {
+		t.Fatalf("UnsyncedRevocations = %+v, want the two rows of the logout-all %+v", got.Revocations, rr.Revocations)
+	}
+	if len(got.Tokens) != 2 {
+		t.Fatalf("UnsyncedRevocations listed %d token pairs, want 2: %+v", len(got.Tokens), got.Tokens)
+	}
+	var sawA bool
+	for _, th := range got.Tokens {
+		if th.SessionID == a.ID {
+			sawA = true
+			if th.Access != aPair.AccessHash || th.Refresh != aPair.Hash || th.UserID != u.ID {
+				t.Errorf("tokens of session a = %+v, want access %s refresh %s", th, aPair.AccessHash, aPair.Hash)
+			}
+			sameTime(t, "access expiry", th.AccessExpiresAt, us(aPair.AccessExpiresAt))
+		}
+	}
+	if !sawA {
+		t.Errorf("no tokens listed for session %s", a.ID)
+	}
+	// Everything since the epoch: the old row too.
+	if all, err := s.UnsyncedRevocations(ctx, time.Unix(0, 0), now, 0); err != nil || len(all.Revocations) != 3 {
+		t.Fatalf("UnsyncedRevocations(all) = %d rows, %v; want 3", len(all.Revocations), err)
+	}
+	// Limit.
+	if page, err := s.UnsyncedRevocations(ctx, time.Unix(0, 0), now, 1); err != nil || len(page.Revocations) != 1 {
+		t.Fatalf("UnsyncedRevocations(limit 1) = %d rows, %v", len(page.Revocations), err)
+	}
+
+	if err := s.MarkRevocationsSynced(ctx, []int64{rr.Revocations[0].Seq, 1 << 40}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkRevocationsSynced(ctx, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.UnsyncedRevocations(ctx, now.Add(-time.Minute), now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Revocations) != 1 || got.Revocations[0] != rr.Revocations[1] {
+		t.Fatalf("after marking one synced: %+v, want only %+v", got.Revocations, rr.Revocations[1])
+	}
+	for _, th := range got.Tokens {
+		if th.SessionID != rr.Revocations[1].SessionID {
+			t.Errorf("tokens of synced session %s still listed", th.SessionID)
+		}
+	}
+	// After the tokens expired, the row is still unsynced but has nothing to deny.
+	later := now.Add(48 * time.Hour)
+	got, err = s.UnsyncedRevocations(ctx, now.Add(-time.Minute), later, 0)
+	if err != nil || len(got.Revocations) != 1 || len(got.Tokens) != 0 {
+		t.Fatalf("at a later time: %+v, %v; want one row and no tokens", got, err)
 	}
 }
 
