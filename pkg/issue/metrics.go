@@ -53,6 +53,7 @@ const (
 	redisErrorsHelp   = "Redis operations that failed; the request went on without Redis."
 	revocationsHelp   = "Sessions revoked, by reason."
 	hashesWaitingHelp = "Password hashes waiting for a free hashing slot."
+	resyncedHelp      = "Revocations written through to Redis by the repair job (their first write-through failed, or they were made without Redis)."
 )
 
 type metrics struct {
@@ -63,6 +64,7 @@ type metrics struct {
 	redisErrors map[string]prometheus.Counter
 	revocations *prometheus.CounterVec
 	waiting     prometheus.Gauge
+	resynced    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -91,8 +93,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	waiting := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "password_hashes_waiting", Help: hashesWaitingHelp,
 	})
+	resynced := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "revocations_resynced_total", Help: resyncedHelp,
+	})
 	var errs []error
-	for _, c := range []prometheus.Collector{requests, duration, logins, refreshes, redisErrors, revocations, waiting} {
+	for _, c := range []prometheus.Collector{requests, duration, logins, refreshes, redisErrors, revocations, waiting, resynced} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -106,6 +111,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		redisErrors: map[string]prometheus.Counter{},
 		revocations: revocations,
 		waiting:     waiting,
+		resynced:    resynced,
 	}
 	for _, ep := range endpoints {
 		m.duration[ep] = duration.WithLabelValues(ep)

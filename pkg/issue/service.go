@@ -155,11 +155,15 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
 	if s.cfg.Alg != AlgHS256 {
-		ctx, cancel := context.WithCancel(context.Background())
-		s.stop = cancel
 		s.stopped.Add(1)
 		go s.rescanKeys(ctx)
+	}
+	if s.cache != nil {
+		s.stopped.Add(1)
+		go s.resyncLoop(ctx)
 	}
 	return s, nil
 }
@@ -215,7 +219,8 @@ func newService(cfg Config, d Deps) (*Service, error) {
 	return s, nil
 }
 
-// Close stops the key directory rescans. It does not close the Store or the Cache.
+// Close stops the background work (key directory rescans, the Redis repair of
+// revocations). It does not close the Store or the Cache.
 func (s *Service) Close() error {
 	s.closeOne.Do(func() {
 		if s.stop != nil {
@@ -720,7 +725,9 @@ func (s *Service) cacheRevoke(ctx context.Context, res store.RevokeResult) {
 	defer cancel()
 	if err := s.cache.Revoke(cctx, res); err != nil {
 		s.redisFailed(redisOpRevoke, err)
+		return
 	}
+	s.markSynced(cctx, res)
 }
 
 func (s *Service) cacheCtx(ctx context.Context) (context.Context, context.CancelFunc) {

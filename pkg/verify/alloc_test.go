@@ -27,7 +27,7 @@ func TestCachedDecideAllocates0(t *testing.T) {
 			f.mustAllow(tok)
 			if tc.fresh {
 				f.clock.Advance(10 * time.Second) // the entry is stale: only the feed vouches for it
-				f.shared.Pong(t, f.clock.Now())
+				f.waitFresh(t)
 			}
 			req := &Request{Method: http.MethodGet, Host: "app.example.com", Path: "/ops/x?y=1", Token: tok, Source: SourceHeader}
 			ctx := context.Background()

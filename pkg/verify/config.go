@@ -17,8 +17,10 @@ const (
 	// ModePush trusts a cached decision while the revocation feed is fresh and
 	// re-checks it after MaxStaleness otherwise.
 	ModePush = "push"
-	// ModeStrict checks revocation in Redis (or the store without Redis) on every
-	// decision.
+	// ModeStrict makes every decision wait for a read of the store's revocation log
+	// that started after the request arrived (concurrent requests share one read):
+	// a request that starts after a revoking call returned is refused, whatever
+	// Redis holds. Without the store's log, strict decisions answer 503.
 	ModeStrict = "strict"
 )
 
@@ -32,6 +34,7 @@ const (
 	DefaultLeeway        = 5 * time.Second
 	DefaultCacheEntries  = 1_000_000
 	DefaultMaxTokenBytes = 8 << 10
+	DefaultMaxTokenLife  = time.Hour
 
 	// MinSecretBytes is the shortest JWT_SECRET_KEY accepted: RFC 7518 §3.2 requires
 	// an HS256 key of at least the hash's size (256 bits).
@@ -76,6 +79,13 @@ type Config struct {
 	// Redis (push mode), and without Redis the longest a revocation takes to be seen;
 	// default DefaultMaxStaleness.
 	MaxStaleness time.Duration
+	// MaxTokenLife is the longest life (exp - iat) of an access token the verifier
+	// accepts; a longer-lived token is refused (reason claims). It sizes the
+	// revocation window: the verifier holds every revocation of the last
+	// MaxTokenLife + Leeway, loaded from the store's log before its first 200, so no
+	// token it accepts can belong to a session revoked before the window. Default
+	// DefaultMaxTokenLife; it must be at least the issuer's access-token TTL.
+	MaxTokenLife time.Duration
 	// Leeway is the clock skew allowed on exp, nbf and iat; default DefaultLeeway
 	// (at most 5m). Set it to a negative value for no leeway at all.
 	Leeway time.Duration
@@ -119,6 +129,7 @@ func DefaultConfig() Config {
 			netip.MustParsePrefix("::1/128"),
 		},
 		MaxTokenBytes: DefaultMaxTokenBytes,
+		MaxTokenLife:  DefaultMaxTokenLife,
 	}
 }
 
@@ -139,6 +150,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Revocation == "" {
 		c.Revocation = d.Revocation
+	}
+	if c.MaxTokenLife == 0 {
+		c.MaxTokenLife = d.MaxTokenLife
 	}
 	if c.MaxStaleness == 0 {
 		c.MaxStaleness = d.MaxStaleness
@@ -189,6 +203,12 @@ func (c Config) Validate() error {
 	}
 	if c.Revocation != ModePush && c.Revocation != ModeStrict {
 		return invalid("VERIFIER_REVOCATION", "%q is neither %s nor %s", c.Revocation, ModePush, ModeStrict)
+	}
+	if c.MaxTokenLife < time.Minute {
+		return invalid("VERIFIER_MAX_TOKEN_LIFE", "%v is below 1m", c.MaxTokenLife)
+	}
+	if c.MaxTokenLife > 7*24*time.Hour {
+		return invalid("VERIFIER_MAX_TOKEN_LIFE", "%v is above 168h (the revocation window would be kept that long)", c.MaxTokenLife)
 	}
 	if c.MaxStaleness < time.Millisecond {
 		return invalid("VERIFIER_MAX_STALENESS", "%v is below 1ms", c.MaxStaleness)

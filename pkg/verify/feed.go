@@ -25,22 +25,29 @@ const (
 	// minPing / minPoll bound how often Redis is PINGed and the log is polled.
 	minPing = 10 * time.Millisecond
 	minPoll = 5 * time.Millisecond
-	// minSafetyPoll is the least interval of the log poll that runs beside pub/sub
-	// (it catches a revocation whose event the issuer failed to publish).
-	minSafetyPoll = time.Second
+	// windowMargin widens the revocation window loaded at start beyond
+	// MaxTokenLife + Leeway, for clock differences between issuers and verifiers.
+	windowMargin = time.Minute
 )
 
-// revocations follows the store's revocation log, through Redis pub/sub events
-// (push) or by polling, turns each row into a session tombstone, and keeps the
-// freshness that lets cached entries be trusted without a re-check.
+// revocations holds the verifier's revocation window: a tombstone for every
+// session revoked within the last MaxTokenLife + Leeway, loaded from the store's
+// log before the first decision (loaded) and kept current by Redis pub/sub events
+// (the fast path: sub-millisecond) and by reading the log (the truth: an event the
+// issuer failed to publish is found there). Since no accepted token lives longer
+// than MaxTokenLife, a token whose session has no tombstone was not revoked as of
+// the last complete log read: Redis can add revocations but never hide one.
 //
-// Freshness: freshAt is the time T of the last proof that every revocation made
-// before T has been applied (a PONG to a PING sent at T on the subscription, or a
-// log poll that started at T); 0 means none. A (re)subscription or a gap in the
-// sequence numbers clears it until a catch-up from the log has finished.
+// Freshness: freshAt is the time T of the last proof that every revocation
+// committed before T has been applied: a log read that started at T and read to
+// the end; 0 means none. A PONG on the subscription proves only that the events
+// published before it arrived, so it does not count. A (re)subscription or a gap
+// in the sequence numbers clears freshness until a catch-up has finished.
 type revocations struct {
 	v       *Verifier
 	freshAt atomic.Int64
+	loaded  atomic.Bool // the window was read: decisions may allow
+	barrier barrier     // strict mode's shared log reads
 
 	mu       sync.Mutex
 	ready    bool            // lastSeq initialised from the store
@@ -68,18 +75,53 @@ func (f feedHandler) Event(ev rediscache.Event)      { f.r.event(ev) }
 func (f feedHandler) Fresh(sentAt time.Time)         { f.r.fresh(sentAt) }
 func (f feedHandler) Down(err error)                 { f.r.down(err) }
 
-// init reads where the revocation log ends: the feed applies what comes after.
-// Older revocations are found by the store check a token gets on first sight.
+// window is how far back revocations can still matter: the longest accepted
+// token life plus leeway, plus a margin for clock differences.
+func (v *Verifier) window() int64 {
+	return int64(v.cfg.MaxTokenLife) + v.leeway + int64(windowMargin)
+}
+
+// init reads where the revocation log ends, then every row of the window, and
+// tombstones their sessions: from then on the verifier knows every revocation that
+// can still matter, and the feed applies what comes after.
 func (r *revocations) init(ctx context.Context) error {
+	start := r.v.now().UnixNano()
 	seq, err := r.v.sessions.LastRevocationSeq(ctx)
 	if err != nil {
 		r.v.backendFailed(ctx, opStoreLog, err)
 		return err
 	}
+	since := time.Unix(0, start-r.v.window())
+	var after int64
+	for {
+		rows, err := r.v.sessions.RevocationsSince(ctx, since, after, logPage)
+		if err != nil {
+			r.v.backendFailed(ctx, opStoreLog, err)
+			return err
+		}
+		now := r.v.now().UnixNano()
+		for _, row := range rows {
+			r.apply(row.SessionID, unixNano(row.At), false, now)
+			after = row.Seq
+		}
+		if len(rows) < logPage {
+			break
+		}
+	}
 	r.mu.Lock()
 	r.lastSeq, r.readFrom, r.ready = seq, seq, true
 	r.mu.Unlock()
+	r.loaded.Store(true)
+	// Every revocation committed before start has been applied.
+	r.markFresh(start)
 	return nil
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 func (r *revocations) isReady() bool {
@@ -106,12 +148,15 @@ func (r *revocations) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { r.catchUpWorker(ctx) })
+	// The log is read every MaxStaleness/2 with or without Redis: it is what bounds
+	// the time a revocation takes to be seen when its event was never published.
 	staleness := time.Duration(v.staleness)
+	poll := max(staleness/2, minPoll)
 	if v.shared == nil {
-		r.poll(ctx, max(staleness/2, minPoll), true)
+		r.poll(ctx, poll)
 		return
 	}
-	wg.Go(func() { r.poll(ctx, max(5*staleness, minSafetyPoll), false) })
+	wg.Go(func() { r.poll(ctx, poll) })
 	ping := max(staleness/4, minPing)
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
@@ -127,14 +172,14 @@ func (r *revocations) run(ctx context.Context) {
 	}
 }
 
-// poll reads the log every interval. Without Redis (asFeed) a successful read
-// that started at T makes the feed fresh as of T.
-func (r *revocations) poll(ctx context.Context, every time.Duration, asFeed bool) {
+// poll reads the log every interval; a successful read that started at T makes
+// the feed fresh as of T.
+func (r *revocations) poll(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		start := r.v.now()
-		if err := r.catchUp(ctx); err == nil && asFeed {
+		if err := r.catchUp(ctx); err == nil {
 			r.markFresh(start.UnixNano())
 		}
 		select {
@@ -205,9 +250,10 @@ func (r *revocations) down(error) {
 	r.freshAt.Store(0)
 }
 
-func (r *revocations) fresh(sentAt time.Time) {
-	r.markFresh(sentAt.UnixNano())
-}
+// fresh: a PONG proves the subscription delivers what is published, not that
+// every revocation was published (the issuer's publish can fail), so freshness
+// comes only from reading the log.
+func (r *revocations) fresh(time.Time) {}
 
 func (r *revocations) markFresh(at int64) {
 	r.mu.Lock()
@@ -247,10 +293,11 @@ func (r *revocations) event(ev rediscache.Event) {
 	}
 }
 
-// apply tombstones a revoked session; the first time a row is seen its
-// propagation delay (row timestamp → now) is recorded.
+// apply tombstones a revoked session (revoked at `at`, unix ns, 0 = unknown);
+// the first time a row is seen its propagation delay (row timestamp → now) is
+// recorded.
 func (r *revocations) apply(sid string, at int64, first bool, now int64) {
-	r.v.tombstone(sid, now)
+	r.v.tombstoneAt(sid, at, now)
 	if first && at > 0 && now >= at {
 		r.v.m.propagation.Observe(time.Duration(now - at).Seconds())
 	}
@@ -296,11 +343,7 @@ func (r *revocations) catchUp(ctx context.Context) error {
 			r.lastSeq = max(r.lastSeq, row.Seq)
 			r.mu.Unlock()
 			expect = max(expect, row.Seq+1)
-			var at int64
-			if !row.At.IsZero() {
-				at = row.At.UnixNano()
-			}
-			r.apply(row.SessionID, at, first, now)
+			r.apply(row.SessionID, unixNano(row.At), first, now)
 			after = row.Seq
 		}
 		if len(rows) < logPage {
@@ -340,4 +383,66 @@ func (r *revocations) expireHolesLocked(now int64) {
 	if r.ready && r.done == r.want {
 		r.readFrom = floor
 	}
+}
+
+// barrier makes strict decisions wait for a complete log read that started after
+// they arrived. Requests that arrive while a read runs share the next one, so the
+// store sees one read per round, not one per request.
+type barrier struct {
+	mu      sync.Mutex
+	started uint64        // rounds started
+	done    uint64        // the latest round that finished successfully
+	running bool          // a round is reading the log
+	wake    chan struct{} // closed when the running round ends
+	err     error         // the outcome of the last round that ended
+}
+
+// sync returns once every revocation committed before it was called has been
+// applied, or with the error of the log read that should have shown it.
+func (r *revocations) sync(ctx context.Context) error {
+	b := &r.barrier
+	b.mu.Lock()
+	need := b.started + 1 // a round already running may have read before we came
+	for b.done < need {
+		if !b.running {
+			b.running = true
+			b.started++
+			round := b.started
+			b.wake = make(chan struct{})
+			b.mu.Unlock()
+			start := r.v.now().UnixNano()
+			// Detached from this caller: the others wait for the same read.
+			err := r.catchUp(context.WithoutCancel(ctx))
+			if err == nil {
+				r.markFresh(start)
+			}
+			b.mu.Lock()
+			b.running = false
+			b.err = err
+			if err == nil {
+				b.done = max(b.done, round)
+			}
+			close(b.wake)
+			if err != nil {
+				b.mu.Unlock()
+				return err
+			}
+			continue
+		}
+		wake := b.wake
+		b.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		b.mu.Lock()
+		if b.err != nil && b.done < need {
+			err := b.err
+			b.mu.Unlock()
+			return err
+		}
+	}
+	b.mu.Unlock()
+	return nil
 }

@@ -102,6 +102,17 @@ func (f *fixture) start() {
 	}
 }
 
+// sibling starts another verifier on the same store, Redis, keys and clock: one
+// started after what the test did so far. Feed operations (Publish, Pong…) go to
+// either verifier: tests that use sibling do not send them afterwards.
+func (f *fixture) sibling(t testing.TB) *fixture {
+	t.Helper()
+	g := &fixture{t: t, clock: f.clock, key: f.key, jwks: f.jwks, mint: f.mint,
+		sessions: f.sessions, shared: f.shared, reg: prometheus.NewRegistry(), cfg: f.cfg}
+	g.start()
+	return g
+}
+
 // token mints a token for a live session (added to the fake store).
 func (f *fixture) token(sid, uid string, roles ...string) string {
 	f.t.Helper()

@@ -158,13 +158,18 @@ func decodeClaims(b []byte) (*tokenClaims, error) {
 	return &c, nil
 }
 
-// checkClaims applies the claim rules at now: iss, aud, sub, sid, exp present
-// (and iat when requireIat), exp/nbf/iat with leeway, header-safe values.
-func (v *Verifier) checkClaims(c *tokenClaims, now int64, requireIat bool) Reason {
+// checkClaims applies the claim rules at now: iss, aud, sub, sid, exp and iat
+// present, a life (exp - iat) within MaxTokenLife, exp/nbf/iat with leeway,
+// header-safe values.
+func (v *Verifier) checkClaims(c *tokenClaims, now int64) Reason {
 	leeway := int64(v.cfg.Leeway)
 	switch {
 	case c.Iss != v.cfg.Issuer, !c.Aud.has(v.cfg.Audience),
-		c.Sub == "", c.Sid == "", !c.Exp.set, requireIat && !c.Iat.set:
+		c.Sub == "", c.Sid == "", !c.Exp.set, !c.Iat.set:
+		return ReasonClaims
+	case c.Exp.ns-c.Iat.ns > int64(v.cfg.MaxTokenLife):
+		// Longer than the revocation window the verifier holds: its session could
+		// have been revoked before the window began.
 		return ReasonClaims
 	case now >= c.Exp.ns+leeway:
 		return ReasonExpired
@@ -253,7 +258,7 @@ func (v *Verifier) verifyToken(ctx context.Context, tok string, now time.Time) (
 	if err != nil {
 		return verified{}, ReasonClaims, nil
 	}
-	if r := v.checkClaims(c, now.UnixNano(), true); r != ReasonOK {
+	if r := v.checkClaims(c, now.UnixNano()); r != ReasonOK {
 		return verified{}, r, nil
 	}
 	return verified{claims: c, payload: payload}, ReasonOK, nil
@@ -276,15 +281,20 @@ func jwtReason(err error) Reason {
 // minimalClaims renders the claims a cached entry still knows, for a Redis refill
 // after a session re-check (the original payload is not kept in memory).
 func (v *Verifier) minimalClaims(e *entry) []byte {
+	exp := (e.deadline - int64(v.cfg.Leeway)) / 1e9
 	b, err := json.Marshal(struct {
 		Iss   string   `json:"iss"`
 		Sub   string   `json:"sub"`
 		Aud   string   `json:"aud"`
 		Exp   int64    `json:"exp"`
+		Iat   int64    `json:"iat"`
 		Sid   string   `json:"sid"`
 		Email string   `json:"email"`
 		Roles []string `json:"roles"`
-	}{v.cfg.Issuer, e.id.UserID, v.cfg.Audience, (e.deadline - int64(v.cfg.Leeway)) / 1e9,
+	}{v.cfg.Issuer, e.id.UserID, v.cfg.Audience, exp,
+		// The entry does not keep iat; its token passed the life check, so its iat
+		// was at least exp - MaxTokenLife: the earliest it can have been is written.
+		exp - int64(v.cfg.MaxTokenLife/time.Second),
 		e.id.SessionID, e.id.Email, e.id.Roles})
 	if err != nil {
 		return nil

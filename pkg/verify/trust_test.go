@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"sync"
@@ -21,23 +22,55 @@ func (f *fixture) revokeInStore(sid string) store.Revocation {
 	return f.sessions.Revoke(sid, store.ReasonLogout, f.clock.Now())
 }
 
+// waitFresh waits for a log read that started at the (standing) injected clock's
+// current time: from then on the feed vouches for cached entries.
+func (f *fixture) waitFresh(t testing.TB) {
+	t.Helper()
+	now := f.clock.Now().UnixNano()
+	waitFor(t, "a log read at the current time", func() bool { return f.v.rev.freshAt.Load() >= now })
+}
+
+// TestFeedFreshTrustsCache: while a log read vouches for it, a cached entry is
+// trusted without asking Redis or the store's session table; a revocation whose
+// event was never published is applied by the next log read.
 func TestFeedFreshTrustsCache(t *testing.T) {
 	f := newFixture(t, withRedis())
 	tok := f.token("s1", "u1")
 	f.mustAllow(tok)
 	calls := f.sessions.Calls().SessionState
-	f.shared.Pong(t, f.clock.Now())
 	f.clock.Advance(5 * DefaultMaxStaleness)
-	f.shared.Pong(t, f.clock.Now())
-	// Revoked in the store, but no event: the fresh feed vouches for the entry, so
-	// the store is not asked (this is exactly why the issuer must publish).
-	f.revokeInStore("s1")
+	f.waitFresh(t)
 	f.mustAllow(tok)
 	if got := f.sessions.Calls().SessionState; got != calls {
 		t.Fatalf("store asked %d times on a trusted hit", got-calls)
 	}
 	if n := f.shared.Calls().Lookup; n != 1 {
 		t.Fatalf("Redis asked %d times, want only the first sight", n)
+	}
+	// Revoked in the store, no event (the issuer's publish failed): the log says so.
+	f.revokeInStore("s1")
+	waitFor(t, "the log read to apply the revocation", func() bool {
+		d, _ := f.decide(tok)
+		return d.Reason == ReasonRevoked
+	})
+}
+
+// TestPongIsNotFreshness: a PONG proves only that published events arrived; with
+// the log unreadable, a stale entry is re-checked although the subscription is up.
+func TestPongIsNotFreshness(t *testing.T) {
+	f := newFixture(t, withRedis())
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	f.sessions.OnRevocationsAfter = func(int64) error { return verifytest.ErrDown }
+	f.clock.Advance(5 * DefaultMaxStaleness)
+	f.shared.Pong(t, f.clock.Now())
+	if f.v.feedFresh(f.clock.Now().UnixNano()) {
+		t.Fatal("a PONG made the feed fresh")
+	}
+	lookups := f.shared.Calls().Lookup
+	f.mustAllow(tok) // Redis vouches (claims present, no revoked:{h})
+	if f.shared.Calls().Lookup == lookups {
+		t.Fatal("a stale entry was trusted on a PONG alone")
 	}
 }
 
@@ -104,9 +137,10 @@ func TestFreshnessEnds(t *testing.T) {
 	tok := f.token("s1", "u1")
 	f.mustAllow(tok)
 	f.shared.Flush()
-	f.shared.Pong(t, f.clock.Now())
+	f.waitFresh(t)
+	f.sessions.OnRevocationsAfter = func(int64) error { return verifytest.ErrDown }
 	f.clock.Advance(DefaultMaxStaleness + time.Millisecond)
-	// The last PONG is older than MaxStaleness and so is the entry: re-check.
+	// The last log read is older than MaxStaleness and so is the entry: re-check.
 	f.revokeInStore("s1")
 	f.mustDeny(tok, ReasonRevoked)
 	if v := metricValue(t, f.reg, "vexen_verifier_feed_fresh", nil); v != 0 {
@@ -120,43 +154,14 @@ func TestFeedDownStopsTrust(t *testing.T) {
 	f.mustAllow(tok)
 	f.shared.Flush()
 	f.clock.Advance(2 * DefaultMaxStaleness)
-	f.shared.Pong(t, f.clock.Now())
+	f.waitFresh(t)
 	if v := metricValue(t, f.reg, "vexen_verifier_feed_fresh", nil); v != 1 {
-		t.Fatalf("feed_fresh = %v after a PONG", v)
+		t.Fatalf("feed_fresh = %v after a log read", v)
 	}
+	f.sessions.OnRevocationsAfter = func(int64) error { return verifytest.ErrDown }
 	f.shared.Drop(t, errors.New("connection reset"))
 	f.revokeInStore("s1")
 	f.mustDeny(tok, ReasonRevoked)
-}
-
-func TestEventRevokesAtOnce(t *testing.T) {
-	f := newFixture(t, withRedis())
-	a := f.token("s1", "u1")
-	b := f.mint.Mint(t, verifytest.Claims{Subject: "u1", SessionID: "s1", Email: "second@example.com"})
-	c := f.token("s2", "u1")
-	f.mustAllow(a)
-	f.mustAllow(b)
-	f.mustAllow(c)
-	f.shared.Pong(t, f.clock.Now())
-	r := f.revokeInStore("s1")
-	f.clock.Advance(3 * time.Millisecond)
-	f.shared.Publish(t, verifytest.EventOf(r))
-	f.mustDeny(a, ReasonRevoked)
-	f.mustDeny(b, ReasonRevoked)
-	f.mustAllow(c)
-	if n := metricValue(t, f.reg, "vexen_verifier_revocation_propagation_seconds", nil); n != 1 {
-		t.Fatalf("propagation samples = %v, want 1", n)
-	}
-	// The same event again (a catch-up re-reading it) is not a second sample.
-	f.shared.Publish(t, verifytest.EventOf(r))
-	if n := metricValue(t, f.reg, "vexen_verifier_revocation_propagation_seconds", nil); n != 1 {
-		t.Fatalf("propagation samples = %v after a duplicate, want 1", n)
-	}
-	// The janitor drops the revoked entries.
-	f.v.cache.sweep(f.clock.Now().UnixNano(), f.v.tombs)
-	if n := f.v.CachedEntries(); n != 1 {
-		t.Fatalf("%d entries cached after the sweep, want 1", n)
-	}
 }
 
 // TestTombstoneBeatsInsert: a revocation applied while a first-sight check is in
@@ -197,10 +202,10 @@ func TestSubscribedCatchUp(t *testing.T) {
 	// The catch-up ran inside Subscribed, before any event of the new connection.
 	f.mustDeny(tok, ReasonRevoked)
 	f.mustAllow(other)
-	// Fresh again after the catch-up: the next PONG counts.
-	f.shared.Pong(t, f.clock.Now())
+	// Fresh again after the catch-up and the next log read.
+	f.waitFresh(t)
 	if v := metricValue(t, f.reg, "vexen_verifier_feed_fresh", nil); v != 1 {
-		t.Fatalf("feed_fresh = %v after catch-up and PONG", v)
+		t.Fatalf("feed_fresh = %v after catch-up and a log read", v)
 	}
 }
 
@@ -270,48 +275,81 @@ func TestPollingWithoutRedis(t *testing.T) {
 	})
 }
 
+// TestStrictMode: every strict decision waits for a log read that started after
+// it arrived, so a revocation committed before the request is refused whatever
+// Redis holds (here: claims and no revoked:{h}, as after a failed write-through).
 func TestStrictMode(t *testing.T) {
-	f := newFixture(t, withRedis(), withConfig(func(c *Config) { c.Revocation = ModeStrict }))
+	for _, redis := range []bool{true, false} {
+		t.Run(fmt.Sprintf("redis=%v", redis), func(t *testing.T) {
+			opts := []fixtureOption{withConfig(func(c *Config) { c.Revocation = ModeStrict })}
+			if redis {
+				opts = append(opts, withRedis())
+			}
+			f := newFixture(t, opts...)
+			tok := f.token("s1", "u1")
+			f.mustAllow(tok)
+			reads := f.sessions.Calls().RevocationsAfter
+			for range 3 {
+				f.mustAllow(tok)
+			}
+			if got := f.sessions.Calls().RevocationsAfter - reads; got < 3 {
+				t.Fatalf("%d log reads for 3 strict decisions, want one each (none running concurrently)", got)
+			}
+			if redis {
+				if _, ok := f.shared.Claims(verifytest.Hash(tok)); !ok {
+					t.Fatal("first sight did not fill Redis")
+				}
+			}
+			// The revocation is in the store only: no event, no revoked:{h}.
+			f.revokeInStore("s1")
+			f.mustDeny(tok, ReasonRevoked)
+
+			// A fresh verifier (empty cache) with Redis still vouching: refused too.
+			tok2 := f.token("s2", "u2")
+			f.mustAllow(tok2)
+			f.revokeInStore("s2")
+			g := f.sibling(t)
+			g.mustDeny(tok2, ReasonRevoked)
+
+			// The log unreadable: strict cannot decide (503), never 200.
+			f.sessions.OnRevocationsAfter = func(int64) error { return verifytest.ErrDown }
+			tok3 := f.token("s3", "u3")
+			if d, err := f.decide(tok3); d.Allow || d.Status != http.StatusServiceUnavailable || !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("strict with the log down: %+v, %v", d, err)
+			}
+		})
+	}
+}
+
+// TestStrictBarrierShared: concurrent strict decisions share log reads: 64 at
+// once cost far fewer than 64 reads, and each still saw a read that started after
+// it arrived.
+func TestStrictBarrierShared(t *testing.T) {
+	f := newFixture(t, withConfig(func(c *Config) { c.Revocation = ModeStrict }))
 	tok := f.token("s1", "u1")
 	f.mustAllow(tok)
-	h := verifytest.Hash(tok)
-	if _, ok := f.shared.Claims(h); !ok {
-		t.Fatal("first sight did not fill Redis")
+	release := make(chan struct{})
+	var blocked atomic.Bool
+	f.sessions.OnRevocationsAfter = func(int64) error {
+		if blocked.CompareAndSwap(false, true) {
+			<-release // hold the first read until every request has arrived
+		}
+		return nil
 	}
-	f.shared.Pong(t, f.clock.Now()) // freshness does not matter in strict mode
-	lookups := f.shared.Calls().Lookup
-	for range 3 {
-		f.mustAllow(tok)
+	reads := f.sessions.Calls().RevocationsAfter
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() { f.mustAllow(tok) })
 	}
-	if got := f.shared.Calls().Lookup - lookups; got != 3 {
-		t.Fatalf("%d Redis lookups for 3 cached decisions, want 3", got)
+	waitFor(t, "the first read to start", blocked.Load)
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	// The poller runs too; the barrier needs at most two rounds (the held one and
+	// the one after it) plus whatever the poller did meanwhile.
+	if got := f.sessions.Calls().RevocationsAfter - reads; got > 10 {
+		t.Fatalf("%d log reads for 64 concurrent strict decisions", got)
 	}
-	// FLUSHALL: claims missing → the store answers and Redis is refilled.
-	f.shared.Flush()
-	storeCalls := f.sessions.Calls().SessionState
-	f.mustAllow(tok)
-	if f.sessions.Calls().SessionState != storeCalls+1 {
-		t.Fatal("store not asked after the claims went missing")
-	}
-	if _, ok := f.shared.Claims(h); !ok {
-		t.Fatal("Redis not refilled")
-	}
-	// Logout writes revoked:{h}: the very next decision is refused, no event needed.
-	f.shared.SetRevoked(h)
-	f.mustDeny(tok, ReasonRevoked)
-
-	// Without Redis, strict asks the store every time.
-	g := newFixture(t, withConfig(func(c *Config) { c.Revocation = ModeStrict }))
-	tok = g.token("s1", "u1")
-	g.mustAllow(tok)
-	before := g.sessions.Calls().SessionState
-	g.mustAllow(tok)
-	g.mustAllow(tok)
-	if got := g.sessions.Calls().SessionState - before; got != 2 {
-		t.Fatalf("%d store calls for 2 strict decisions", got)
-	}
-	g.revokeInStore("s1")
-	g.mustDeny(tok, ReasonRevoked)
 }
 
 func TestRedisDownFallsBackToStore(t *testing.T) {
@@ -575,7 +613,7 @@ func TestSafetyPoll(t *testing.T) {
 		d, _ := f.decide(tok)
 		return d.Reason == ReasonRevoked
 	})
-	if el := time.Since(start); el > 3*minSafetyPoll {
+	if el := time.Since(start); el > time.Second { // the log is read every MaxStaleness/2 = 25ms
 		t.Fatalf("took %v", el)
 	}
 }
@@ -595,14 +633,15 @@ func TestStoreDownRedisUp(t *testing.T) {
 	f.mustDeny(revoked, ReasonRevoked)
 }
 
-// TestLateLogStart: when New cannot read where the log ends, tokens cached before
-// Run manages to are forgotten then: a revocation between their check and that
-// point would otherwise never be seen.
+// TestLateLogStart: when New cannot read the revocation log, the verifier allows
+// nothing (503, not ready) until Run has read the window; a session revoked before
+// that, by a revocation Redis never heard of, is then refused.
 func TestLateLogStart(t *testing.T) {
 	clk := newClock()
 	key := verifytest.NewKey(t, jwa.ES256)
 	jwks := verifytest.NewJWKSServer(t, key)
 	sessions := verifytest.NewSessions()
+	shared := verifytest.NewShared()
 	var failing atomic.Bool
 	failing.Store(true)
 	sessions.OnLastRevocationSeq = func() error {
@@ -611,26 +650,80 @@ func TestLateLogStart(t *testing.T) {
 		}
 		return nil
 	}
+	sessions.Add("s1", "u1", clk.Now().Add(time.Hour))
+	sessions.Add("s2", "u2", clk.Now().Add(time.Hour))
+	minter := &verifytest.Minter{Key: key, Now: clk.Now}
+	revoked := minter.Mint(t, verifytest.Claims{Subject: "u1", SessionID: "s1"})
+	live := minter.Mint(t, verifytest.Claims{Subject: "u2", SessionID: "s2"})
+	// The issuer cached the claims of both and then revoked s1 in the store, but its
+	// Redis write failed: Redis still vouches for the revoked token.
+	shared.SetClaims(verifytest.Hash(revoked), minter.Payload(t, verifytest.Claims{Subject: "u1", SessionID: "s1"}))
+	sessions.Revoke("s1", store.ReasonLogout, clk.Now())
+	clk.Advance(time.Minute)
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	v, err := New(ctx, Config{JWKSURL: jwks.URL()}, Deps{Sessions: sessions, Now: clk.Now})
+	v, err := New(ctx, Config{JWKSURL: jwks.URL()}, Deps{Sessions: sessions, Shared: shared, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessions.Add("s1", "u1", clk.Now().Add(time.Hour))
-	tok := (&verifytest.Minter{Key: key, Now: clk.Now}).Mint(t, verifytest.Claims{Subject: "u1", SessionID: "s1"})
-	if d, err := v.Decide(ctx, &Request{Token: tok}); err != nil || !d.Allow {
-		t.Fatalf("%+v %v", d, err)
+	for _, tok := range []string{revoked, live} {
+		if d, err := v.Decide(ctx, &Request{Token: tok}); d.Allow || d.Status != http.StatusServiceUnavailable || !errors.Is(err, ErrWindowNotLoaded) {
+			t.Fatalf("before the window is read: %+v %v; want 503", d, err)
+		}
 	}
-	sessions.Revoke("s1", store.ReasonLogout, clk.Now()) // seq 1, before the feed's start is known
+	if err := v.Ready(ctx); !errors.Is(err, ErrWindowNotLoaded) {
+		t.Fatalf("Ready before the window is read: %v", err)
+	}
 	failing.Store(false)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = v.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "the log's end read", v.rev.isReady)
-	if d, err := v.Decide(ctx, &Request{Token: tok}); err != nil || d.Reason != ReasonRevoked {
+	waitFor(t, "the window read", v.rev.loaded.Load)
+	if d, err := v.Decide(ctx, &Request{Token: revoked}); err != nil || d.Reason != ReasonRevoked {
 		t.Fatalf("after the late start: %+v %v; want revoked", d, err)
 	}
+	if d, err := v.Decide(ctx, &Request{Token: live}); err != nil || !d.Allow {
+		t.Fatalf("live token after the late start: %+v %v", d, err)
+	}
+}
+
+// TestWindowOutvotesRedis: a verifier started after a revocation whose Redis
+// write failed (Redis holds the claims, no revoked:{h}, no event) refuses the
+// token from its first decision, in push and strict mode; a revocation older than
+// the window is not loaded, and a token living longer than MaxTokenLife is refused.
+func TestWindowOutvotesRedis(t *testing.T) {
+	for _, mode := range []string{ModePush, ModeStrict} {
+		t.Run(mode, func(t *testing.T) {
+			f := newFixture(t, withRedis(), withConfig(func(c *Config) { c.Revocation = mode }))
+			claims := verifytest.Claims{Subject: "u1", SessionID: "s1"}
+			f.sessions.Add("s1", "u1", f.clock.Now().Add(24*time.Hour))
+			tok := f.mint.Mint(t, claims)
+			f.shared.SetClaims(verifytest.Hash(tok), f.mint.Payload(t, claims))
+			f.revokeInStore("s1")
+			g := f.sibling(t)
+			g.mustDeny(tok, ReasonRevoked)
+			if n := g.sessions.Calls().RevocationsSince; n == 0 {
+				t.Fatal("the window was not read")
+			}
+		})
+	}
+	t.Run("window bounds", func(t *testing.T) {
+		f := newFixture(t, withConfig(func(c *Config) { c.MaxTokenLife = 10 * time.Minute }))
+		f.sessions.Revoke("old", store.ReasonLogout, f.clock.Now().Add(-time.Hour))
+		f.sessions.Revoke("recent", store.ReasonLogout, f.clock.Now().Add(-5*time.Minute))
+		g := f.sibling(t)
+		now := g.clock.Now().UnixNano()
+		if g.v.tombs.has("old", now) {
+			t.Error("a revocation older than the window was loaded")
+		}
+		if !g.v.tombs.has("recent", now) {
+			t.Error("a revocation inside the window was not loaded")
+		}
+		long := f.mint.Mint(t, verifytest.Claims{Subject: "u9", SessionID: "s9", IssuedAt: f.clock.Now(), Expiry: f.clock.Now().Add(11 * time.Minute)})
+		f.sessions.Add("s9", "u9", f.clock.Now().Add(time.Hour))
+		g.mustDeny(long, ReasonClaims)
+	})
 }
 
 // TestNoGoroutineLeak: once the contexts given to New and Run end, every

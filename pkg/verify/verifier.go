@@ -33,12 +33,16 @@ var (
 	ErrRunning = errors.New("verify: Run called twice")
 	// ErrNoSessions: Deps.Sessions is nil.
 	ErrNoSessions = errors.New("verify: Deps.Sessions is required")
+	// ErrWindowNotLoaded: the revocations of the window have not been read from the
+	// store yet, so nothing may be allowed.
+	ErrWindowNotLoaded = errors.New("verify: revocation window not loaded yet")
 )
 
 // Sessions is the store as the verifier uses it (read-only): store.Store has it.
 type Sessions interface {
 	SessionState(ctx context.Context, sessionID string) (store.SessionState, error)
 	RevocationsAfter(ctx context.Context, after int64, limit int) ([]store.Revocation, error)
+	RevocationsSince(ctx context.Context, since time.Time, after int64, limit int) ([]store.Revocation, error)
 	LastRevocationSeq(ctx context.Context) (int64, error)
 }
 
@@ -216,11 +220,14 @@ func (v *Verifier) janitor(ctx context.Context) {
 	}
 }
 
-// Ready reports whether the verifier can decide: keys loaded, the store reachable
-// and, when configured, Redis reachable.
+// Ready reports whether the verifier can decide: keys loaded, the revocation
+// window loaded, the store reachable and, when configured, Redis reachable.
 func (v *Verifier) Ready(ctx context.Context) error {
 	if v.keys.current() == nil {
 		return ErrKeysUnavailable
+	}
+	if !v.rev.loaded.Load() {
+		return ErrWindowNotLoaded
 	}
 	if p, ok := v.sessions.(interface{ Ping(context.Context) error }); ok {
 		if err := p.Ping(ctx); err != nil {
@@ -289,22 +296,49 @@ func (v *Verifier) decide(ctx context.Context, r *Request, now time.Time) (Decis
 	if len(tok) > v.cfg.MaxTokenBytes {
 		return deny(ReasonMalformed), nil
 	}
+	if !v.rev.loaded.Load() {
+		// Until the window is read, a revoked session may look live.
+		return deny(ReasonUnavailable), ErrWindowNotLoaded
+	}
 	// The token hash is the local key; hashing the string in place avoids a copy.
 	h := sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
+	var e *entry
 	if !v.cfg.NoLocalCache {
-		if e := v.cache.get(&h); e != nil {
-			reason, err := v.cached(ctx, &h, e, now)
-			if reason != ReasonOK {
+		if e = v.cache.get(&h); e != nil {
+			if reason, err := v.cached(ctx, &h, e, now); reason != ReasonOK {
 				return deny(reason), err
 			}
-			return v.authorize(r, &e.id), nil
 		}
 	}
-	e, reason, err := v.miss(ctx, tok, &h, now)
-	if reason != ReasonOK {
-		return deny(reason), err
+	if e == nil {
+		var (
+			reason Reason
+			err    error
+		)
+		if e, reason, err = v.miss(ctx, tok, &h, now); reason != ReasonOK {
+			return deny(reason), err
+		}
+	}
+	if v.strict {
+		if reason, err := v.strictCheck(ctx, &h, e); reason != ReasonOK {
+			return deny(reason), err
+		}
 	}
 	return v.authorize(r, &e.id), nil
+}
+
+// strictCheck waits for a read of the store's log that started after the request
+// arrived, then refuses the token if its session is tombstoned: a revocation whose
+// call returned before the request started is refused, whatever Redis holds.
+func (v *Verifier) strictCheck(ctx context.Context, h *[32]byte, e *entry) (Reason, error) {
+	if err := v.rev.sync(ctx); err != nil {
+		return ReasonUnavailable, fmt.Errorf("%w: revocation log: %w", ErrUnavailable, err)
+	}
+	if v.tombs.has(e.id.SessionID, v.now().UnixNano()) {
+		v.cache.remove(h, e)
+		return ReasonRevoked, nil
+	}
+	return ReasonOK, nil
 }
 
 // cached applies the trust rule to a local hit.
@@ -319,7 +353,7 @@ func (v *Verifier) cached(ctx context.Context, h *[32]byte, e *entry, now time.T
 		return ReasonRevoked, nil
 	}
 	if v.strict {
-		return v.recheck(ctx, h, e, now)
+		return ReasonOK, nil // Decide's strictCheck follows
 	}
 	if ns-e.checkedAt.Load() <= v.staleness || v.feedFresh(ns) {
 		return ReasonOK, nil
@@ -462,10 +496,20 @@ func (v *Verifier) sessionLive(ctx context.Context, sid, uid string, now time.Ti
 	return ReasonOK, nil
 }
 
-// tombstone refuses every cached token of sid from now on.
+// tombstone refuses every token of sid from now on.
 func (v *Verifier) tombstone(sid string, now int64) bool {
+	return v.tombstoneAt(sid, now, now)
+}
+
+// tombstoneAt refuses every token of sid, revoked at `at` (unix ns; 0 = unknown),
+// for as long as one can be presented: until the window after the revocation has
+// passed, and at least as long as any token cached now can live.
+func (v *Verifier) tombstoneAt(sid string, at, now int64) bool {
+	if at <= 0 {
+		at = now
+	}
 	life := max(v.maxLife.Load(), int64(minTombstone))
-	return v.tombs.add(sid, now+life+int64(minTombstone))
+	return v.tombs.add(sid, max(at+v.window(), now+life)+int64(minTombstone))
 }
 
 // missResult is what a shared miss-path resolution hands every waiter.
@@ -526,7 +570,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 		case l.Claims != nil:
 			c, derr := decodeClaims(l.Claims)
 			if derr == nil {
-				switch r := v.checkClaims(c, ns, false); r {
+				switch r := v.checkClaims(c, ns); r {
 				case ReasonOK:
 					v.m.redisHits.Add(1)
 					if v.tombs.has(c.Sid, ns) {
@@ -583,11 +627,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 			return missResult{reason: ReasonUnavailable, err: flightErr(ctx)}
 		}
 		if vr.cached {
-			// Treated as the local hit it now is: strict mode's session check.
-			reason, err := v.recheck(ctx, h, vr.e, now)
-			if reason != ReasonOK {
-				return missResult{reason: reason, err: err}
-			}
+			// The local hit it now is: Decide's strictCheck follows.
 			return missResult{e: vr.e}
 		}
 		ver, e, reason, err = vr.ver, vr.e, vr.reason, vr.err

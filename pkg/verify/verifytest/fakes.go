@@ -15,7 +15,8 @@ import (
 var ErrDown = errors.New("verifytest: backend down")
 
 // Sessions is an in-memory session table and revocation log with the methods a
-// verifier reads (SessionState, RevocationsAfter, LastRevocationSeq, Ping). It is
+// verifier reads (SessionState, RevocationsAfter, RevocationsSince,
+// LastRevocationSeq, Ping). It is
 // safe for concurrent use. The optional hooks run first; a non-nil error from one
 // is returned as the method's.
 type Sessions struct {
@@ -32,7 +33,7 @@ type Sessions struct {
 
 // SessionCalls counts the calls made to a Sessions.
 type SessionCalls struct {
-	SessionState, RevocationsAfter, LastRevocationSeq int
+	SessionState, RevocationsAfter, RevocationsSince, LastRevocationSeq int
 }
 
 // NewSessions returns an empty store.
@@ -137,6 +138,29 @@ func (s *Sessions) RevocationsAfter(_ context.Context, after int64, limit int) (
 			return nil, herr
 		}
 	}
+	if err != nil {
+		return nil, err
+	}
+	sortRevocations(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// RevocationsSince implements the verifier's window read: rows with At >= since
+// and Seq > after, in Seq order, at most limit. It fails while SetErr is in effect.
+func (s *Sessions) RevocationsSince(_ context.Context, since time.Time, after int64, limit int) ([]store.Revocation, error) {
+	s.mu.Lock()
+	s.calls.RevocationsSince++
+	err := s.err
+	var out []store.Revocation
+	for _, r := range s.log {
+		if r.Seq > after && !r.At.Before(since) {
+			out = append(out, r)
+		}
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}

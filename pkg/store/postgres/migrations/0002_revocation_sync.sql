@@ -6,4 +6,4 @@
 -- the job re-syncs those still inside the revocation window, which is harmless.
 ALTER TABLE revocations ADD COLUMN synced_at timestamptz;
 
-CREATE INDEX revocations_unsynced ON revocations (seq) WHERE synced_at IS NULL;
+CREATE INDEX revocations_unsynced ON revocations (at) WHERE synced_at IS NULL;
