@@ -33,6 +33,14 @@ type stack struct {
 
 func newStack(t *testing.T, dbURL, redisURL, prefix string) *stack {
 	t.Helper()
+	return newSplitStack(t, dbURL, redisURL, redisURL, prefix)
+}
+
+// newSplitStack is newStack with the issuer reaching Redis at its own URL (through
+// a testenv.Proxy a test can cut) while the verifiers use redisURL. The issuer
+// tolerates no refresh-token replay (grace 0), so a second refresh is a reuse.
+func newSplitStack(t *testing.T, dbURL, issuerRedisURL, redisURL, prefix string) *stack {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dbURL)
 	testenv.Must(t, err, "open store")
@@ -42,9 +50,12 @@ func newStack(t *testing.T, dbURL, redisURL, prefix string) *stack {
 	cfg := issue.DefaultConfig()
 	cfg.KeysDir = filepath.Join(t.TempDir(), "keys")
 	cfg.Password = issue.PasswordParams{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32} // fast, for tests
+	if issuerRedisURL != redisURL {
+		cfg.RefreshGrace = 0
+	}
 	deps := issue.Deps{Store: st}
-	if redisURL != "" {
-		rdb, err := rediscache.Open(redisURL)
+	if issuerRedisURL != "" {
+		rdb, err := rediscache.Open(issuerRedisURL)
 		testenv.Must(t, err, "redis")
 		t.Cleanup(func() { rdb.Close() })
 		deps.Cache = rediscache.New(rdb, rediscache.Options{Prefix: prefix})
