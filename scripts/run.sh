@@ -18,7 +18,11 @@ fi
 bin/issuer serve & issuer=$!
 trap 'kill $issuer $verifier 2>/dev/null; wait' EXIT INT TERM
 for _ in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null && break; sleep 0.1; done
-bin/verifier & verifier=$!
+# strict: every decision waits for a read of the local SQLite revocation log that
+# started after the request arrived (~20 µs, shared by concurrent requests), so a
+# request sent after a logout's 204 is refused, every time. Production verifiers with
+# Redis use push (the default): a revocation is seen within --max-staleness (1s).
+bin/verifier --revocation strict & verifier=$!
 cat <<MSG
 
 issuer   http://localhost:8080   (login page: http://localhost:8080/login)

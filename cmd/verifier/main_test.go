@@ -53,6 +53,7 @@ func newSplitStack(t *testing.T, dbURL, issuerRedisURL, redisURL, prefix string)
 	if issuerRedisURL != redisURL {
 		cfg.RefreshGrace = 0
 	}
+	cfg.LoginRate.PerIP = issue.Rate{Events: 1000, Per: time.Minute} // every test logs in from 127.0.0.1
 	deps := issue.Deps{Store: st}
 	if issuerRedisURL != "" {
 		rdb, err := rediscache.Open(issuerRedisURL)
@@ -232,6 +233,27 @@ func TestEmbeddedDefaults(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			lifecycle(t, newStack(t, testenv.SQLiteURL(t), "", ""), mode)
 		})
+	}
+}
+
+// TestEmbeddedReadmeSequence: the README's quickstart sequence on the embedded
+// defaults as scripts/run.sh starts them (SQLite, no Redis, strict): login, /auth
+// 200, logout 204, /auth 401 — every time, not most times.
+func TestEmbeddedReadmeSequence(t *testing.T) {
+	testenv.Integration(t)
+	s := newStack(t, testenv.SQLiteURL(t), "", "")
+	v := s.verifier("--revocation", "strict")
+	for i := range 50 {
+		p := s.login("alice@example.com", "alice's password")
+		if got := auth(t, v, p.AccessToken, false).StatusCode; got != 200 {
+			t.Fatalf("round %d: /auth %d before logout", i, got)
+		}
+		if code, body := s.post("/v1/logout", p.AccessToken, nil); code != 204 {
+			t.Fatalf("round %d: logout %d %s", i, code, body)
+		}
+		if got := auth(t, v, p.AccessToken, false).StatusCode; got != 401 {
+			t.Fatalf("round %d: /auth %d right after the logout's 204, want 401", i, got)
+		}
 	}
 }
 
