@@ -31,6 +31,7 @@ import (
 // in-process on port 0.
 type Main struct {
 	Config          issue.Config
+	Retention       issue.RetentionConfig
 	Listen          string
 	DatabaseURL     string
 	RedisURL        string
@@ -56,6 +57,9 @@ type Main struct {
 	srv      *http.Server
 	ln       net.Listener
 	served   <-chan error
+
+	stopRetention context.CancelFunc
+	retentionDone chan struct{}
 }
 
 // NewMain returns a Main with the contract's defaults.
@@ -68,6 +72,7 @@ func NewMain() *Main {
 		rateIP:          formatRate(c.LoginRate.PerIP),
 		rateAccount:     formatRate(c.LoginRate.PerAccount),
 		Config:          c,
+		Retention:       issue.RetentionConfig{Interval: issue.DefaultRetentionInterval, Window: issue.DefaultRetentionWindow},
 		Listen:          ":8080",
 		LogLevel:        "info",
 		ShutdownTimeout: 15 * time.Second,
@@ -106,6 +111,8 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.String(&m.LogFormat, "log-format", "LOG_FORMAT", "text or json")
 	s.String(&m.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
 	s.Duration(&m.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "how long SIGTERM waits for requests in flight")
+	s.Duration(&m.Retention.Interval, "retention-interval", "RETENTION_INTERVAL", "how often issuer serve prunes expired and revoked rows from the store")
+	s.Duration(&m.Retention.Window, "retention-window", "RETENTION_WINDOW", "how long rows are kept after they expire or their session is revoked (at least access-ttl + 1h)")
 	return s
 }
 
@@ -134,6 +141,10 @@ func (m *Main) validate() error {
 		return m.set.Annotate(config.Invalid("login-rate-account", "%v", err))
 	}
 	if err := m.Config.Validate(); err != nil {
+		return m.set.Annotate(err)
+	}
+	m.Retention.AccessTTL = m.Config.AccessTTL
+	if err := m.Retention.Validate(); err != nil {
 		return m.set.Annotate(err)
 	}
 	if m.RedisURL != "" {
@@ -214,10 +225,20 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.buildService(ctx, false); err != nil {
 		return err
 	}
+	retention, err := issue.NewRetention(m.Retention, issue.RetentionDeps{Store: m.store, Registerer: m.Registry, Logger: m.Logger})
+	if err != nil {
+		return err
+	}
 	ln, err := cli.Listen("ISSUER_LISTEN", m.Listen)
 	if err != nil {
 		return err
 	}
+	rctx, stop := context.WithCancel(context.Background())
+	m.stopRetention, m.retentionDone = stop, make(chan struct{})
+	go func() {
+		defer close(m.retentionDone)
+		retention.Run(rctx)
+	}()
 	m.ln = ln
 	m.srv = cli.NewServer(cli.WithMetrics(m.Service.Handler(), m.Registry), cli.ServerOptions{}, m.Logger)
 	m.served = cli.Serve(m.srv, ln)
@@ -251,6 +272,11 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.srv != nil {
 		errs = append(errs, cli.Shutdown(m.srv, m.ShutdownTimeout))
+	}
+	if m.stopRetention != nil {
+		m.stopRetention() // a run in flight is cancelled; the next start goes on
+		<-m.retentionDone
+		m.stopRetention = nil
 	}
 	if m.Service != nil {
 		errs = append(errs, m.Service.Close())

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,6 +57,12 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 		{map[string]string{"LOGIN_RATE_IP": "lots"}, nil, "LOGIN_RATE_IP"},
 		{nil, []string{"frobnicate"}, "unknown command"},
 		{nil, []string{"user", "add", "--password-stdin"}, "--email"},
+		// The revocation log must outlive every access token of a revoked session.
+		{map[string]string{"RETENTION_WINDOW": "30m"}, nil, "RETENTION_WINDOW"},
+		{nil, []string{"--retention-window", "1h"}, "retention-window"},
+		{map[string]string{"ACCESS_TOKEN_TTL": "24h"}, nil, "RETENTION_WINDOW"},
+		{map[string]string{"RETENTION_INTERVAL": "1ms"}, nil, "RETENTION_INTERVAL"},
+		{map[string]string{"RETENTION_INTERVAL": "hourly"}, nil, "RETENTION_INTERVAL"},
 	}
 	for _, tt := range tests {
 		c := newCLI(t)
@@ -76,7 +83,8 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	}
 	for _, v := range []string{"ISSUER_LISTEN", "ISSUER_URL", "ISSUER_AUDIENCE", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL",
 		"REFRESH_GRACE", "ISSUER_KEYS", "ISSUER_ALG", "JWT_SECRET_KEY", "COOKIE_NAME", "COOKIE_DOMAIN",
-		"ALLOWED_REDIRECT_HOSTS", "DEFAULT_REDIRECT", "DATABASE_URL", "REDIS_URL", "LOG_FORMAT"} {
+		"ALLOWED_REDIRECT_HOSTS", "DEFAULT_REDIRECT", "DATABASE_URL", "REDIS_URL", "LOG_FORMAT",
+		"RETENTION_INTERVAL", "RETENTION_WINDOW"} {
 		if !strings.Contains(out, v) {
 			t.Errorf("--help does not mention %s", v)
 		}
@@ -134,6 +142,24 @@ func TestAdminCommands(t *testing.T) {
 	}
 }
 
+// lockedBuffer is a bytes.Buffer the program's goroutines may write while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // TestServeInProcess starts the real program on port 0, logs in and shuts down.
 func TestServeInProcess(t *testing.T) {
 	c := newCLI(t)
@@ -144,8 +170,8 @@ func TestServeInProcess(t *testing.T) {
 	s := m.flags("issuer", func(k string) string { return c.env[k] })
 	testenv.Must(t, s.Parse([]string{"--listen", "127.0.0.1:0"}), "parse")
 	testenv.Must(t, m.validate(), "validate")
-	var logs bytes.Buffer
-	m.Stderr = &logs
+	logs := &lockedBuffer{}
+	m.Stderr = logs
 	testenv.Must(t, m.Run(context.Background()), "run")
 	defer m.Close()
 
@@ -169,6 +195,21 @@ func TestServeInProcess(t *testing.T) {
 		if r.StatusCode != 200 {
 			t.Errorf("GET %s: %d", path, r.StatusCode)
 		}
+	}
+	// The retention job ran once at start: counted, logged.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "retention: pruned") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retention log line 10s after start:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r, err := http.Get(base + "/metrics")
+	testenv.Must(t, err, "GET /metrics")
+	metrics, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !strings.Contains(string(metrics), `vexen_issuer_retention_runs_total{result="ok"} 1`) {
+		t.Errorf("/metrics lacks the retention run:\n%s", metrics)
 	}
 	testenv.Must(t, m.Close(), "close")
 	if strings.Contains(logs.String(), "s3cret-password") || strings.Contains(logs.String(), string(body[:40])) {

@@ -161,4 +161,16 @@
 // values come from fixed sets. Logs never contain a password, a token or a whole token
 // hash (at most a 12-digit hash prefix); refresh-token reuse is logged at Warn, failed
 // logins at Debug.
+//
+// # Retention
+//
+// Retention is the background job `issuer serve` runs: every RetentionConfig.Interval
+// it calls the store's PruneExpired with now minus RetentionConfig.Window, so that
+// expired and revoked sessions, their token pairs and their revocation-log rows do not
+// pile up. The window must be at least the access-token lifetime plus RetentionMargin
+// (a revoked session's log row outlives every access token of the session, and the
+// log window verifiers read at start). Each run is counted in
+// vexen_issuer_retention_runs_total{result="ok|skipped|error"} and
+// vexen_issuer_retention_pruned_total{kind="refresh_tokens|sessions|revocations"} and
+// logged in one line.
 package issue

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -118,4 +119,36 @@ func ExampleRotateKey() {
 	fi, _ := os.Stat(filepath.Join(dir, kid+".pem"))
 	fmt.Println(fi.Mode().Perm())
 	// Output: -rw-------
+}
+
+// fixedPruner stands in for a store: it reports what it would have deleted.
+type fixedPruner struct{}
+
+func (fixedPruner) PruneExpired(_ context.Context, before time.Time) (store.Pruned, error) {
+	fmt.Println("prune rows that stopped mattering before", before.Format(time.RFC3339))
+	return store.Pruned{Tokens: 12, Sessions: 3, Revocations: 2}, nil
+}
+
+// The retention job prunes what stopped mattering a window ago; issuer serve calls
+// Run, which does this every interval.
+func ExampleRetention() {
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	job, err := issue.NewRetention(issue.RetentionConfig{Window: 24 * time.Hour, AccessTTL: 15 * time.Minute},
+		issue.RetentionDeps{Store: fixedPruner{}, Now: func() time.Time { return now }})
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := job.RunOnce(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d pairs, %d sessions, %d log rows\n", p.Tokens, p.Sessions, p.Revocations)
+
+	// A window that a revoked session's access tokens could outlive is refused.
+	err = issue.RetentionConfig{Window: time.Hour, AccessTTL: 15 * time.Minute}.Validate()
+	fmt.Println(err != nil)
+	// Output:
+	// prune rows that stopped mattering before 2026-03-03T12:00:00Z
+	// 12 pairs, 3 sessions, 2 log rows
+	// true
 }

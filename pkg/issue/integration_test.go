@@ -190,7 +190,8 @@ func TestRedisWriteThrough(t *testing.T) {
 	}
 	ttlIn(cache.UserTokensKey(uid), 719*time.Hour, 720*time.Hour)
 
-	// Refresh: the old refresh token leaves Redis, the new pair arrives.
+	// Refresh: the old refresh token leaves Redis, the new pair arrives, and
+	// user_tokens holds the current pair only.
 	q := decodePair(t, e.post("/v1/refresh", refreshBody(p.RefreshToken)))
 	if n := rdb.Exists(ctx, cache.RefreshKey(rh)).Val(); n != 0 {
 		t.Error("refresh_token:{old} still cached after rotation")
@@ -199,8 +200,13 @@ func TestRedisWriteThrough(t *testing.T) {
 	if rdb.Exists(ctx, cache.AccessKey(qa), cache.RefreshKey(qr)).Val() != 2 {
 		t.Error("the new pair is not cached")
 	}
+	if m := rdb.SMembers(ctx, cache.UserTokensKey(uid)).Val(); len(m) != 2 || !slices.Contains(m, qa) || !slices.Contains(m, qr) {
+		t.Errorf("user_tokens after a refresh = %v, want the new pair only", m)
+	}
 
-	// Logout: revoked:{h} for the live tokens, cached entries gone, an event published.
+	// Logout: revoked:{h} for the live access tokens (the rotated one included), none
+	// for the refresh token (the store alone decides on it), cached entries gone, an
+	// event published.
 	sub := rdb.Subscribe(ctx, cache.Channel())
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil {
@@ -209,13 +215,17 @@ func TestRedisWriteThrough(t *testing.T) {
 	if w := e.post("/v1/logout", refreshBody(q.RefreshToken)); w.Code != http.StatusNoContent {
 		t.Fatalf("logout: %d", w.Code)
 	}
-	for _, h := range []string{ah, qa, qr} {
+	for _, h := range []string{ah, qa} {
 		if v := rdb.Get(ctx, cache.RevokedKey(h)).Val(); v != "1" {
 			t.Errorf("revoked:%s… = %q, want 1", h[:8], v)
 		}
 	}
 	ttlIn(cache.RevokedKey(qa), 14*time.Minute, 15*time.Minute)
-	ttlIn(cache.RevokedKey(qr), 719*time.Hour, 720*time.Hour)
+	for _, h := range []string{rh, qr} {
+		if rdb.Exists(ctx, cache.RevokedKey(h)).Val() != 0 {
+			t.Errorf("revoked:%s… written for a refresh token", h[:8])
+		}
+	}
 	if rdb.Exists(ctx, cache.AccessKey(ah), cache.AccessKey(qa), cache.RefreshKey(qr)).Val() != 0 {
 		t.Error("cached tokens survive the logout")
 	}
@@ -289,5 +299,99 @@ func TestRedisDown(t *testing.T) {
 		if e.counter("vexen_issuer_redis_errors_total", "op", op) == 0 {
 			t.Errorf("redis_errors_total{op=%s} not counted", op)
 		}
+	}
+}
+
+// TestRedisBoundedGrowth is the regression test for unbounded Redis growth (review,
+// Hardening point 4): one logout-all after 200 refreshes used to write a revoked:{h}
+// for every refresh token ever issued in the session (and user_tokens:{uid} kept one
+// pair per refresh). Now user_tokens holds the current pair only, and a revocation
+// writes revoked:{h} for the access tokens that can still be presented and nothing
+// else. The clock is injected (one refresh every 5 minutes, 15-minute access
+// tokens), and the keys are counted in the real Redis under the test's prefix.
+func TestRedisBoundedGrowth(t *testing.T) {
+	const (
+		refreshes = 200
+		every     = 5 * time.Minute
+	)
+	for _, rs := range realStores {
+		t.Run(rs.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := testenv.SharedRedis(t)
+			rdb := r.Client
+			clk := newFakeClock()
+			cache := rediscache.New(rdb, rediscache.Options{Prefix: r.Prefix, Now: clk.Now})
+			e := newEnv(t, rs.open(t), func(_ *Config, d *Deps) {
+				d.Cache = cache
+				d.Now = clk.Now
+			})
+			uid := e.addUser("growth@example.com", "growth-pass")
+			p := e.login("growth@example.com", "growth-pass")
+			type issuedPair struct {
+				access string
+				at     time.Time
+			}
+			issued := []issuedPair{{TokenHash(p.AccessToken), clk.Now()}}
+			for i := range refreshes {
+				clk.Advance(every)
+				p = decodePair(t, e.post("/v1/refresh", refreshBody(p.RefreshToken)))
+				issued = append(issued, issuedPair{TokenHash(p.AccessToken), clk.Now()})
+				members := rdb.SMembers(ctx, cache.UserTokensKey(uid)).Val()
+				want := []string{TokenHash(p.AccessToken), TokenHash(p.RefreshToken)}
+				slices.Sort(members)
+				slices.Sort(want)
+				if !slices.Equal(members, want) {
+					t.Fatalf("after refresh %d, user_tokens has %d members, want the 2 hashes of the current pair", i+1, len(members))
+				}
+			}
+			other := e.login("growth@example.com", "growth-pass") // a second session
+			if n := rdb.SCard(ctx, cache.UserTokensKey(uid)).Val(); n != 4 {
+				t.Fatalf("user_tokens has %d members with two sessions, want 4", n)
+			}
+			if ttl := rdb.PTTL(ctx, cache.UserTokensKey(uid)).Val(); ttl <= 0 {
+				t.Errorf("user_tokens TTL = %v, want one", ttl)
+			}
+
+			if w := e.postBearer("/v1/logout-all", p.AccessToken); w.Code != http.StatusNoContent {
+				t.Fatalf("logout-all: %d %s", w.Code, w.Body)
+			}
+			// The access tokens that can still be presented: the other session's, and
+			// those of the refreshed session issued less than 15 minutes ago (an access
+			// token whose exp is now is expired).
+			now := clk.Now()
+			want := []string{TokenHash(other.AccessToken)}
+			for _, q := range issued {
+				if q.at.Add(15 * time.Minute).After(now) {
+					want = append(want, q.access)
+				}
+			}
+			if len(want) != 4 {
+				t.Fatalf("test setup: %d live access tokens, want 4", len(want))
+			}
+			var got []string
+			iter := rdb.Scan(ctx, 0, cache.RevokedKey("*"), 1000).Iterator()
+			for iter.Next(ctx) {
+				got = append(got, strings.TrimPrefix(iter.Val(), cache.RevokedKey("")))
+				if ttl := rdb.PTTL(ctx, iter.Val()).Val(); ttl <= 0 || ttl > 15*time.Minute {
+					t.Errorf("%s TTL = %v, want the access token's remaining life", iter.Val(), ttl)
+				}
+			}
+			if err := iter.Err(); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("logout-all after %d refreshes wrote %d revoked:* keys, want %d (the live access tokens)", refreshes, len(got), len(want))
+			}
+			if n := rdb.SCard(ctx, cache.UserTokensKey(uid)).Val(); n != 0 {
+				t.Errorf("user_tokens has %d members after logout-all, want 0", n)
+			}
+			for _, q := range []TokenPair{p, other} {
+				if rdb.Exists(ctx, cache.AccessKey(TokenHash(q.AccessToken)), cache.RefreshKey(TokenHash(q.RefreshToken))).Val() != 0 {
+					t.Error("a revoked pair is still cached")
+				}
+			}
+		})
 	}
 }

@@ -149,7 +149,7 @@ func (m *memStore) Rotate(_ context.Context, r store.Rotation) (store.RotateResu
 	sess.LastUsedAt = r.Now
 	sess.ExpiresAt = next.ExpiresAt
 	m.sessions[sess.ID] = sess
-	return store.RotateResult{Session: sess, User: user, New: next}, nil
+	return store.RotateResult{Session: sess, User: user, New: next, Old: old}, nil
 }
 
 func (m *memStore) SessionByRefreshHash(_ context.Context, hash string) (store.Session, error) {
@@ -205,7 +205,8 @@ func (m *memStore) RevokeUser(_ context.Context, userID, reason string, now time
 }
 
 // revokeWhere revokes the live sessions that match, one log row each, and lists the
-// halves of their token pairs that have not expired. Callers hold mu.
+// halves of their token pairs that can still be presented (unexpired access tokens,
+// unexpired and unused refresh tokens). Callers hold mu.
 func (m *memStore) revokeWhere(match func(store.Session) bool, reason string, now time.Time) store.RevokeResult {
 	var res store.RevokeResult
 	ids := make([]string, 0)
@@ -231,7 +232,7 @@ func (m *memStore) revokeWhere(match func(store.Session) bool, reason string, no
 			if now.Before(t.AccessExpiresAt) {
 				th.Access, th.AccessExpiresAt = t.AccessHash, t.AccessExpiresAt
 			}
-			if now.Before(t.ExpiresAt) {
+			if t.UsedAt.IsZero() && now.Before(t.ExpiresAt) {
 				th.Refresh, th.RefreshExpiresAt = t.Hash, t.ExpiresAt
 			}
 			if th.Access != "" || th.Refresh != "" {

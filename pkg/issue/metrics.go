@@ -44,6 +44,7 @@ const (
 	redisOpRevoke     = "revoke"
 	redisOpRateLimit  = "rate_limit"
 	redisOpPing       = "ping"
+	redisOpSweep      = "sweep_user_tokens"
 	metricsNamespace  = "vexen"
 	metricsSubsystem  = "issuer"
 	durationHelp      = "Time to answer an issuer API request, by endpoint."
@@ -122,7 +123,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{refreshSuccess, refreshInvalid, refreshReused, refreshError} {
 		m.refreshes[r] = refreshes.WithLabelValues(r)
 	}
-	for _, op := range []string{redisOpStorePair, redisOpDrop, redisOpRevoke, redisOpRateLimit, redisOpPing} {
+	for _, op := range []string{redisOpStorePair, redisOpDrop, redisOpRevoke, redisOpRateLimit, redisOpPing, redisOpSweep} {
 		m.redisErrors[op] = redisErrors.WithLabelValues(op)
 	}
 	return m, nil

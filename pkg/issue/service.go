@@ -88,7 +88,8 @@ var _ Store = (store.Store)(nil)
 // Cache is the Redis write-through the issuer does; *rediscache.Cache implements it.
 type Cache interface {
 	StorePair(ctx context.Context, p rediscache.Pair) error
-	DropRefresh(ctx context.Context, userID, refreshHash string) error
+	DropRefresh(ctx context.Context, userID, refreshHash, accessHash string) error
+	SweepUserTokens(ctx context.Context, userID string) (int, error)
 	Revoke(ctx context.Context, res store.RevokeResult) error
 	Ping(ctx context.Context) error
 }
@@ -387,6 +388,7 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 		return TokenPair{}, fmt.Errorf("issue: login: %w", err)
 	}
 	s.storePair(ctx, user, sid, m, now)
+	s.sweepUserTokens(ctx, user.ID)
 	s.m.logins[loginSuccess].Inc()
 	s.log.Debug("login", "user", user.ID, "session", sid, "ip", r.ClientIP)
 	return pairOf(m, user.ID, sid, now), nil
@@ -471,8 +473,11 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		return TokenPair{}, errNoMint
 	}
 	if s.cache != nil {
+		// The rotated pair leaves user_tokens:{uid} (which lists current pairs only, so
+		// it does not grow with every refresh); its access token stays valid until it
+		// expires, and a revocation still names it (from the store).
 		cctx, cancel := s.cacheCtx(ctx)
-		if err := s.cache.DropRefresh(cctx, res.User.ID, oldHash); err != nil {
+		if err := s.cache.DropRefresh(cctx, res.User.ID, oldHash, res.Old.AccessHash); err != nil {
 			s.redisFailed(redisOpDrop, err)
 		}
 		cancel()
@@ -713,6 +718,20 @@ func (s *Service) storePair(ctx context.Context, u store.User, sid string, m *mi
 	})
 	if err != nil {
 		s.redisFailed(redisOpStorePair, err)
+	}
+}
+
+// sweepUserTokens drops the hashes of tokens no longer live from the user's
+// user_tokens set (see rediscache.Cache.SweepUserTokens), once per login: the set
+// then holds the user's live tokens, not every session ever opened.
+func (s *Service) sweepUserTokens(ctx context.Context, userID string) {
+	if s.cache == nil {
+		return
+	}
+	cctx, cancel := s.cacheCtx(ctx)
+	defer cancel()
+	if _, err := s.cache.SweepUserTokens(cctx, userID); err != nil {
+		s.redisFailed(redisOpSweep, err)
 	}
 }
 

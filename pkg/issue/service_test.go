@@ -23,8 +23,9 @@ import (
 type fakeCache struct {
 	mu       sync.Mutex
 	pairs    []rediscache.Pair
-	drops    [][2]string // user id, refresh hash
+	drops    [][3]string // user id, refresh hash, access hash
 	revokes  []store.RevokeResult
+	sweeps   []string // user ids
 	err      error
 	pingErr  error
 	deadline []bool // whether each call's context had a deadline
@@ -45,12 +46,20 @@ func (c *fakeCache) StorePair(ctx context.Context, p rediscache.Pair) error {
 	return c.err
 }
 
-func (c *fakeCache) DropRefresh(ctx context.Context, userID, h string) error {
+func (c *fakeCache) DropRefresh(ctx context.Context, userID, h, access string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.note(ctx)
-	c.drops = append(c.drops, [2]string{userID, h})
+	c.drops = append(c.drops, [3]string{userID, h, access})
 	return c.err
+}
+
+func (c *fakeCache) SweepUserTokens(ctx context.Context, userID string) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.note(ctx)
+	c.sweeps = append(c.sweeps, userID)
+	return 0, c.err
 }
 
 func (c *fakeCache) Revoke(ctx context.Context, res store.RevokeResult) error {
@@ -86,6 +95,9 @@ func TestWriteThrough(t *testing.T) {
 	if len(cache.pairs) != 1 {
 		t.Fatalf("%d StorePair calls after login, want 1", len(cache.pairs))
 	}
+	if !slices.Equal(cache.sweeps, []string{uid}) {
+		t.Errorf("user_tokens sweeps after login = %v, want one for the user", cache.sweeps)
+	}
 	got := cache.pairs[0]
 	now := e.clock.Now()
 	if got.UserID != uid || got.Email != "wt@example.com" || got.SessionID != c.SessionID ||
@@ -101,8 +113,8 @@ func TestWriteThrough(t *testing.T) {
 
 	e.clock.Advance(time.Minute)
 	q := decodePair(t, e.post("/v1/refresh", refreshBody(p.RefreshToken)))
-	if len(cache.drops) != 1 || cache.drops[0] != [2]string{uid, TokenHash(p.RefreshToken)} {
-		t.Errorf("drops %v, want the old refresh hash", cache.drops)
+	if len(cache.drops) != 1 || cache.drops[0] != [3]string{uid, TokenHash(p.RefreshToken), TokenHash(p.AccessToken)} {
+		t.Errorf("drops %v, want the rotated pair's hashes", cache.drops)
 	}
 	if n := len(cache.pairs); n != 2 || cache.pairs[1].RefreshHash != TokenHash(q.RefreshToken) ||
 		cache.pairs[1].AccessHash != TokenHash(q.AccessToken) || !cache.pairs[1].LoginAt.Equal(now) {

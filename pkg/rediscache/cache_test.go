@@ -230,20 +230,72 @@ func TestStorePairSkipsExpiredAccess(t *testing.T) {
 func TestDropRefresh(t *testing.T) {
 	c, _, _ := newCache(t)
 	ctx := context.Background()
-	if err := c.StorePair(ctx, pair("u1", "1", time.Now(), time.Minute, time.Hour)); err != nil {
+	now := time.Now()
+	if err := c.StorePair(ctx, pair("u1", "1", now, time.Minute, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DropRefresh(ctx, "u1", "r1"); err != nil {
+	if err := c.StorePair(ctx, pair("u1", "2", now, time.Minute, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DropRefresh(ctx, "u1", "r1", "a1"); err != nil {
 		t.Fatal(err)
 	}
 	if exists(t, c.Client(), c.RefreshKey("r1")) {
 		t.Error("refresh_token still there")
 	}
-	if members := c.Client().SMembers(ctx, c.UserTokensKey("u1")).Val(); !slices.Equal(members, []string{"a1"}) {
-		t.Errorf("user_tokens = %v, want [a1]", members)
+	members := c.Client().SMembers(ctx, c.UserTokensKey("u1")).Val()
+	slices.Sort(members)
+	if !slices.Equal(members, []string{"a2", "r2"}) {
+		t.Errorf("user_tokens = %v, want the current pair [a2 r2]", members)
 	}
 	if !exists(t, c.Client(), c.AccessKey("a1")) {
-		t.Error("DropRefresh removed the access token")
+		t.Error("DropRefresh removed the rotated access token's cache entry; it is valid until it expires")
+	}
+	// Without an access hash, only the refresh token goes.
+	if err := c.DropRefresh(ctx, "u1", "r2", ""); err != nil {
+		t.Fatal(err)
+	}
+	if members := c.Client().SMembers(ctx, c.UserTokensKey("u1")).Val(); !slices.Equal(members, []string{"a2"}) {
+		t.Errorf("user_tokens = %v, want [a2]", members)
+	}
+}
+
+// TestSweepUserTokens: hashes whose access_token:{h} and refresh_token:{h} are both
+// gone (expired, rotated, revoked) leave user_tokens; live ones stay.
+func TestSweepUserTokens(t *testing.T) {
+	c, _, reg := newCache(t)
+	ctx := context.Background()
+	rdb := c.Client()
+	now := time.Now()
+	// Pair 1 dies in 200ms; pair 2 lives; pair 3's access token dies, its refresh
+	// token lives.
+	for _, p := range []rediscache.Pair{
+		pair("u1", "1", now, 200*time.Millisecond, 200*time.Millisecond),
+		pair("u1", "2", now, time.Minute, time.Hour),
+		pair("u1", "3", now, 200*time.Millisecond, time.Hour),
+	} {
+		if err := c.StorePair(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := c.SweepUserTokens(ctx, "u1"); err != nil || n != 0 {
+		t.Fatalf("sweep of live tokens = %d, %v; want 0", n, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	n, err := c.SweepUserTokens(ctx, "u1")
+	if err != nil || n != 3 {
+		t.Fatalf("sweep = %d, %v; want 3 (a1, r1, a3)", n, err)
+	}
+	members := rdb.SMembers(ctx, c.UserTokensKey("u1")).Val()
+	slices.Sort(members)
+	if !slices.Equal(members, []string{"a2", "r2", "r3"}) {
+		t.Errorf("user_tokens after the sweep = %v, want [a2 r2 r3]", members)
+	}
+	if n, err := c.SweepUserTokens(ctx, "nobody"); err != nil || n != 0 {
+		t.Errorf("sweep of a missing set = %d, %v", n, err)
+	}
+	if got := counter(t, reg, "vexen_redis_errors_total", map[string]string{"op": "sweep_user_tokens"}); got != 0 {
+		t.Errorf("errors counted: %v", got)
 	}
 }
 
@@ -312,11 +364,14 @@ func TestRevoke(t *testing.T) {
 		}
 		checkTTL(t, rdb, c.RevokedKey(h), 15*time.Minute)
 	}
-	for h, life := range map[string]time.Duration{"r1": time.Hour, "r2": 2 * time.Hour} {
+	for _, h := range []string{"r1", "r2"} {
 		if exists(t, rdb, c.RefreshKey(h)) {
 			t.Errorf("refresh_token:%s survives the revocation", h)
 		}
-		checkTTL(t, rdb, c.RevokedKey(h), life)
+		// A refresh token is decided by the store's Rotate alone: no revoked:{h}.
+		if exists(t, rdb, c.RevokedKey(h)) {
+			t.Errorf("revoked:%s written for a refresh token", h)
+		}
 	}
 	for _, h := range []string{"a3", "r3"} {
 		if exists(t, rdb, c.RevokedKey(h)) {
@@ -464,7 +519,7 @@ func TestRedisDownFailsFast(t *testing.T) {
 		fn func() error
 	}{
 		{"store_pair", func() error { return c.StorePair(ctx, pair("u", "1", now, time.Minute, time.Hour)) }},
-		{"drop_refresh", func() error { return c.DropRefresh(ctx, "u", "r1") }},
+		{"drop_refresh", func() error { return c.DropRefresh(ctx, "u", "r1", "a1") }},
 		{"revoke", func() error {
 			return c.Revoke(ctx, store.RevokeResult{
 				Revocations: []store.Revocation{{Seq: 1, SessionID: "s", UserID: "u"}},
@@ -475,6 +530,7 @@ func TestRedisDownFailsFast(t *testing.T) {
 		{"lookup", func() error { _, err := c.Lookup(ctx, "a"); return err }},
 		{"fill", func() error { return c.Fill(ctx, "a", []byte(`{}`), now.Add(time.Minute)) }},
 		{"mark_revoked", func() error { return c.MarkRevoked(ctx, "a", now.Add(time.Minute)) }},
+		{"sweep_user_tokens", func() error { _, err := c.SweepUserTokens(ctx, "u"); return err }},
 	}
 	for _, o := range ops {
 		t.Run(o.op, func(t *testing.T) {

@@ -14,8 +14,9 @@
 //	access_token:{h}      JSON claims of a verified access token   TTL: the token's remaining life
 //	refresh_token:{h}     user id                                  TTL: the refresh token's remaining life
 //	user_session:{uid}    {"user_id","email","last_login"}         TTL: the user's longest-living token
-//	revoked:{h}           "1"                                      TTL: the revoked token's remaining life
-//	user_tokens:{uid}     SET of the user's token hashes           TTL: the user's longest-living token
+//	revoked:{h}           "1" (access tokens only)                 TTL: the revoked token's remaining life
+//	user_tokens:{uid}     SET of the hashes of the user's current  TTL: the user's longest-living token
+//	                      pairs (a refresh drops the rotated pair)
 //
 // {h} is the lowercase hex SHA-256 of the token string. Every key is written with a
 // TTL, so TTL never answers -1; a TTL that would be zero or less means the key is not
@@ -24,10 +25,13 @@
 //
 // # Issuer side
 //
-// StorePair writes a new pair in one MULTI/EXEC; DropRefresh forgets a rotated
-// refresh token; Revoke applies a store.RevokeResult: it deletes the session's cached
-// tokens, marks them revoked:{h} for their remaining life and then, in the same
-// transaction, publishes one Event per revocation row, in Seq order.
+// StorePair writes a new pair in one MULTI/EXEC; DropRefresh forgets the pair a
+// refresh rotated away (its refresh_token:{h}, and both hashes from user_tokens);
+// Revoke applies a store.RevokeResult: it deletes the session's cached tokens, marks
+// its live access tokens revoked:{h} for their remaining life (refresh tokens are
+// decided by the store alone and get none) and then, in the same transaction,
+// publishes one Event per revocation row, in Seq order. The keys a revocation writes
+// are bounded by the live access tokens, whatever the number of refreshes before it.
 //
 // # Verifier side
 //

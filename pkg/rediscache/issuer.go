@@ -96,6 +96,49 @@ func (c *Cache) StorePair(ctx context.Context, p Pair) error {
 	return nil
 }
 
+// SweepUserTokens removes from user_tokens:{uid} the hashes of tokens that are no
+// longer live: a member goes when neither access_token:{h} nor refresh_token:{h}
+// exists any more (both are written with the token's remaining life, and deleted on
+// rotation and revocation). Refreshes and revocations remove the hashes they know
+// of; this catches the rest (a session that simply expired, the expired access half
+// of a revoked pair), so that the set, whose TTL every login extends, holds the live
+// tokens only and does not grow with every session ever opened. The issuer runs it
+// after each login. It returns how many members went. Not atomic, and need not be:
+// a member added meanwhile comes with its keys, and a token's keys never come back.
+func (c *Cache) SweepUserTokens(ctx context.Context, userID string) (int, error) {
+	key := c.UserTokensKey(userID)
+	members, err := c.rdb.SMembers(ctx, key).Result()
+	if err != nil {
+		return 0, c.fail(opSweep, err)
+	}
+	if len(members) == 0 {
+		return 0, nil
+	}
+	exists := make([]*redis.IntCmd, len(members))
+	_, err = c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i, h := range members {
+			exists[i] = pipe.Exists(ctx, c.AccessKey(h), c.RefreshKey(h))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, c.fail(opSweep, err)
+	}
+	var stale []any
+	for i, h := range members {
+		if exists[i].Val() == 0 {
+			stale = append(stale, h)
+		}
+	}
+	if len(stale) == 0 {
+		return 0, nil
+	}
+	if err := c.rdb.SRem(ctx, key, stale...).Err(); err != nil {
+		return 0, c.fail(opSweep, err)
+	}
+	return len(stale), nil
+}
+
 // extendTTL queues PEXPIRE NX (sets a TTL on a key that has none) and PEXPIRE GT (only
 // lengthens an existing one): after both, the key's TTL is the longest ever asked for.
 func extendTTL(ctx context.Context, pipe redis.Pipeliner, key string, ttl time.Duration) {
@@ -104,13 +147,21 @@ func extendTTL(ctx context.Context, pipe redis.Pipeliner, key string, ttl time.D
 	pipe.Do(ctx, "pexpire", key, ms, "gt")
 }
 
-// DropRefresh forgets a refresh token that was rotated away: DEL refresh_token:{h} and
-// SREM user_tokens:{uid} h, in one transaction.
-func (c *Cache) DropRefresh(ctx context.Context, userID, refreshHash string) error {
+// DropRefresh forgets the pair a refresh rotated away, in one transaction: DEL
+// refresh_token:{refreshHash} and SREM user_tokens:{uid} of both hashes, so that the
+// set holds only the user's current pairs, not one pair per refresh ever made. The
+// old access token's access_token:{h} entry stays: that token is still valid until it
+// expires (it is only no longer listed, and a revocation names it from the store).
+// An empty accessHash drops the refresh token only.
+func (c *Cache) DropRefresh(ctx context.Context, userID, refreshHash, accessHash string) error {
 	_, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.Del(ctx, c.RefreshKey(refreshHash))
 		if userID != "" {
-			pipe.SRem(ctx, c.UserTokensKey(userID), refreshHash)
+			members := []any{refreshHash}
+			if accessHash != "" {
+				members = append(members, accessHash)
+			}
+			pipe.SRem(ctx, c.UserTokensKey(userID), members...)
 		}
 		return nil
 	})
@@ -121,11 +172,19 @@ func (c *Cache) DropRefresh(ctx context.Context, userID, refreshHash string) err
 }
 
 // Revoke applies a store revocation to Redis in one MULTI/EXEC transaction. For every
-// token in res.Tokens it deletes access_token:{h} and refresh_token:{h}, sets
-// revoked:{h} = "1" for the token's remaining life (skipped for a token already
-// expired) and removes the hashes from user_tokens:{uid}. After those writes, in the
-// same transaction, it publishes one Event per res.Revocations row, in Seq order.
-// Revoking nothing (an empty result) is a no-op.
+// access token in res.Tokens it deletes access_token:{h} and sets revoked:{h} = "1"
+// for the token's remaining life (skipped for a token already expired); for every
+// refresh token it deletes refresh_token:{h}; both hashes leave user_tokens:{uid}.
+// After those writes, in the same transaction, it publishes one Event per
+// res.Revocations row, in Seq order. Revoking nothing (an empty result) is a no-op.
+//
+// revoked:{h} is written for access tokens only, because only an access token's
+// presentation is decided from Redis (a verifier's MGET access_token:{h} revoked:{h},
+// and Fill's refusal to cache it again). A refresh token is only ever decided by the
+// store's Rotate, which locks its row and refuses every token of a revoked session,
+// so a revoked:{h} for it would be a key nobody reads; rotated (used) refresh tokens
+// are not even in res.Tokens (store.RevokeResult). The keys a revocation writes are
+// thus bounded by the session's live access tokens, not by how often it refreshed.
 func (c *Cache) Revoke(ctx context.Context, res store.RevokeResult) error {
 	if len(res.Tokens) == 0 && len(res.Revocations) == 0 {
 		return nil
@@ -148,9 +207,6 @@ func (c *Cache) Revoke(ctx context.Context, res store.RevokeResult) error {
 			}
 			if t.Refresh != "" {
 				pipe.Del(ctx, c.RefreshKey(t.Refresh))
-				if ttl := c.ttlUntil(t.RefreshExpiresAt); ttl > 0 {
-					pipe.Set(ctx, c.RevokedKey(t.Refresh), "1", ttl)
-				}
 			}
 			if t.UserID != "" {
 				members := make([]any, 0, 2)

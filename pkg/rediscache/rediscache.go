@@ -197,6 +197,7 @@ const (
 	opFill
 	opMarkRevoked
 	opFeed
+	opSweep
 	numOps
 )
 
@@ -209,6 +210,7 @@ var opNames = [numOps]string{
 	opFill:        "fill",
 	opMarkRevoked: "mark_revoked",
 	opFeed:        "feed",
+	opSweep:       "sweep_user_tokens",
 }
 
 type metrics struct {

@@ -20,6 +20,10 @@
 //   - Every revocation writes one log row per session that went from live to
 //     revoked. The log's Seq is assigned in commit order with no gaps, so a verifier
 //     that tails it with RevocationsAfter(lastSeq) misses nothing.
+//   - PruneExpired deletes what stopped mattering before a cutoff (expired pairs,
+//     revoked sessions once their access tokens expired, then their log rows) in
+//     batches; used refresh tokens of live sessions stay for reuse detection. On
+//     PostgreSQL one instance prunes at a time (advisory lock).
 //   - Times come back in UTC with microsecond precision. Errors wrap the Err*
 //     sentinels (use errors.Is) and never carry token hashes, passwords or SQL.
 //

@@ -98,8 +98,13 @@ type TokenHashes struct {
 // RevokeResult is what a revocation changed. Revocations holds one log row per
 // session that went from live to revoked, oldest session first (empty when nothing
 // changed: revoking twice is not an error). Tokens lists the token pairs of those
-// sessions of which at least one half had not yet expired; a half that had expired
-// is left empty (hash "" and zero expiry), so every hash listed still needs denying.
+// sessions of which at least one half could still be presented: an access token that
+// has not expired, a refresh token that has neither expired nor been rotated. A half
+// that could not is left empty (hash "" and zero expiry), so every hash listed still
+// needs denying. A rotated (used) refresh token is never listed: only the store's
+// Rotate decides on a refresh token, and it refuses every token of a revoked session,
+// so no cache needs to hear of it; a session refreshed N times thus reports its live
+// tokens, not N pairs.
 type RevokeResult struct {
 	Revocations []Revocation
 	Tokens      []TokenHashes
@@ -134,11 +139,14 @@ type Rotation struct {
 
 // RotateResult is the outcome of Store.Rotate. On ErrTokenReused, Revoked says which
 // session was revoked (and Session, now revoked, and User are filled in); on success,
-// Session (with its new LastUsedAt and ExpiresAt) and User are those of the new pair.
+// Session (with its new LastUsedAt and ExpiresAt) and User are those of the new pair,
+// and Old is the presented token's pair as stored after the rotation (UsedAt set to
+// its first use), so that caches can forget it.
 type RotateResult struct {
 	Session Session
 	User    User
 	New     RefreshToken
+	Old     RefreshToken
 	Revoked RevokeResult
 }
 
@@ -209,12 +217,35 @@ type Store interface {
 	// MarkRevocationsSynced records that the rows with these seqs were written
 	// through to Redis and published. Unknown or already synced seqs are ignored.
 	MarkRevocationsSynced(ctx context.Context, seqs []int64, now time.Time) error
-	// PruneExpired deletes the token pairs whose refresh and access tokens both expired
-	// before the given time, the sessions that expired before it and have no token pair
-	// left, and the log rows older than it whose session is gone (a revoked session's
-	// row stays while the session could have live tokens); it returns how many rows went.
-	PruneExpired(ctx context.Context, before time.Time) (int64, error)
+	// PruneExpired deletes, in batches, what no longer decides anything as of before
+	// (the caller passes now minus its retention period) and says what went:
+	//   - token pairs whose refresh and access tokens both expired before it;
+	//   - token pairs, used or not, of a session revoked before it, once their access
+	//     token expired before it (Rotate refuses every token of a revoked session,
+	//     and verifiers decide on its access tokens from the session row and the log);
+	//   - sessions that expired or were revoked before it and have no token pair left;
+	//   - log rows older than it whose session is gone.
+	// A used refresh token of a live session stays until it expires: reuse detection
+	// needs it. A revoked session's log row therefore stays until before has passed
+	// both the revocation and the expiry of the session's last access token. When
+	// several instances share one database only one prunes at a time (PostgreSQL: an
+	// advisory lock; a call that finds it held does nothing and reports Skipped).
+	// Pruning never lowers LastRevocationSeq.
+	PruneExpired(ctx context.Context, before time.Time) (Pruned, error)
 }
+
+// Pruned is what one Store.PruneExpired call deleted, by kind.
+type Pruned struct {
+	Tokens      int64 // refresh_tokens rows (token pairs)
+	Sessions    int64
+	Revocations int64 // revocation-log rows
+	// Skipped: another instance was pruning the same database (it holds the lock);
+	// this call deleted nothing.
+	Skipped bool
+}
+
+// Total is the number of rows deleted.
+func (p Pruned) Total() int64 { return p.Tokens + p.Sessions + p.Revocations }
 
 // Opener opens a backend from a DATABASE_URL.
 type Opener func(ctx context.Context, databaseURL string) (Store, error)

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vexen/vexen-auth/internal/testenv"
 	"github.com/vexen/vexen-auth/pkg/store"
@@ -80,5 +83,57 @@ func TestUnmigratedStoreFails(t *testing.T) {
 	_, err := s.UserByID(context.Background(), "x")
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UserByID before Migrate: %v, want a schema error", err)
+	}
+}
+
+// TestPruneOneAtATime: while another instance holds the prune lock, PruneExpired does
+// nothing and says so; once it is released, the next call prunes.
+func TestPruneOneAtATime(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresURL(t)
+	a, b := open(t, url), open(t, url)
+	if err := a.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := a.CreateUser(ctx, store.User{Email: "lock@example.com", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := a.CreateSession(ctx, store.Session{ID: "s1", UserID: u.ID, CreatedAt: now.Add(-2 * time.Hour)},
+		store.RefreshToken{Hash: "h1", ExpiresAt: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another instance is pruning: it holds the advisory lock on its own connection.
+	holder, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(0x76787072)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.PruneExpired(ctx, now)
+	if err != nil || got != (store.Pruned{Skipped: true}) {
+		t.Fatalf("PruneExpired while another instance prunes = %+v, %v; want Skipped", got, err)
+	}
+	if _, err := b.Session(ctx, "s1"); err != nil {
+		t.Fatalf("a skipped prune deleted the session: %v", err)
+	}
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_unlock($1)", int64(0x76787072)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = b.PruneExpired(ctx, now)
+	if err != nil || got != (store.Pruned{Tokens: 1, Sessions: 1}) {
+		t.Fatalf("PruneExpired after the lock was released = %+v, %v", got, err)
+	}
+	// The lock went back with the connection: the other instance can take it now.
+	var locked bool
+	if err := holder.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(0x76787072)).Scan(&locked); err != nil || !locked {
+		t.Fatalf("prune lock still held after PruneExpired returned: %v, %v", locked, err)
+	}
+	if got, err := a.PruneExpired(ctx, now); err != nil || !got.Skipped {
+		t.Fatalf("PruneExpired on the first instance while the lock is held = %+v, %v", got, err)
 	}
 }

@@ -209,6 +209,23 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, first sto
 	return nil
 }
 
+const tokenColumns = "hash, session_id, parent_hash, access_hash, access_expires_at, created_at, expires_at, used_at"
+
+func scanToken(row pgx.Row) (store.RefreshToken, error) {
+	var (
+		t                   store.RefreshToken
+		parent              pgtype.Text
+		accessExpires, used pgtype.Timestamptz
+	)
+	if err := row.Scan(&t.Hash, &t.SessionID, &parent, &t.AccessHash, &accessExpires, &t.CreatedAt, &t.ExpiresAt, &used); err != nil {
+		return store.RefreshToken{}, err
+	}
+	t.ParentHash = parent.String
+	t.AccessExpiresAt, t.UsedAt = fromNull(accessExpires), fromNull(used)
+	t.CreatedAt, t.ExpiresAt = t.CreatedAt.UTC(), t.ExpiresAt.UTC()
+	return t, nil
+}
+
 func insertToken(ctx context.Context, tx pgx.Tx, t store.RefreshToken) error {
 	_, err := tx.Exec(ctx,
 		`INSERT INTO refresh_tokens (hash, session_id, parent_hash, access_hash, access_expires_at, created_at, expires_at, used_at)
@@ -232,18 +249,13 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 	}
 	defer rollback(tx)
 
-	var (
-		sessionID string
-		expires   time.Time
-		used      pgtype.Timestamptz
-	)
-	err = tx.QueryRow(ctx,
-		"SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = $1 FOR UPDATE", r.OldHash).
-		Scan(&sessionID, &expires, &used)
+	old, err := scanToken(tx.QueryRow(ctx,
+		"SELECT "+tokenColumns+" FROM refresh_tokens WHERE hash = $1 FOR UPDATE", r.OldHash))
 	if err != nil {
 		return store.RotateResult{}, notFound("rotate", err)
 	}
-	if !now.Before(expires) {
+	sessionID := old.SessionID
+	if !now.Before(old.ExpiresAt) {
 		return store.RotateResult{}, fmt.Errorf("postgres: rotate: %w", store.ErrTokenExpired)
 	}
 	sess, err := scanSession(tx.QueryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = $1 FOR UPDATE", sessionID))
@@ -259,7 +271,7 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 	if !sess.Live(now) || user.Disabled {
 		return store.RotateResult{}, fmt.Errorf("postgres: rotate: %w", store.ErrSessionRevoked)
 	}
-	if used.Valid && rules.ReuseDetected(used.Time, now, r.Grace) {
+	if !old.UsedAt.IsZero() && rules.ReuseDetected(old.UsedAt, now, r.Grace) {
 		rr, err := revoke(ctx, tx, []store.Session{sess}, store.ReasonReuse, now)
 		if err != nil {
 			return store.RotateResult{}, fmt.Errorf("postgres: rotate: revoke reused session: %w", err)
@@ -298,7 +310,10 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 	if err := tx.Commit(ctx); err != nil {
 		return store.RotateResult{}, fmt.Errorf("postgres: rotate: commit: %w", err)
 	}
-	return store.RotateResult{Session: sess, User: user, New: next}, nil
+	if old.UsedAt.IsZero() {
+		old.UsedAt = now
+	}
+	return store.RotateResult{Session: sess, User: user, New: next, Old: old}, nil
 }
 
 // SessionByRefreshHash finds the session a refresh token (used or not) belongs to.
@@ -469,6 +484,8 @@ func revoke(ctx context.Context, tx pgx.Tx, sessions []store.Session, reason str
 		byID[sess.ID] = sess
 	}
 
+	// Rotated refresh tokens are left out (rules.LiveTokens): a session refreshed a
+	// thousand times reports its live pairs, not a thousand.
 	rows, err := tx.Query(ctx, liveTokensQuery, ids, now)
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("list live tokens: %w", err)
@@ -480,11 +497,12 @@ func revoke(ctx context.Context, tx pgx.Tx, sessions []store.Session, reason str
 }
 
 // liveTokensQuery lists the token pairs of the sessions in $1 (in that order) of
-// which one half has not expired at $2.
-const liveTokensQuery = `SELECT t.session_id, t.hash, t.expires_at, t.access_hash, t.access_expires_at
+// which one half can still be presented at $2 (an unexpired access token, or an
+// unexpired refresh token not yet rotated).
+const liveTokensQuery = `SELECT t.session_id, t.hash, t.expires_at, t.used_at, t.access_hash, t.access_expires_at
 		 FROM refresh_tokens t
 		 JOIN unnest($1::text[]) WITH ORDINALITY AS s(id, ord) ON s.id = t.session_id
-		 WHERE t.expires_at > $2 OR t.access_expires_at > $2
+		 WHERE (t.expires_at > $2 AND t.used_at IS NULL) OR t.access_expires_at > $2
 		 ORDER BY s.ord, t.created_at, t.hash`
 
 // scanLiveTokens appends the rows of liveTokensQuery to rr and closes them.
@@ -494,12 +512,14 @@ func scanLiveTokens(rows pgx.Rows, rr *store.RevokeResult, byID map[string]store
 		var (
 			sid, refresh, access string
 			expires              time.Time
-			accessExpires        pgtype.Timestamptz
+			used, accessExpires  pgtype.Timestamptz
 		)
-		if err := rows.Scan(&sid, &refresh, &expires, &access, &accessExpires); err != nil {
+		if err := rows.Scan(&sid, &refresh, &expires, &used, &access, &accessExpires); err != nil {
 			return err
 		}
-		rr.Tokens = append(rr.Tokens, rules.LiveTokens(byID[sid], refresh, expires.UTC(), access, fromNull(accessExpires), now))
+		if th, ok := rules.LiveTokens(byID[sid], refresh, expires.UTC(), fromNull(used), access, fromNull(accessExpires), now); ok {
+			rr.Tokens = append(rr.Tokens, th)
+		}
 	}
 	return rows.Err()
 }
@@ -549,37 +569,6 @@ func (s *Store) LastRevocationSeq(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("postgres: last revocation seq: %w", err)
 	}
 	return last, nil
-}
-
-// PruneExpired deletes, in one transaction, the token pairs whose refresh and access
-// tokens both expired before the given time, then the sessions that expired before
-// it and have no token pair left, then the log rows older than it whose session is
-// gone. It returns how many rows went.
-func (s *Store) PruneExpired(ctx context.Context, before time.Time) (int64, error) {
-	before = rules.Norm(before)
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: prune: begin: %w", err)
-	}
-	defer rollback(tx)
-	var total int64
-	for _, q := range []string{
-		`DELETE FROM refresh_tokens WHERE expires_at < $1 AND (access_expires_at IS NULL OR access_expires_at < $1)`,
-		`DELETE FROM sessions s WHERE s.expires_at < $1
-		   AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id)`,
-		`DELETE FROM revocations r WHERE r.at < $1
-		   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = r.session_id)`,
-	} {
-		tag, err := tx.Exec(ctx, q, before)
-		if err != nil {
-			return 0, fmt.Errorf("postgres: prune: %w", err)
-		}
-		total += tag.RowsAffected()
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("postgres: prune: commit: %w", err)
-	}
-	return total, nil
 }
 
 // RevocationsSince returns up to limit log rows with At >= since and Seq > after,

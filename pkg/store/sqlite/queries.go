@@ -188,6 +188,24 @@ func insertError(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
+const tokenColumns = "hash, session_id, parent_hash, access_hash, access_expires_at, created_at, expires_at, used_at"
+
+func scanToken(row rowScanner) (store.RefreshToken, error) {
+	var (
+		t                   store.RefreshToken
+		parent              sql.NullString
+		created, expires    int64
+		accessExpires, used sql.NullInt64
+	)
+	if err := row.Scan(&t.Hash, &t.SessionID, &parent, &t.AccessHash, &accessExpires, &created, &expires, &used); err != nil {
+		return store.RefreshToken{}, err
+	}
+	t.ParentHash = parent.String
+	t.AccessExpiresAt, t.UsedAt = fromNullMicros(accessExpires), fromNullMicros(used)
+	t.CreatedAt, t.ExpiresAt = fromMicros(created), fromMicros(expires)
+	return t, nil
+}
+
 func insertToken(tx *wtx, t store.RefreshToken) error {
 	_, err := tx.exec(
 		`INSERT INTO refresh_tokens (hash, session_id, parent_hash, access_hash, access_expires_at, created_at, expires_at, used_at)
@@ -212,17 +230,12 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 	}
 	defer tx.rollback()
 
-	var (
-		sessionID string
-		expires   int64
-		used      sql.NullInt64
-	)
-	err = tx.queryRow("SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = ?", r.OldHash).
-		Scan(&sessionID, &expires, &used)
+	old, err := scanToken(tx.queryRow("SELECT "+tokenColumns+" FROM refresh_tokens WHERE hash = ?", r.OldHash))
 	if err != nil {
 		return store.RotateResult{}, notFound("rotate", err)
 	}
-	if !now.Before(fromMicros(expires)) {
+	sessionID := old.SessionID
+	if !now.Before(old.ExpiresAt) {
 		return store.RotateResult{}, fmt.Errorf("sqlite: rotate: %w", store.ErrTokenExpired)
 	}
 	sess, err := scanSession(tx.queryRow("SELECT "+sessionColumns+" FROM sessions WHERE id = ?", sessionID))
@@ -236,7 +249,7 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 	if !sess.Live(now) || user.Disabled {
 		return store.RotateResult{}, fmt.Errorf("sqlite: rotate: %w", store.ErrSessionRevoked)
 	}
-	if used.Valid && rules.ReuseDetected(fromMicros(used.Int64), now, r.Grace) {
+	if !old.UsedAt.IsZero() && rules.ReuseDetected(old.UsedAt, now, r.Grace) {
 		rr, err := revoke(tx, []store.Session{sess}, store.ReasonReuse, now)
 		if err != nil {
 			return store.RotateResult{}, fmt.Errorf("sqlite: rotate: revoke reused session: %w", err)
@@ -275,7 +288,10 @@ func (s *Store) Rotate(ctx context.Context, r store.Rotation) (store.RotateResul
 	if err := tx.commit(); err != nil {
 		return store.RotateResult{}, fmt.Errorf("sqlite: rotate: commit: %w", err)
 	}
-	return store.RotateResult{Session: sess, User: user, New: next}, nil
+	if old.UsedAt.IsZero() {
+		old.UsedAt = now
+	}
+	return store.RotateResult{Session: sess, User: user, New: next, Old: old}, nil
 }
 
 // SessionByRefreshHash finds the session a refresh token (used or not) belongs to.
@@ -427,7 +443,9 @@ func revoke(tx *wtx, sessions []store.Session, reason string, now time.Time) (st
 }
 
 func appendLiveTokens(tx *wtx, rr *store.RevokeResult, sess store.Session, now time.Time) error {
-	rows, err := tx.query(liveTokensQuery, sess.ID, micros(now), micros(now))
+	// Rotated refresh tokens are left out (rules.LiveTokens): a session refreshed a
+	// thousand times reports its live pairs, not a thousand.
+	rows, err := tx.query(liveTokensQuery, sess.ID, micros(now))
 	if err != nil {
 		return fmt.Errorf("list live tokens: %w", err)
 	}
@@ -437,9 +455,10 @@ func appendLiveTokens(tx *wtx, rr *store.RevokeResult, sess store.Session, now t
 	return nil
 }
 
-// liveTokensQuery lists a session's token pairs of which one half has not expired.
-const liveTokensQuery = `SELECT hash, expires_at, access_hash, access_expires_at FROM refresh_tokens
-		 WHERE session_id = ? AND (expires_at > ? OR access_expires_at > ?)
+// liveTokensQuery lists a session's token pairs of which one half can still be
+// presented (an unexpired access token, or an unexpired refresh token not yet rotated).
+const liveTokensQuery = `SELECT hash, expires_at, used_at, access_hash, access_expires_at FROM refresh_tokens
+		 WHERE session_id = ?1 AND ((expires_at > ?2 AND used_at IS NULL) OR access_expires_at > ?2)
 		 ORDER BY created_at, hash`
 
 // scanLiveTokens appends the rows of liveTokensQuery to rr and closes them.
@@ -447,15 +466,16 @@ func scanLiveTokens(rows *sql.Rows, rr *store.RevokeResult, sess store.Session, 
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			refresh, access string
-			expires         int64
-			accessExpires   sql.NullInt64
+			refresh, access     string
+			expires             int64
+			used, accessExpires sql.NullInt64
 		)
-		if err := rows.Scan(&refresh, &expires, &access, &accessExpires); err != nil {
+		if err := rows.Scan(&refresh, &expires, &used, &access, &accessExpires); err != nil {
 			return err
 		}
-		rr.Tokens = append(rr.Tokens,
-			rules.LiveTokens(sess, refresh, fromMicros(expires), access, fromNullMicros(accessExpires), now))
+		if th, ok := rules.LiveTokens(sess, refresh, fromMicros(expires), fromNullMicros(used), access, fromNullMicros(accessExpires), now); ok {
+			rr.Tokens = append(rr.Tokens, th)
+		}
 	}
 	return rows.Err()
 }
@@ -506,41 +526,6 @@ func (s *Store) LastRevocationSeq(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sqlite: last revocation seq: %w", err)
 	}
 	return last, nil
-}
-
-// PruneExpired deletes, in one transaction, the token pairs whose refresh and access
-// tokens both expired before the given time, then the sessions that expired before
-// it and have no token pair left, then the log rows older than it whose session is
-// gone. It returns how many rows went.
-func (s *Store) PruneExpired(ctx context.Context, before time.Time) (int64, error) {
-	b := micros(rules.Norm(before))
-	tx, err := s.begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: prune: begin: %w", err)
-	}
-	defer tx.rollback()
-	var total int64
-	for _, q := range []string{
-		`DELETE FROM refresh_tokens WHERE expires_at < ?1 AND coalesce(access_expires_at, 0) < ?1`,
-		`DELETE FROM sessions WHERE expires_at < ?1
-		   AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)`,
-		`DELETE FROM revocations WHERE at < ?1
-		   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = revocations.session_id)`,
-	} {
-		res, err := tx.exec(q, b)
-		if err != nil {
-			return 0, fmt.Errorf("sqlite: prune: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, fmt.Errorf("sqlite: prune: %w", err)
-		}
-		total += n
-	}
-	if err := tx.commit(); err != nil {
-		return 0, fmt.Errorf("sqlite: prune: commit: %w", err)
-	}
-	return total, nil
 }
 
 // RevocationsSince returns up to limit log rows with At >= since and Seq > after,
@@ -612,7 +597,7 @@ func (s *Store) UnsyncedRevocations(ctx context.Context, since, now time.Time, l
 
 // liveTokensOf appends the session's token pairs not expired at now (read pool).
 func (s *Store) liveTokensOf(ctx context.Context, rr *store.RevokeResult, sess store.Session, now time.Time) error {
-	rows, err := s.r.query(ctx, liveTokensQuery, sess.ID, micros(now), micros(now))
+	rows, err := s.r.query(ctx, liveTokensQuery, sess.ID, micros(now))
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		{"RevocationSync", testRevocationSync},
 		{"SessionState", testSessionState},
 		{"PruneExpired", testPruneExpired},
+		{"PruneBatches", testPruneBatches},
 		{"ConcurrentRotateGrace", func(t *testing.T, s store.Store) { testConcurrentRotateGrace(t, []store.Store{s}) }},
 		{"ConcurrentRotateNoGrace", func(t *testing.T, s store.Store) { testConcurrentRotateNoGrace(t, []store.Store{s}) }},
 		{"RevocationFeed", func(t *testing.T, s store.Store) { testRevocationFeed(t, []store.Store{s}) }},
@@ -528,7 +529,9 @@ func testRevokeSession(t *testing.T, s store.Store) {
 	if n := lastSeq(t, s); n != rv.Seq {
 		t.Errorf("LastRevocationSeq = %d, want %d", n, rv.Seq)
 	}
-	if got, want := refreshHashes(rr.Tokens), sorted(tok0.Hash, child.Hash); !slices.Equal(got, want) {
+	// tok0 was rotated: only its access token (still live) is named, not its refresh
+	// token, which Rotate alone decides on.
+	if got, want := refreshHashes(rr.Tokens), sorted(child.Hash); !slices.Equal(got, want) {
 		t.Errorf("revoked refresh hashes = %v, want %v", got, want)
 	}
 	if got, want := accessHashes(rr.Tokens), sorted(tok0.AccessHash, child.AccessHash); !slices.Equal(got, want) {
@@ -750,6 +753,11 @@ func testRotate(t *testing.T, s store.Store) {
 		!n.AccessExpiresAt.Equal(us(t1.Add(accessTTL))) || !n.UsedAt.IsZero() {
 		t.Errorf("New = %+v", n)
 	}
+	if o := res.Old; o.Hash != tok0.Hash || o.SessionID != sess.ID || o.AccessHash != tok0.AccessHash ||
+		o.ParentHash != "" || !o.UsedAt.Equal(us(t1)) || !o.ExpiresAt.Equal(us(tok0.ExpiresAt)) ||
+		!o.AccessExpiresAt.Equal(us(tok0.AccessExpiresAt)) || !o.CreatedAt.Equal(us(tok0.CreatedAt)) {
+		t.Errorf("Old = %+v, want the presented pair %+v, used at %v", o, tok0, t1)
+	}
 	if res.Session.ID != sess.ID || !res.Session.LastUsedAt.Equal(us(t1)) || !res.Session.ExpiresAt.Equal(us(t1.Add(24*time.Hour))) {
 		t.Errorf("result Session = %+v", res.Session)
 	}
@@ -779,8 +787,19 @@ func testRotate(t *testing.T, s store.Store) {
 	if res2.New.ParentHash != n.Hash {
 		t.Errorf("second New.ParentHash = %s, want %s", res2.New.ParentHash, n.Hash)
 	}
+	if o := res2.Old; o.Hash != n.Hash || o.ParentHash != tok0.Hash || o.AccessHash != n.AccessHash || !o.UsedAt.Equal(us(t2)) {
+		t.Errorf("second Old = %+v, want %s used at %v", o, n.Hash, t2)
+	}
 	sameTime(t, "ExpiresAt after a shorter successor", mustSession(t, s, sess.ID).ExpiresAt, us(t1.Add(24*time.Hour)))
 	sameTime(t, "LastUsedAt after the second rotation", mustSession(t, s, sess.ID).LastUsedAt, us(t2))
+	// Presented again within the grace period: Old keeps the first use.
+	res3, err := s.Rotate(ctx, store.Rotation{OldHash: n.Hash, Now: t2.Add(time.Second), Grace: 5 * time.Second, Mint: minter(t2, time.Hour)})
+	if err != nil {
+		t.Fatalf("Rotate within the grace period: %v", err)
+	}
+	if !res3.Old.UsedAt.Equal(us(t2)) {
+		t.Errorf("Old.UsedAt of a second presentation = %v, want the first use %v", res3.Old.UsedAt, t2)
+	}
 	if n := lastSeq(t, s); n != 0 {
 		t.Errorf("rotation wrote %d log rows", n)
 	}
@@ -867,8 +886,8 @@ func testReuseOutsideGrace(t *testing.T, s store.Store) {
 	if rv.SessionID != sess.ID || rv.UserID != u.ID || rv.Reason != store.ReasonReuse || !rv.At.Equal(us(replay)) {
 		t.Errorf("Revocation = %+v", rv)
 	}
-	if got, want := refreshHashes(res.Revoked.Tokens), sorted(tok0.Hash, child.Hash); !slices.Equal(got, want) {
-		t.Errorf("revoked refresh hashes = %v, want %v", got, want)
+	if got, want := refreshHashes(res.Revoked.Tokens), sorted(child.Hash); !slices.Equal(got, want) {
+		t.Errorf("revoked refresh hashes = %v, want %v (the unused one only)", got, want)
 	}
 	if res.Session.ID != sess.ID || res.Session.RevokedAt.IsZero() || res.User.ID != u.ID {
 		t.Errorf("result Session %+v, User %+v", res.Session, res.User)
@@ -915,8 +934,13 @@ func testReuseInsideGrace(t *testing.T, s store.Store) {
 	replay := t1.Add(grace + time.Microsecond)
 	res, err := s.Rotate(ctx, store.Rotation{OldHash: tok0.Hash, Now: replay, Grace: grace, Mint: noMint(t)})
 	wantErr(t, "replay after the grace period of the first use", err, store.ErrTokenReused)
-	if got, want := refreshHashes(res.Revoked.Tokens), sorted(tok0.Hash, c1.Hash, c2.Hash, c3.Hash, g.Hash); !slices.Equal(got, want) {
+	// tok0 and c2 were rotated: only the unused siblings' refresh tokens are named;
+	// every pair's access token is.
+	if got, want := refreshHashes(res.Revoked.Tokens), sorted(c1.Hash, c3.Hash, g.Hash); !slices.Equal(got, want) {
 		t.Errorf("revoked refresh hashes = %v, want %v", got, want)
+	}
+	if got, want := accessHashes(res.Revoked.Tokens), sorted(tok0.AccessHash, c1.AccessHash, c2.AccessHash, c3.AccessHash, g.AccessHash); !slices.Equal(got, want) {
+		t.Errorf("revoked access hashes = %v, want %v", got, want)
 	}
 }
 
@@ -1129,61 +1153,120 @@ func testSessionState(t *testing.T, s store.Store) {
 func testPruneExpired(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	u := createUser(t, s, "prune@example.com")
-	// A: expired, never revoked → goes with its token.
+	revoke := func(id string, at time.Time) []store.Revocation {
+		t.Helper()
+		rr, err := s.RevokeSession(ctx, id, store.ReasonLogout, at)
+		if err != nil || len(rr.Revocations) != 1 {
+			t.Fatalf("RevokeSession: %+v, %v", rr, err)
+		}
+		return rr.Revocations
+	}
+	before := t0.Add(2 * time.Hour) // the caller's now minus its retention
+
+	// A: expired before `before`, never revoked → goes with its token.
 	sA, tokA := createSession(t, s, u.ID, t0, time.Hour)
-	// B: live; its first token expired after it was rotated → the token goes.
+	// B: live. Its first token expired (goes); its second was rotated but has not
+	// expired: reuse detection needs it, so it stays; the third is current.
 	sB, tokB0 := createSession(t, s, u.ID, t0, time.Hour)
 	tokB1 := rotate(t, s, tokB0.Hash, t0.Add(10*time.Minute), 0).New // lives 24h
-	// C: revoked but not expired → stays, and so does its log row.
+	tokB2 := rotate(t, s, tokB1.Hash, t0.Add(20*time.Minute), 0).New
+	// C: revoked (not expired), its access token expired before `before` → its
+	// unused refresh token, the session and the log row go.
 	sC, _ := createSession(t, s, u.ID, t0, 24*time.Hour)
-	rrC, err := s.RevokeSession(ctx, sC.ID, store.ReasonLogout, t0.Add(5*time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// D: revoked and expired → goes with its token and its log row.
+	revoke(sC.ID, t0.Add(5*time.Minute))
+	// D: revoked and expired → goes, log row too.
 	sD, _ := createSession(t, s, u.ID, t0, time.Hour)
-	if _, err := s.RevokeSession(ctx, sD.ID, store.ReasonLogout, t0.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	revoke(sD.ID, t0.Add(time.Minute))
+	// G: revoked after a rotation → both pairs (used and current) go.
+	sG, tokG0 := createSession(t, s, u.ID, t0, 24*time.Hour)
+	rotate(t, s, tokG0.Hash, t0.Add(time.Minute), 0)
+	revoke(sG.ID, t0.Add(3*time.Minute))
+	// E: revoked before `before`, but its access token expires exactly at `before`
+	// (it could be presented until then) → everything stays, the log row included.
+	eAt := before.Add(-accessTTL)
+	sE, tokE := createSession(t, s, u.ID, eAt, 24*time.Hour)
+	logE := revoke(sE.ID, eAt.Add(5*time.Minute))
+	// F: revoked after `before` → stays.
+	sF, _ := createSession(t, s, u.ID, before, 24*time.Hour)
+	logF := revoke(sF.ID, before.Add(time.Minute))
 	last := lastSeq(t, s)
 
-	before := t0.Add(2 * time.Hour)
-	n, err := s.PruneExpired(ctx, before)
+	got, err := s.PruneExpired(ctx, before)
 	if err != nil {
 		t.Fatalf("PruneExpired: %v", err)
 	}
-	if n != 6 { // tokA, tokB0, tokD, sA, sD, D's log row
-		t.Errorf("PruneExpired removed %d rows, want 6", n)
+	// tokA, tokB0, C's, D's, G's two; sA, sC, sD, sG; C's, D's, G's log rows.
+	if want := (store.Pruned{Tokens: 6, Sessions: 4, Revocations: 3}); got != want {
+		t.Errorf("PruneExpired = %+v, want %+v", got, want)
 	}
-	for _, id := range []string{sA.ID, sD.ID} {
+	if got.Total() != 13 {
+		t.Errorf("Total = %d, want 13", got.Total())
+	}
+	for _, id := range []string{sA.ID, sC.ID, sD.ID, sG.ID} {
 		_, err := s.Session(ctx, id)
 		wantErr(t, "pruned session", err, store.ErrNotFound)
+		_, err = s.SessionState(ctx, id)
+		wantErr(t, "state of a pruned session", err, store.ErrNotFound)
 	}
-	for _, h := range []string{tokA.Hash, tokB0.Hash} {
+	for _, h := range []string{tokA.Hash, tokB0.Hash, tokG0.Hash} {
 		_, err := s.SessionByRefreshHash(ctx, h)
 		wantErr(t, "pruned token", err, store.ErrNotFound)
 	}
-	if got, err := s.SessionByRefreshHash(ctx, tokB1.Hash); err != nil || got.ID != sB.ID {
-		t.Errorf("live token of a live session: %+v, %v", got, err)
+	for _, h := range []string{tokB1.Hash, tokB2.Hash} {
+		if got, err := s.SessionByRefreshHash(ctx, h); err != nil || got.ID != sB.ID {
+			t.Errorf("token of a live session: %+v, %v", got, err)
+		}
 	}
-	mustSession(t, s, sC.ID)
-	if rows := logRows(t, s); !slices.Equal(rows, rrC.Revocations) {
-		t.Errorf("log after prune = %+v, want %+v", rows, rrC.Revocations)
+	if got, err := s.SessionByRefreshHash(ctx, tokE.Hash); err != nil || got.ID != sE.ID {
+		t.Errorf("token of a session whose access token was live until `before`: %+v, %v", got, err)
+	}
+	mustSession(t, s, sF.ID)
+	if rows, want := logRows(t, s), append(slices.Clone(logE), logF...); !slices.Equal(rows, want) {
+		t.Errorf("log after prune = %+v, want %+v", rows, want)
 	}
 	if got := lastSeq(t, s); got != last {
 		t.Errorf("LastRevocationSeq after prune = %d, want %d", got, last)
 	}
-	rotate(t, s, tokB1.Hash, before, 0)
-
-	if n, err := s.PruneExpired(ctx, before); err != nil || n != 0 {
-		t.Errorf("second PruneExpired = %d, %v; want 0", n, err)
+	if got, err := s.PruneExpired(ctx, before); err != nil || got != (store.Pruned{}) {
+		t.Errorf("second PruneExpired = %+v, %v; want nothing", got, err)
 	}
+
+	// A microsecond later E's access token has expired too: E goes, log row included.
+	got, err = s.PruneExpired(ctx, before.Add(time.Microsecond))
+	if err != nil || got != (store.Pruned{Tokens: 1, Sessions: 1, Revocations: 1}) {
+		t.Errorf("PruneExpired past E's access token = %+v, %v; want E's token, session and log row", got, err)
+	}
+	if rows := logRows(t, s); !slices.Equal(rows, logF) {
+		t.Errorf("log = %+v, want %+v", rows, logF)
+	}
+
+	// The kept rotated token still trips reuse detection.
+	res, err := s.Rotate(ctx, store.Rotation{OldHash: tokB1.Hash, Now: before, Grace: 5 * time.Second, Mint: noMint(t)})
+	wantErr(t, "replay of a rotated token after pruning", err, store.ErrTokenReused)
 	// Seq values are never reused.
-	rr, err := s.RevokeSession(ctx, sB.ID, store.ReasonLogout, before)
+	if len(res.Revoked.Revocations) != 1 || res.Revoked.Revocations[0].Seq != last+1 {
+		t.Errorf("revocation after prune = %+v, want seq %d", res.Revoked.Revocations, last+1)
+	}
+}
+
+// testPruneBatches: more rows than one batch deletes are all pruned, and counted.
+func testPruneBatches(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := createUser(t, s, "batches@example.com")
+	sess, tok := createSession(t, s, u.ID, t0, 24*time.Hour)
+	const n = 1100 // > rules.PruneBatch (1000)
+	old := tok.Hash
+	for i := range n {
+		old = rotate(t, s, old, t0.Add(time.Duration(i+1)*time.Millisecond), 0).New.Hash
+	}
+	if _, err := s.RevokeSession(ctx, sess.ID, store.ReasonLogout, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.PruneExpired(ctx, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rr.Revocations[0].Seq != last+1 {
-		t.Errorf("seq after prune = %d, want %d", rr.Revocations[0].Seq, last+1)
+	if want := (store.Pruned{Tokens: n + 1, Sessions: 1, Revocations: 1}); got != want {
+		t.Errorf("PruneExpired = %+v, want %+v", got, want)
 	}
 }

@@ -16,6 +16,11 @@ import (
 // DefaultRevocationsLimit is the page size of RevocationsAfter when limit <= 0.
 const DefaultRevocationsLimit = 1000
 
+// PruneBatch is how many rows one PruneExpired statement deletes at most: each batch
+// commits on its own, so pruning a large backlog never holds locks (SQLite's one
+// write lock, PostgreSQL's row locks) for longer than one small delete.
+const PruneBatch = 1000
+
 // Norm is the value a time has after a round trip through a store: UTC, truncated to
 // the microsecond (PostgreSQL's timestamptz precision); the zero time stays zero.
 func Norm(t time.Time) time.Time {
@@ -45,18 +50,21 @@ func ReuseDetected(usedAt, now time.Time, grace time.Duration) bool {
 	return grace <= 0 || now.Sub(usedAt) > grace
 }
 
-// LiveTokens is the entry for one token pair of a revoked session; a half that has
-// expired at now is left empty (hash and expiry), so that consumers only ever see
-// tokens that still need to be denied.
-func LiveTokens(sess store.Session, refresh string, refreshExp time.Time, access string, accessExp time.Time, now time.Time) store.TokenHashes {
-	th := store.TokenHashes{SessionID: sess.ID, UserID: sess.UserID}
-	if now.Before(refreshExp) {
+// LiveTokens is the entry for one token pair of a revoked session. Only a half that
+// could still be presented at now is filled in: the access token until it expires,
+// the refresh token until it expires or is rotated (usedAt not zero: from then on
+// only Rotate, which refuses every token of a revoked session, decides on it). The
+// other half is left empty (hash and expiry), so consumers only ever see tokens that
+// still need to be denied; ok is false when neither half is left.
+func LiveTokens(sess store.Session, refresh string, refreshExp, usedAt time.Time, access string, accessExp time.Time, now time.Time) (th store.TokenHashes, ok bool) {
+	th = store.TokenHashes{SessionID: sess.ID, UserID: sess.UserID}
+	if usedAt.IsZero() && now.Before(refreshExp) {
 		th.Refresh, th.RefreshExpiresAt = refresh, refreshExp
 	}
 	if access != "" && now.Before(accessExp) {
 		th.Access, th.AccessExpiresAt = access, accessExp
 	}
-	return th
+	return th, th.Refresh != "" || th.Access != ""
 }
 
 // PrepareSession checks a new session and its first token pair and fills in their

@@ -34,15 +34,18 @@ func TestLiveTokens(t *testing.T) {
 	for _, tc := range []struct {
 		name                    string
 		refreshExp, accessExp   time.Time
+		usedAt                  time.Time
 		access                  string
 		wantRefresh, wantAccess bool
 	}{
-		{"both live", now.Add(time.Hour), now.Add(time.Minute), "a", true, true},
-		{"access expired", now.Add(time.Hour), now, "a", true, false},
-		{"refresh expired", now, now.Add(time.Minute), "a", false, true},
-		{"no access token recorded", now.Add(time.Hour), time.Time{}, "", true, false},
+		{"both live", now.Add(time.Hour), now.Add(time.Minute), time.Time{}, "a", true, true},
+		{"access expired", now.Add(time.Hour), now, time.Time{}, "a", true, false},
+		{"refresh expired", now, now.Add(time.Minute), time.Time{}, "a", false, true},
+		{"no access token recorded", now.Add(time.Hour), time.Time{}, time.Time{}, "", true, false},
+		{"refresh rotated", now.Add(time.Hour), now.Add(time.Minute), now.Add(-time.Second), "a", false, true},
+		{"refresh rotated, access expired", now.Add(time.Hour), now, now.Add(-time.Hour), "a", false, false},
 	} {
-		th := LiveTokens(sess, "r", tc.refreshExp, tc.access, tc.accessExp, now)
+		th, ok := LiveTokens(sess, "r", tc.refreshExp, tc.usedAt, tc.access, tc.accessExp, now)
 		if th.SessionID != "s" || th.UserID != "u" {
 			t.Errorf("%s: %+v names the wrong session", tc.name, th)
 		}
@@ -51,6 +54,9 @@ func TestLiveTokens(t *testing.T) {
 		}
 		if (th.Access == "a") != tc.wantAccess || (th.Access == "") != th.AccessExpiresAt.IsZero() {
 			t.Errorf("%s: access half %+v, want present=%v", tc.name, th, tc.wantAccess)
+		}
+		if ok != (tc.wantRefresh || tc.wantAccess) {
+			t.Errorf("%s: ok = %v", tc.name, ok)
 		}
 	}
 }
