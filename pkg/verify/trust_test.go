@@ -764,3 +764,41 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyMeansCanDecide: a Redis outage alone leaves a push verifier ready (it
+// decides from its cache and the store); the store down with Redis up leaves it
+// ready too (Redis decides what it knows); both down, or the store down in strict
+// mode, makes it unready.
+func TestReadyMeansCanDecide(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		strict            bool
+		redisDown, dbDown bool
+		wantReady         bool
+	}{
+		{name: "all up", wantReady: true},
+		{name: "redis down", redisDown: true, wantReady: true},
+		{name: "store down", dbDown: true, wantReady: true},
+		{name: "both down", redisDown: true, dbDown: true},
+		{name: "strict, store down", strict: true, dbDown: true},
+		{name: "strict, redis down", strict: true, redisDown: true, wantReady: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, withRedis(), withConfig(func(c *Config) {
+				if tc.strict {
+					c.Revocation = ModeStrict
+				}
+			}))
+			if tc.redisDown {
+				f.shared.SetErr(verifytest.ErrDown)
+			}
+			if tc.dbDown {
+				f.sessions.SetErr(verifytest.ErrDown)
+			}
+			err := f.v.Ready(context.Background())
+			if (err == nil) != tc.wantReady {
+				t.Fatalf("Ready = %v, want ready %v", err, tc.wantReady)
+			}
+		})
+	}
+}

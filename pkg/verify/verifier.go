@@ -221,7 +221,11 @@ func (v *Verifier) janitor(ctx context.Context) {
 }
 
 // Ready reports whether the verifier can decide: keys loaded, the revocation
-// window loaded, the store reachable and, when configured, Redis reachable.
+// window loaded, and a backend that can answer a miss: the store, or in push mode
+// Redis (which decides the tokens it knows while the store is down). Strict mode
+// needs the store's log for every decision. A Redis outage alone does not make a
+// verifier unready: it still decides from its cache and the store, and taking
+// every verifier out of rotation for it would turn a slowdown into an outage.
 func (v *Verifier) Ready(ctx context.Context) error {
 	if v.keys.current() == nil {
 		return ErrKeysUnavailable
@@ -229,17 +233,20 @@ func (v *Verifier) Ready(ctx context.Context) error {
 	if !v.rev.loaded.Load() {
 		return ErrWindowNotLoaded
 	}
+	var storeErr error
 	if p, ok := v.sessions.(interface{ Ping(context.Context) error }); ok {
-		if err := p.Ping(ctx); err != nil {
-			return fmt.Errorf("verify: store: %w", err)
-		}
-	} else if _, err := v.sessions.LastRevocationSeq(ctx); err != nil {
-		return fmt.Errorf("verify: store: %w", err)
+		storeErr = p.Ping(ctx)
+	} else {
+		_, storeErr = v.sessions.LastRevocationSeq(ctx)
 	}
-	if v.shared != nil {
-		if err := v.shared.Ping(ctx); err != nil {
-			return fmt.Errorf("verify: redis: %w", err)
-		}
+	if storeErr == nil {
+		return nil
+	}
+	if v.strict || v.shared == nil {
+		return fmt.Errorf("verify: store: %w", storeErr)
+	}
+	if err := v.shared.Ping(ctx); err != nil {
+		return fmt.Errorf("verify: neither the store (%w) nor Redis (%w) answers", storeErr, err)
 	}
 	return nil
 }
