@@ -61,7 +61,7 @@ func TestPongIsNotFreshness(t *testing.T) {
 	f := newFixture(t, withRedis())
 	tok := f.token("s1", "u1")
 	f.mustAllow(tok)
-	f.sessions.OnRevocationsAfter = func(int64) error { return verifytest.ErrDown }
+	f.sessions.SetOnRevocationsAfter(func(int64) error { return verifytest.ErrDown })
 	f.clock.Advance(5 * DefaultMaxStaleness)
 	f.shared.Pong(t, f.clock.Now())
 	if f.v.feedFresh(f.clock.Now().UnixNano()) {
@@ -138,7 +138,7 @@ func TestFreshnessEnds(t *testing.T) {
 	f.mustAllow(tok)
 	f.shared.Flush()
 	f.waitFresh(t)
-	f.sessions.OnRevocationsAfter = func(int64) error { return verifytest.ErrDown }
+	f.sessions.SetOnRevocationsAfter(func(int64) error { return verifytest.ErrDown })
 	f.clock.Advance(DefaultMaxStaleness + time.Millisecond)
 	// The last log read is older than MaxStaleness and so is the entry: re-check.
 	f.revokeInStore("s1")
@@ -158,7 +158,7 @@ func TestFeedDownStopsTrust(t *testing.T) {
 	if v := metricValue(t, f.reg, "vexen_verifier_feed_fresh", nil); v != 1 {
 		t.Fatalf("feed_fresh = %v after a log read", v)
 	}
-	f.sessions.OnRevocationsAfter = func(int64) error { return verifytest.ErrDown }
+	f.sessions.SetOnRevocationsAfter(func(int64) error { return verifytest.ErrDown })
 	f.shared.Drop(t, errors.New("connection reset"))
 	f.revokeInStore("s1")
 	f.mustDeny(tok, ReasonRevoked)
@@ -215,14 +215,14 @@ func TestSubscribedCatchUpFailsThenRetries(t *testing.T) {
 	f.mustAllow(tok)
 	f.shared.Drop(t, errors.New("down"))
 	f.revokeInStore("s1")
-	f.sessions.OnRevocationsAfter = func(int64) error { return verifytest.ErrDown }
+	f.sessions.SetOnRevocationsAfter(func(int64) error { return verifytest.ErrDown })
 	f.shared.Resubscribe(t)
 	// The catch-up failed: the feed must not be fresh, PONG or not.
 	f.shared.Pong(t, f.clock.Now())
 	if v := metricValue(t, f.reg, "vexen_verifier_feed_fresh", nil); v != 0 {
 		t.Fatal("fresh although the catch-up failed")
 	}
-	f.sessions.OnRevocationsAfter = nil
+	f.sessions.SetOnRevocationsAfter(nil)
 	waitFor(t, "the retried catch-up", func() bool { return !f.v.rev.pending() })
 	f.mustDeny(tok, ReasonRevoked)
 }
@@ -312,7 +312,7 @@ func TestStrictMode(t *testing.T) {
 			g.mustDeny(tok2, ReasonRevoked)
 
 			// The log unreadable: strict cannot decide (503), never 200.
-			f.sessions.OnRevocationsAfter = func(int64) error { return verifytest.ErrDown }
+			f.sessions.SetOnRevocationsAfter(func(int64) error { return verifytest.ErrDown })
 			tok3 := f.token("s3", "u3")
 			if d, err := f.decide(tok3); d.Allow || d.Status != http.StatusServiceUnavailable || !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("strict with the log down: %+v, %v", d, err)
@@ -330,12 +330,12 @@ func TestStrictBarrierShared(t *testing.T) {
 	f.mustAllow(tok)
 	release := make(chan struct{})
 	var blocked atomic.Bool
-	f.sessions.OnRevocationsAfter = func(int64) error {
+	f.sessions.SetOnRevocationsAfter(func(int64) error {
 		if blocked.CompareAndSwap(false, true) {
 			<-release // hold the first read until every request has arrived
 		}
 		return nil
-	}
+	})
 	reads := f.sessions.Calls().RevocationsAfter
 	var wg sync.WaitGroup
 	for range 64 {

@@ -77,6 +77,14 @@ func (s *Sessions) AppendLog(r store.Revocation) {
 	s.log = append(s.log, r)
 }
 
+// SetOnRevocationsAfter replaces the OnRevocationsAfter hook while the verifier
+// may be reading the log (assigning the field directly would race with it).
+func (s *Sessions) SetOnRevocationsAfter(fn func(after int64) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.OnRevocationsAfter = fn
+}
+
 // SetErr makes every method fail with err (nil: work again).
 func (s *Sessions) SetErr(err error) {
 	s.mu.Lock()
