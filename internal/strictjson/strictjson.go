@@ -192,7 +192,7 @@ func (w *walker) value() error {
 	return nil
 }
 
-// String decodes a raw JSON value that Members handed out as a string; null is "".
+// String decodes a raw JSON value as a string; null is "".
 // A string without escapes is copied as is (one allocation); one with escapes or
 // bytes that are not UTF-8 is read by encoding/json, which replaces such bytes with
 // U+FFFD.
@@ -211,4 +211,43 @@ func String(v []byte) (string, error) {
 		return "", ErrString
 	}
 	return s, nil
+}
+
+// Strings decodes a raw JSON value as an array of strings; null is nil and [] is
+// empty. Any element that is not a string is ErrString.
+func Strings(v []byte) ([]string, error) {
+	if string(v) == "null" {
+		return nil, nil
+	}
+	if len(v) < 2 || v[0] != '[' {
+		return nil, ErrString
+	}
+	if !json.Valid(v) {
+		return nil, ErrSyntax
+	}
+	w := walker{b: v, i: 1}
+	w.blanks()
+	if w.b[w.i] == ']' {
+		return []string{}, nil
+	}
+	var out []string
+	for {
+		w.blanks()
+		if w.b[w.i] != '"' {
+			return nil, ErrString
+		}
+		start := w.i
+		w.str()
+		s, err := String(w.b[start:w.i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+		w.blanks()
+		if w.b[w.i] == ',' {
+			w.i++
+			continue
+		}
+		return out, nil
+	}
 }

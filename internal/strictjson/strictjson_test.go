@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -107,6 +108,32 @@ func TestString(t *testing.T) {
 		got, err := String([]byte(tc.in))
 		if (err != nil) != tc.err || got != tc.want {
 			t.Errorf("String(%s) = %q, %v; want %q, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestStrings(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		err  bool
+	}{
+		{`["a","b"]`, []string{"a", "b"}, false},
+		{`[ "a" , "\u0062" ]`, []string{"a", "b"}, false},
+		{`[]`, []string{}, false},
+		{`[ ]`, []string{}, false},
+		{`null`, nil, false},
+		{`["a",1]`, nil, true},
+		{`[null]`, nil, true},
+		{`[["a"]]`, nil, true},
+		{`"a"`, nil, true},
+		{`{"a":"b"}`, nil, true},
+		{`["a`, nil, true},
+		{`["a",]`, nil, true},
+	} {
+		got, err := Strings([]byte(tc.in))
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("Strings(%s) = %#v, %v; want %#v, error %v", tc.in, got, err, tc.want, tc.err)
 		}
 	}
 }
