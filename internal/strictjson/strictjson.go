@@ -20,31 +20,50 @@ var (
 // map takes over (a long object must not cost quadratic time).
 const smallObject = 16
 
+// maxDepth is encoding/json's nesting limit: deeper documents are not valid there
+// either.
+const maxDepth = 10000
+
 // Members checks that b is exactly one valid JSON object (blanks around it allowed)
 // in which no object, the outer one or any nested in it, holds the same member name
 // twice, and calls fn, in document order, for each member of the outer object with its
 // name, unescaped ("r\u006fles" is "roles"), and its raw value. Names are compared byte
-// for byte: "ROLES" is not "roles". An error from fn stops the walk and is returned
-// as is. A nil fn only checks.
+// for byte: "ROLES" is not "roles". A nil fn only checks.
+//
+// One pass does it all. ErrSyntax or ErrNotObject wins over any other error; then
+// the first of ErrDuplicate and an error from fn (returned as is). After such an
+// error fn is not called again, but it may have been called for members before a
+// syntax error further on: on any error, discard what fn gathered.
 //
 // The name and value slices alias b (or a buffer Members owns, for a name with
 // escapes): fn must not keep them.
 func Members(b []byte, fn func(name, value []byte) error) error {
-	if !json.Valid(b) {
-		return ErrSyntax
-	}
 	w := walker{b: b}
 	w.blanks()
-	if b[w.i] != '{' {
-		return ErrNotObject
+	if w.i < len(b) && b[w.i] != '{' {
+		if w.value(0) && w.end() {
+			return ErrNotObject
+		}
+		return ErrSyntax
 	}
-	return w.object(fn)
+	if !w.object(0, fn) || !w.end() {
+		return ErrSyntax
+	}
+	return w.err
 }
 
-// walker steps over a document json.Valid has accepted, so it checks no syntax.
+// walker checks JSON syntax as encoding/json's scanner does while it steps over a
+// document. Its methods report false on a syntax error; other errors wait in err.
 type walker struct {
-	b []byte
-	i int
+	b   []byte
+	i   int
+	err error // the first ErrDuplicate or error from fn
+}
+
+func (w *walker) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
 }
 
 func (w *walker) blanks() {
@@ -58,138 +77,229 @@ func (w *walker) blanks() {
 	}
 }
 
-// object walks the object at w.i, reporting its members to fn when fn is not nil.
-func (w *walker) object(fn func(name, value []byte) error) error {
-	w.i++ // {
+// end reports whether only blanks are left.
+func (w *walker) end() bool {
 	w.blanks()
-	if w.b[w.i] == '}' {
+	return w.i == len(w.b)
+}
+
+// next skips blanks and reports whether the next byte is c, consuming it if so.
+func (w *walker) next(c byte) bool {
+	w.blanks()
+	if w.i < len(w.b) && w.b[w.i] == c {
 		w.i++
-		return nil
+		return true
+	}
+	return false
+}
+
+// object walks the object at w.i, handing its members to fn (nil for nested
+// objects) until an error is set.
+func (w *walker) object(depth int, fn func(name, value []byte) error) bool {
+	if depth++; depth > maxDepth || !w.next('{') {
+		return false
+	}
+	if w.next('}') {
+		return true
 	}
 	var small [smallObject][]byte
 	names := small[:0]
 	var many map[string]struct{}
 	for {
 		w.blanks()
-		name, err := w.name()
-		if err != nil {
-			return err
+		start := w.i
+		escaped, ok := w.str()
+		if !ok {
+			return false
 		}
-		switch {
-		case many != nil:
-			if _, dup := many[string(name)]; dup {
-				return ErrDuplicate
+		if w.err == nil {
+			name := w.b[start+1 : w.i-1]
+			if escaped || !utf8.Valid(name) {
+				name = unescape(w.b[start:w.i])
 			}
-			many[string(name)] = struct{}{}
-		default:
-			for _, n := range names {
-				if string(n) == string(name) {
-					return ErrDuplicate
-				}
-			}
-			if len(names) < smallObject {
-				names = append(names, name)
-			} else {
-				many = make(map[string]struct{}, 2*smallObject)
-				for _, n := range names {
-					many[string(n)] = struct{}{}
+			switch {
+			case many != nil:
+				if _, dup := many[string(name)]; dup {
+					w.fail(ErrDuplicate)
 				}
 				many[string(name)] = struct{}{}
+			default:
+				for _, n := range names {
+					if string(n) == string(name) {
+						w.fail(ErrDuplicate)
+					}
+				}
+				if len(names) < smallObject {
+					names = append(names, name)
+				} else {
+					many = make(map[string]struct{}, 2*smallObject)
+					for _, n := range names {
+						many[string(n)] = struct{}{}
+					}
+					many[string(name)] = struct{}{}
+				}
 			}
-		}
-		w.blanks()
-		w.i++ // :
-		w.blanks()
-		start := w.i
-		if err := w.value(); err != nil {
-			return err
-		}
-		if fn != nil {
-			if err := fn(name, w.b[start:w.i]); err != nil {
-				return err
+			if !w.next(':') {
+				return false
 			}
+			w.blanks()
+			vstart := w.i
+			if !w.value(depth) {
+				return false
+			}
+			if fn != nil && w.err == nil {
+				if err := fn(name, w.b[vstart:w.i]); err != nil {
+					w.fail(err)
+				}
+			}
+		} else if !w.next(':') || !w.value(depth) {
+			return false
 		}
-		w.blanks()
-		if w.b[w.i] == ',' {
-			w.i++
+		if w.next(',') {
 			continue
 		}
-		w.i++ // }
-		return nil
+		return w.next('}')
 	}
 }
 
-// name reads the member name at w.i, unescaped, with bytes that are not UTF-8
-// replaced by U+FFFD as encoding/json does (so that "\xff" and "\ufffd" are one name).
-func (w *walker) name() ([]byte, error) {
-	start := w.i
-	escaped := w.str()
-	raw := w.b[start:w.i]
-	if !escaped && utf8.Valid(raw) {
-		return raw[1 : len(raw)-1], nil
-	}
+// unescape decodes a quoted JSON string that str accepted; bytes that are not UTF-8
+// become U+FFFD, as encoding/json does (so that "\xff" and "\ufffd" are one name).
+func unescape(quoted []byte) []byte {
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, ErrSyntax // cannot happen after json.Valid
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		panic("strictjson: a checked string did not decode: " + err.Error())
 	}
-	return []byte(s), nil
+	return []byte(s)
 }
 
-// str steps over the string at w.i and reports whether it holds an escape.
-func (w *walker) str() (escaped bool) {
-	w.i++ // "
-	for {
-		switch w.b[w.i] {
-		case '\\':
-			escaped = true
-			w.i += 2
-		case '"':
+// str steps over the string at w.i, reporting whether it holds an escape.
+func (w *walker) str() (escaped, ok bool) {
+	if w.i >= len(w.b) || w.b[w.i] != '"' {
+		return false, false
+	}
+	for w.i++; w.i < len(w.b); {
+		c := w.b[w.i]
+		switch {
+		case c == '"':
 			w.i++
-			return escaped
+			return escaped, true
+		case c < ' ':
+			return false, false
+		case c == '\\':
+			escaped = true
+			if w.i+1 >= len(w.b) {
+				return false, false
+			}
+			switch w.b[w.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				w.i += 2
+			case 'u':
+				if w.i+6 > len(w.b) {
+					return false, false
+				}
+				for _, h := range w.b[w.i+2 : w.i+6] {
+					if !isHex(h) {
+						return false, false
+					}
+				}
+				w.i += 6
+			default:
+				return false, false
+			}
 		default:
 			w.i++
 		}
 	}
+	return false, false
 }
 
-// value steps over the value at w.i, checking the objects within it.
-func (w *walker) value() error {
-	switch w.b[w.i] {
-	case '{':
-		return w.object(nil)
-	case '[':
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// value steps over the value at w.i (blanks before it skipped).
+func (w *walker) value(depth int) bool {
+	w.blanks()
+	if w.i >= len(w.b) {
+		return false
+	}
+	switch c := w.b[w.i]; {
+	case c == '{':
+		return w.object(depth, nil)
+	case c == '[':
+		if depth++; depth > maxDepth {
+			return false
+		}
 		w.i++
-		w.blanks()
-		if w.b[w.i] == ']' {
-			w.i++
-			return nil
+		if w.next(']') {
+			return true
 		}
 		for {
-			w.blanks()
-			if err := w.value(); err != nil {
-				return err
+			if !w.value(depth) {
+				return false
 			}
-			w.blanks()
-			if w.b[w.i] == ',' {
-				w.i++
+			if w.next(',') {
 				continue
 			}
-			w.i++ // ]
-			return nil
+			return w.next(']')
 		}
-	case '"':
-		w.str()
-		return nil
+	case c == '"':
+		_, ok := w.str()
+		return ok
+	case c == '-' || '0' <= c && c <= '9':
+		return w.number()
+	case c == 't':
+		return w.literal("true")
+	case c == 'f':
+		return w.literal("false")
+	case c == 'n':
+		return w.literal("null")
 	}
-	// A number, true, false or null: up to the next delimiter.
-	for w.i < len(w.b) {
-		switch w.b[w.i] {
-		case ',', ']', '}', ' ', '\t', '\n', '\r':
-			return nil
-		}
+	return false
+}
+
+func (w *walker) literal(lit string) bool {
+	if len(w.b)-w.i < len(lit) || string(w.b[w.i:w.i+len(lit)]) != lit {
+		return false
+	}
+	w.i += len(lit)
+	return true
+}
+
+// number steps over -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
+func (w *walker) number() bool {
+	if w.b[w.i] == '-' {
 		w.i++
 	}
-	return nil
+	switch {
+	case w.i < len(w.b) && w.b[w.i] == '0':
+		w.i++
+	case w.digits() == 0:
+		return false
+	}
+	if w.i < len(w.b) && w.b[w.i] == '.' {
+		w.i++
+		if w.digits() == 0 {
+			return false
+		}
+	}
+	if w.i < len(w.b) && (w.b[w.i] == 'e' || w.b[w.i] == 'E') {
+		w.i++
+		if w.i < len(w.b) && (w.b[w.i] == '+' || w.b[w.i] == '-') {
+			w.i++
+		}
+		if w.digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *walker) digits() int {
+	n := 0
+	for w.i < len(w.b) && '0' <= w.b[w.i] && w.b[w.i] <= '9' {
+		w.i++
+		n++
+	}
+	return n
 }
 
 // String decodes a raw JSON value as a string; null is "".
@@ -219,34 +329,36 @@ func Strings(v []byte) ([]string, error) {
 	if string(v) == "null" {
 		return nil, nil
 	}
-	if len(v) < 2 || v[0] != '[' {
+	w := walker{b: v}
+	if !w.next('[') {
 		return nil, ErrString
 	}
-	if !json.Valid(v) {
-		return nil, ErrSyntax
-	}
-	w := walker{b: v, i: 1}
-	w.blanks()
-	if w.b[w.i] == ']' {
+	if w.next(']') {
+		if !w.end() {
+			return nil, ErrSyntax
+		}
 		return []string{}, nil
 	}
 	var out []string
 	for {
 		w.blanks()
-		if w.b[w.i] != '"' {
+		start := w.i
+		if w.i >= len(v) || v[w.i] != '"' {
 			return nil, ErrString
 		}
-		start := w.i
-		w.str()
-		s, err := String(w.b[start:w.i])
+		if _, ok := w.str(); !ok {
+			return nil, ErrSyntax
+		}
+		s, err := String(v[start:w.i])
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, s)
-		w.blanks()
-		if w.b[w.i] == ',' {
-			w.i++
+		if w.next(',') {
 			continue
+		}
+		if !w.next(']') || !w.end() {
+			return nil, ErrSyntax
 		}
 		return out, nil
 	}

@@ -58,7 +58,25 @@ func TestMembers(t *testing.T) {
 		{"single quotes", `{'a':1}`, ErrSyntax, ""},
 		{"raw control character", "{\"a\":\"\x1b\"}", ErrSyntax, ""},
 		{"unterminated", `{"a":"b`, ErrSyntax, ""},
-		{"fn error stops the walk", `{"stop":1,"after":2}`, errStop, "stop=1;"},
+		{"fn error stops the calls", `{"stop":1,"after":2}`, errStop, "stop=1;"},
+		{"a syntax error after a duplicate wins", `{"a":1,"a":2,`, ErrSyntax, ""},
+		{"a syntax error after an fn error wins", `{"stop":1,"x":}`, ErrSyntax, ""},
+		{"leading zero", `{"a":01}`, ErrSyntax, ""},
+		{"minus alone", `{"a":-}`, ErrSyntax, ""},
+		{"dot without digits", `{"a":1.}`, ErrSyntax, ""},
+		{"exponent without digits", `{"a":1e+}`, ErrSyntax, ""},
+		{"numbers", `{"a":-0.5e+10,"b":0,"c":12E-3,"d":-7}`, nil, "a=-0.5e+10;b=0;c=12E-3;d=-7;"},
+		{"literals", `{"a":true,"b":false,"c":null}`, nil, "a=true;b=false;c=null;"},
+		{"truncated literal", `{"a":tru}`, ErrSyntax, ""},
+		{"short u escape", `{"a":"\u12"}`, ErrSyntax, ""},
+		{"unknown escape", `{"a":"\x41"}`, ErrSyntax, ""},
+		{"missing colon", `{"a" 1}`, ErrSyntax, ""},
+		{"missing comma", `{"a":1 "b":2}`, ErrSyntax, ""},
+		{"name not a string", `{a:1}`, ErrSyntax, ""},
+		{"array trailing comma", `{"a":[1,]}`, ErrSyntax, ""},
+		{"unclosed array", `{"a":[1}`, ErrSyntax, ""},
+		{"nested at encoding/json's limit", `{"m0":` + strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1) + `}`, nil, ""},
+		{"nested past encoding/json's limit", `{"m0":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`, ErrSyntax, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var seen strings.Builder
@@ -79,6 +97,9 @@ func TestMembers(t *testing.T) {
 				if got := seen.String(); got != tc.seen {
 					t.Fatalf("members seen %q, want %q", got, tc.seen)
 				}
+			}
+			if json.Valid([]byte(tc.doc)) == (tc.want == ErrSyntax) {
+				t.Fatalf("json.Valid(%s) = %v, but Members says %v", tc.doc, json.Valid([]byte(tc.doc)), tc.want)
 			}
 			// A nil fn checks the same way.
 			if err := Members([]byte(tc.doc), nil); tc.want != errStop && !errors.Is(err, tc.want) {
