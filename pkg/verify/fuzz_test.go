@@ -124,10 +124,6 @@ func FuzzDecodeClaims(f *testing.F) {
 		if err := strictjson.Members(b, nil); err != nil {
 			t.Fatalf("decodeClaims accepted %q: %v", b, err)
 		}
-		var std tokenClaims
-		if err := json.Unmarshal(b, &std); err != nil {
-			t.Fatalf("decodeClaims accepted %q, encoding/json did not: %v", b, err)
-		}
 		folded := false
 		_ = strictjson.Members(b, func(name, _ []byte) error {
 			for _, c := range claimNames {
@@ -135,7 +131,14 @@ func FuzzDecodeClaims(f *testing.F) {
 			}
 			return nil
 		})
-		if !folded && !reflect.DeepEqual(*fast, std) {
+		if folded {
+			return // encoding/json would read "suB" as sub: nothing to compare with
+		}
+		var std tokenClaims
+		if err := json.Unmarshal(b, &std); err != nil {
+			t.Fatalf("decodeClaims accepted %q, encoding/json did not: %v", b, err)
+		}
+		if !reflect.DeepEqual(*fast, std) {
 			t.Fatalf("decoders disagree on %q:\nexact %+v\nstd   %+v", b, *fast, std)
 		}
 	})
