@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vexen/vexen-auth/internal/cli"
+	"github.com/vexen/vexen-auth/internal/safetext"
 	"github.com/vexen/vexen-auth/pkg/config"
 	"github.com/vexen/vexen-auth/pkg/issue"
 	"github.com/vexen/vexen-auth/pkg/rediscache"
@@ -388,22 +389,25 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			return err
 		}
-		fmt.Fprintf(stdout, "user %s added with id %s\n", u.Email, u.ID)
+		fmt.Fprintf(stdout, "user %s added with id %s\n", safetext.Escape(u.Email), safetext.Escape(u.ID))
 	case "user disable":
 		if err := m.Service.DisableUser(ctx, email); err != nil {
 			return notFound(err, email)
 		}
-		fmt.Fprintf(stdout, "user %s disabled; every session revoked\n", email)
+		fmt.Fprintf(stdout, "user %s disabled; every session revoked\n", safetext.Escape(email))
 	case "sessions list":
 		list, err := m.Service.ListSessions(ctx, email)
 		if err != nil {
 			return notFound(err, email)
 		}
+		// The User-Agent and IP came from the client: escaped, so that no control
+		// or bidirectional character reaches the terminal (nor a tab the columns).
 		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tCREATED\tLAST USED\tEXPIRES\tIP\tUSER AGENT")
 		for _, s := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.CreatedAt.UTC().Format(time.RFC3339),
-				s.LastUsedAt.UTC().Format(time.RFC3339), s.ExpiresAt.UTC().Format(time.RFC3339), s.IP, s.UserAgent)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safetext.Escape(s.ID), s.CreatedAt.UTC().Format(time.RFC3339),
+				s.LastUsedAt.UTC().Format(time.RFC3339), s.ExpiresAt.UTC().Format(time.RFC3339),
+				safetext.Escape(s.IP), safetext.Escape(s.UserAgent))
 		}
 		tw.Flush()
 	case "sessions revoke":
@@ -411,7 +415,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return notFound(err, email)
 		}
-		fmt.Fprintf(stdout, "%d session(s) of %s revoked\n", n, email)
+		fmt.Fprintf(stdout, "%d session(s) of %s revoked\n", n, safetext.Escape(email))
 	}
 	return nil
 }

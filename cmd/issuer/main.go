@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/vexen/vexen-auth/internal/cli"
+	"github.com/vexen/vexen-auth/internal/safetext"
 )
 
 func main() {
@@ -30,10 +31,11 @@ func main() {
 }
 
 // run is main without the process: tests call it with their own arguments and streams.
+// The error line is escaped (safetext): it may quote an email or other stored text.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "issuer:", err)
+		fmt.Fprintln(stderr, "issuer:", safetext.Escape(err.Error()))
 	}
 	return cli.ExitCode(err)
 }

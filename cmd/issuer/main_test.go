@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/vexen/vexen-auth/internal/testenv"
 )
@@ -214,5 +216,86 @@ func TestServeInProcess(t *testing.T) {
 	testenv.Must(t, m.Close(), "close")
 	if strings.Contains(logs.String(), "s3cret-password") || strings.Contains(logs.String(), string(body[:40])) {
 		t.Fatal("logs contain a password or a token")
+	}
+}
+
+// rawRune is the first character of out, newlines aside, that a terminal could act
+// on or that could make a line read differently (a control, a bidirectional control,
+// any other non-printable character, a byte that is not UTF-8), or -1.
+func rawRune(out string) rune {
+	for i, r := range out {
+		switch {
+		case r == '\n':
+		case r == utf8.RuneError && !strings.HasPrefix(out[i:], "\ufffd"):
+			return r
+		case !unicode.IsPrint(r) && r != '\ufffd':
+			return r
+		}
+	}
+	return -1
+}
+
+// TestSessionsListEscapesClientText (issue 9): a session created through the real
+// HTTP login with a hostile User-Agent (C1 controls, bidirectional controls, a byte
+// that is not UTF-8) is listed by `issuer sessions list` with every such character
+// escaped, and no log line of the run, JSON at debug level, carries one raw (the
+// issuer logs no client text today; internal/cli's TestLoggerEscapes is the test of
+// the logger itself).
+func TestSessionsListEscapesClientText(t *testing.T) {
+	c := newCLI(t)
+	c.env["LOG_FORMAT"], c.env["LOG_LEVEL"] = "json", "debug"
+	if code, _, errs := c.run("s3cret-password\n", "user", "add", "--email", "dave@example.com", "--password-stdin"); code != 0 {
+		t.Fatalf("user add: %s", errs)
+	}
+	m := NewMain()
+	s := m.flags("issuer", func(k string) string { return c.env[k] })
+	testenv.Must(t, s.Parse([]string{"--listen", "127.0.0.1:0"}), "parse")
+	testenv.Must(t, m.validate(), "validate")
+	var logs bytes.Buffer
+	m.Stderr = &logs
+	testenv.Must(t, m.Run(context.Background()), "run")
+	defer m.Close()
+	base := "http://" + m.Addr()
+
+	// What net/http lets through in a header value: a tab and any byte >= 0x80.
+	const ua = "Mozilla/5.0\t\u0085\u009b2J\u202egnp.exe\u2066\u200f\u061c\xff"
+	post := func(body string) int {
+		req, err := http.NewRequest(http.MethodPost, base+"/v1/login", strings.NewReader(body))
+		testenv.Must(t, err, "request")
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", ua)
+		resp, err := http.DefaultClient.Do(req)
+		testenv.Must(t, err, "login")
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(`{"email":"dave@example.com","password":"s3cret-password"}`); code != 200 {
+		t.Fatalf("login: %d", code)
+	}
+	if code := post(`{"email":"dave\u0085\u202e@example.com","password":"wrong"}`); code != 401 && code != 400 {
+		t.Fatalf("hostile login: %d", code)
+	}
+	r, err := http.Get(base + "/v1/%C2%85%E2%80%AE%1B")
+	testenv.Must(t, err, "GET")
+	r.Body.Close()
+	testenv.Must(t, m.Close(), "close")
+
+	code, out, errs := c.run("", "sessions", "list", "--email", "dave@example.com")
+	if code != 0 {
+		t.Fatalf("sessions list: %d %q", code, errs)
+	}
+	if r := rawRune(out); r >= 0 {
+		t.Fatalf("sessions list prints %U raw:\n%q", r, out)
+	}
+	if !strings.Contains(out, `Mozilla/5.0\u0085\u009b2J\u202egnp.exe\u2066\u200f\u061c`+"\ufffd") {
+		t.Fatalf("the User-Agent is not listed, escaped:\n%s", out)
+	}
+	if r := rawRune(logs.String()); r >= 0 {
+		t.Fatalf("a log line carries %U raw:\n%q", r, logs.String())
+	}
+	// The error line of a failed command is escaped too.
+	if code, _, errs := c.run("", "sessions", "list", "--email", "nobody\u202e@example.com"); code != 1 || rawRune(errs) >= 0 || !strings.Contains(errs, `nobody\u202e@example.com`) {
+		t.Fatalf("error line: %d %q", code, errs)
 	}
 }

@@ -47,7 +47,10 @@ func ExitCode(err error) int {
 }
 
 // Logger builds the process logger: JSON when format is "json", text otherwise;
-// level "" means info.
+// level "" means info. No control character, bidirectional control or invalid UTF-8
+// from any string reaches the log raw: the text handler quotes such strings itself
+// (strconv.Quote: the escapes safetext.Escape writes), the JSON handler escapes C0
+// controls only (not DEL, C1 or bidirectional controls), so it is wrapped in SafeHandler.
 func Logger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level // "" is info
 	if err := lv.UnmarshalText([]byte(level)); level != "" && err != nil {
@@ -56,7 +59,7 @@ func Logger(w io.Writer, format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(SafeHandler(slog.NewJSONHandler(w, opts))), nil
 	case "", "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	default:

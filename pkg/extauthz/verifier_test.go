@@ -186,6 +186,17 @@ func TestSameAnswerAsHTTPEndpoint(t *testing.T) {
 	f.sessions.Set(store.SessionState{SessionID: "s-rev", UserID: "u-rev", ExpiresAt: time.Now().Add(time.Hour), RevokedAt: time.Now().Add(-time.Minute)})
 	otherKey := verifytest.NewKey(t, jwa.ES256)
 	forged := (&verifytest.Minter{Key: otherKey}).Mint(t, verifytest.Claims{Subject: "u-x", SessionID: "s-x"})
+	// Member names exact, no member twice (issue 9): the same answers through gRPC.
+	f.sessions.Add("s-dup", "u-dup", time.Now().Add(time.Hour))
+	dupPayload := f.mint.Payload(t, verifytest.Claims{Subject: "u-dup", SessionID: "s-dup", Email: "u-dup@example.com", Roles: []string{"dev"}})
+	withClaims := func(extra string) []byte {
+		return append(dupPayload[:len(dupPayload)-1:len(dupPayload)-1], ","+extra+"}"...)
+	}
+	rawHeader := []byte(`{"alg":"ES256","kid":"` + f.mint.Key.KID + `","typ":"at+jwt"}`)
+	rolesTwice := verifytest.SignRaw(t, jwa.ES256, f.mint.Key.Raw(), rawHeader, withClaims(`"roles":["admin"]`))
+	rolesUpper := verifytest.SignRaw(t, jwa.ES256, f.mint.Key.Raw(), rawHeader, withClaims(`"ROLES":["admin"]`))
+	typTwice := verifytest.SignRaw(t, jwa.ES256, f.mint.Key.Raw(),
+		[]byte(`{"alg":"ES256","kid":"`+f.mint.Key.KID+`","typ":"JWT","typ":"at+jwt"}`), dupPayload)
 	expired := f.mint.Mint(t, verifytest.Claims{Subject: "u-old", SessionID: "s-old", Expiry: time.Now().Add(-time.Hour), IssuedAt: time.Now().Add(-2 * time.Hour)})
 
 	tests := []struct {
@@ -206,6 +217,9 @@ func TestSameAnswerAsHTTPEndpoint(t *testing.T) {
 		{"expired", "GET", "/", bearer(expired), "", 401, codes.Unauthenticated},
 		{"revoked session", "GET", "/", bearer(revokedTok), "", 401, codes.Unauthenticated},
 		{"rule denies", "GET", "/admin/users", bearer(f.token("s-d", "u-d", "dev")), "", 403, codes.PermissionDenied},
+		{"roles given twice", "GET", "/admin/users", bearer(rolesTwice), "", 401, codes.Unauthenticated},
+		{"typ given twice", "GET", "/", bearer(typTwice), "", 401, codes.Unauthenticated},
+		{"ROLES is not roles", "GET", "/admin/users", bearer(rolesUpper), "", 403, codes.PermissionDenied},
 		{"browser navigation, no token", "GET", "/reports?q=1", browser(nil), extauthz.ModeBrowser, 302, codes.Unauthenticated},
 		{"browser navigation, revoked cookie", "GET", "/", browser(map[string]string{"Cookie": "vexen_access=" + revokedTok}), extauthz.ModeBrowser, 302, codes.Unauthenticated},
 		{"browser route, fetch()", "GET", "/", browser(map[string]string{"Sec-Fetch-Mode": "cors"}), extauthz.ModeBrowser, 401, codes.Unauthenticated},

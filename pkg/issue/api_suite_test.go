@@ -92,6 +92,15 @@ func testBadRequests(t *testing.T, newStore func(testing.TB) Store) {
 		{"malformed JSON", request{method: "POST", path: "/v1/login", body: `{"email":`}, 400, "invalid_request"},
 		{"not an object", request{method: "POST", path: "/v1/login", body: `["a","b"]`}, 400, "invalid_request"},
 		{"unknown field", request{method: "POST", path: "/v1/login", body: `{"email":"bob@example.com","password":"password1","admin":true}`}, 400, "invalid_request"},
+		// Member names match exactly and a member given twice is refused (issue 9):
+		// encoding/json alone takes EMAIL for email and keeps the last password.
+		{"EMAIL for email", request{method: "POST", path: "/v1/login", body: `{"EMAIL":"bob@example.com","password":"password1"}`}, 400, "invalid_request"},
+		{"Password for password", request{method: "POST", path: "/v1/login", body: `{"email":"bob@example.com","Password":"password1"}`}, 400, "invalid_request"},
+		{"password twice", request{method: "POST", path: "/v1/login", body: `{"email":"bob@example.com","password":"wrong","password":"password1"}`}, 400, "invalid_request"},
+		{"password twice, the second escaped", request{method: "POST", path: "/v1/login", body: `{"email":"bob@example.com","password":"wrong","p\u0061ssword":"password1"}`}, 400, "invalid_request"},
+		{"email twice", request{method: "POST", path: "/v1/login", body: `{"email":"bob@example.com","email":"bob@example.com","password":"password1"}`}, 400, "invalid_request"},
+		{"refresh: refresh_token twice", request{method: "POST", path: "/v1/refresh", body: `{"refresh_token":"x","refresh_token":"y"}`}, 400, "invalid_request"},
+		{"refresh: REFRESH_TOKEN", request{method: "POST", path: "/v1/refresh", body: `{"REFRESH_TOKEN":"x"}`}, 400, "invalid_request"},
 		{"trailing garbage", request{method: "POST", path: "/v1/login", body: good + `xyz`}, 400, "invalid_request"},
 		{"second object", request{method: "POST", path: "/v1/login", body: good + good}, 400, "invalid_request"},
 		{"wrong type", request{method: "POST", path: "/v1/login", body: `{"email":1,"password":"password1"}`}, 400, "invalid_request"},

@@ -10,9 +10,13 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vexen/vexen-auth/internal/strictjson"
 )
 
 // Handler returns the HTTP API:
@@ -225,7 +229,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 // decodeJSON reads the body strictly: Content-Type application/json, one JSON object,
-// no unknown fields, nothing after it but blanks. An empty body is allowed only when
+// no unknown fields, names spelled exactly ("EMAIL" is unknown), no field given twice,
+// nothing after it but blanks. An empty body is allowed only when
 // optional (then dst is untouched and ok is false).
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, optional bool) (ok bool, err error) {
 	body, err := readBody(w, r)
@@ -264,7 +269,43 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, optional bool) 
 	if _, err := dec.Token(); err != io.EOF {
 		return false, badRequest("unexpected data after the JSON object")
 	}
+	// encoding/json matches names ignoring case and keeps the last of a member given
+	// twice; the API's names are exact and given once.
+	fields := jsonFields(dst)
+	err = strictjson.Members(body, func(name, _ []byte) error {
+		if !slices.Contains(fields, string(name)) {
+			return badRequest("unknown field " + strconv.Quote(string(name)))
+		}
+		return nil
+	})
+	var reqErr *requestError
+	switch {
+	case errors.As(err, &reqErr):
+		return false, err
+	case errors.Is(err, strictjson.ErrDuplicate):
+		return false, badRequest("a field is given twice")
+	case err != nil:
+		return false, badRequest("the body is not valid JSON")
+	}
 	return true, nil
+}
+
+// jsonFields lists the JSON member names of the struct dst points to.
+func jsonFields(dst any) []string {
+	t := reflect.TypeOf(dst).Elem()
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 var errNoBearer = errors.New("issue: no bearer token")

@@ -1,7 +1,6 @@
 package issue
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/vexen/vexen-auth/internal/strictjson"
 )
 
 // RefreshTokenBytes is the entropy of a refresh token; it is sent as base64url without
@@ -166,7 +167,7 @@ func (s *Service) VerifyAccessToken(token string, allowExpired bool) (Claims, er
 	if len(token) > maxTokenLen {
 		return c, fmt.Errorf("%w: too long", ErrInvalidToken)
 	}
-	if err := checkTyp(token); err != nil {
+	if err := checkJOSE(token); err != nil {
 		return c, err
 	}
 	opts := []jwt.ParseOption{
@@ -223,26 +224,39 @@ func (s *Service) VerifyAccessToken(token string, allowExpired bool) (Claims, er
 
 const maxTokenLen = 8 << 10
 
-// checkTyp requires the protected header's typ to be at+jwt (RFC 9068 §4), so no
-// other JWT signed with the same key passes for an access token.
-func checkTyp(token string) error {
-	head, _, ok := strings.Cut(token, ".")
-	if !ok {
+// checkJOSE requires the protected header's typ to be at+jwt (RFC 9068 §4), so no
+// other JWT signed with the same key passes for an access token, and refuses a
+// header or claims object with a member given twice: jwx keeps the last of two, and
+// the verifier refuses the token, so the issuer must not read it either. Names are
+// exact: "TYP" is not typ.
+func checkJOSE(token string) error {
+	head, rest, ok := strings.Cut(token, ".")
+	payload, _, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 {
 		return fmt.Errorf("%w: not a JWS", ErrInvalidToken)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(head)
 	if err != nil {
 		return fmt.Errorf("%w: header encoding", ErrInvalidToken)
 	}
-	var h struct {
-		Typ string `json:"typ"`
+	var typ string
+	if err := strictjson.Members(raw, func(name, v []byte) (err error) {
+		if string(name) == "typ" {
+			typ, err = strictjson.String(v)
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("%w: header: %v", ErrInvalidToken, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&h); err != nil {
-		return fmt.Errorf("%w: header", ErrInvalidToken)
+	if !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return fmt.Errorf("%w: typ %q, want at+jwt", ErrInvalidToken, typ)
 	}
-	if !strings.EqualFold(h.Typ, "at+jwt") && !strings.EqualFold(h.Typ, "application/at+jwt") {
-		return fmt.Errorf("%w: typ %q, want at+jwt", ErrInvalidToken, h.Typ)
+	raw, err = base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return fmt.Errorf("%w: claims encoding", ErrInvalidToken)
+	}
+	if err := strictjson.Members(raw, nil); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrInvalidToken, err)
 	}
 	return nil
 }

@@ -143,6 +143,22 @@ func TestVerifyAccessToken(t *testing.T) {
 		return c
 	}
 	okHdr := map[string]any{"kid": signer.kid, "typ": "at+jwt"}
+	// rawSign signs a header and claims given as raw JSON, so that a member can be
+	// given twice or in another case.
+	rawSign := func(hdr, claims string) string {
+		in := b64url.EncodeToString([]byte(hdr)) + "." + b64url.EncodeToString([]byte(claims))
+		s, err := jws.NewSigner(jwa.ES256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := s.Sign([]byte(in), signer.private)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in + "." + b64url.EncodeToString(sig)
+	}
+	rawHdr := `{"alg":"ES256","kid":"` + signer.kid + `","typ":"at+jwt"`
+	rawClaims := strings.TrimSuffix(jsonString(claims(nil)), "}")
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tests := []struct {
 		name         string
@@ -164,6 +180,14 @@ func TestVerifyAccessToken(t *testing.T) {
 		{"typ JWT", sign(map[string]any{"kid": signer.kid, "typ": "JWT"}, claims(nil), signer.private, jwa.ES256), true, false},
 		{"no typ", sign(map[string]any{"kid": signer.kid}, claims(nil), signer.private, jwa.ES256), true, false},
 		{"unknown kid", sign(map[string]any{"kid": "nope", "typ": "at+jwt"}, claims(nil), signer.private, jwa.ES256), true, false},
+		// Exact names, no member twice (issue 9): jwx alone keeps the last duplicate.
+		{"raw-signed", rawSign(rawHdr+"}", rawClaims+"}"), false, true},
+		{"typ spelled TYP", rawSign(`{"alg":"ES256","kid":"`+signer.kid+`","TYP":"at+jwt"}`, rawClaims+"}"), true, false},
+		{"typ twice, the last at+jwt", rawSign(`{"alg":"ES256","kid":"`+signer.kid+`","typ":"JWT","typ":"at+jwt"}`, rawClaims+"}"), true, false},
+		{"a header member twice", rawSign(rawHdr+`,"x":1,"x":2}`, rawClaims+"}"), true, false},
+		{"sub twice", rawSign(rawHdr+"}", rawClaims+`,"sub":"admin"}`), true, false},
+		{"sid twice, the second escaped", rawSign(rawHdr+"}", rawClaims+`,"s\u0069d":"other"}`), true, false},
+		{"a claim twice in a nested object", rawSign(rawHdr+"}", rawClaims+`,"x":{"a":1,"a":2}}`), true, false},
 		{"foreign key, our kid", sign(okHdr, claims(nil), other, jwa.ES256), true, false},
 		{"HS256 with the public key", sign(okHdr, claims(nil), []byte(jsonString(e.svc.JWKS())), jwa.HS256), true, false},
 		{"alg none", noneToken(okHdr, claims(nil)), true, false},

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
+
 	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
 )
 
@@ -200,4 +202,28 @@ func BenchmarkCacheMemory(b *testing.B) {
 	}
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-bytes/entry")
 	runtime.KeepAlive(c)
+}
+
+// BenchmarkDecodeClaims: the claims of an issuer-minted token, as a first sight and
+// every Redis-layer decision read them.
+func BenchmarkDecodeClaims(b *testing.B) {
+	m := &verifytest.Minter{Key: verifytest.NewKey(b, jwa.ES256)}
+	payload := m.Payload(b, verifytest.Claims{Roles: []string{"admin", "dev"}})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeClaims(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeHeader: the JOSE header of an issuer-minted token.
+func BenchmarkDecodeHeader(b *testing.B) {
+	h := []byte(`{"alg":"ES256","kid":"0123456789abcdef","typ":"at+jwt"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeHeader(h); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
+
+	"github.com/vexen/vexen-auth/internal/strictjson"
 	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
 )
 
@@ -60,6 +63,14 @@ func FuzzDecide(f *testing.F) {
 	f.Add(parts[0] + ".." + parts[2])
 	f.Add(verifytest.Unsigned(f, map[string]any{"alg": "none", "typ": "at+jwt"}, fx.mint.Payload(f, verifytest.Claims{})))
 	f.Add("eyJhbGciOiJFUzI1NiJ9.e30.AAAA")
+	// Genuinely signed, with a member given twice or spelled in another case.
+	hdr := `{"alg":"ES256","kid":"` + fx.key.KID + `"`
+	payload := fx.mint.Payload(f, verifytest.Claims{})
+	for _, h := range []string{hdr + `,"typ":"JWT","typ":"at+jwt"}`, hdr + `,"TYP":"at+jwt"}`, hdr + `,"typ":"at+jwt","x":{"a":1,"a":2}}`} {
+		f.Add(verifytest.SignRaw(f, jwa.ES256, fx.key.Raw(), []byte(h), payload))
+	}
+	f.Add(verifytest.SignRaw(f, jwa.ES256, fx.key.Raw(), []byte(hdr+`,"typ":"at+jwt"}`),
+		append(payload[:len(payload)-1:len(payload)-1], `,"sub":"admin","ROLES":["admin"]}`...)))
 	f.Add("")
 	f.Fuzz(func(t *testing.T, tok string) {
 		d, err := fx.v.Decide(t.Context(), &Request{Method: http.MethodGet, Host: "h", Path: "/", Token: tok})
@@ -91,23 +102,44 @@ func FuzzCanonicalPath(f *testing.F) {
 	})
 }
 
-// FuzzDecodeClaims: the fast decoder (goccy/go-json) never panics and, where
-// encoding/json also accepts the input, reads the same claims.
+// FuzzDecodeClaims: the claims decoder never panics; what it accepts is valid JSON
+// with no member given twice, and reads the same claims as encoding/json wherever
+// encoding/json's case folding does not come into play (no top-level name that
+// equals a claim's name but for case).
 func FuzzDecodeClaims(f *testing.F) {
 	f.Add([]byte(`{"iss":"http://localhost:8080","sub":"u","aud":"vexen","exp":1893456000,"iat":1.5e9,"sid":"s","email":"e@x","roles":["a","b"]}`))
 	f.Add([]byte(`{"aud":["a","v\u0065xen"],"exp":null,"roles":[]}`))
 	f.Add([]byte(`{"exp":"1","roles":[1]}`))
 	f.Add([]byte(`{"sub":"a","sub":"b","SID":"upper"}`))
+	f.Add([]byte(`{"roles":["dev"],"ROLES":["admin"]}`))
+	f.Add([]byte(`{"r\u006fles":["a"],"roles":["b"]}`))
+	f.Add([]byte(`{"x":{"a":1,"a":2}}`))
 	f.Add([]byte(`{"exp":1e400}`))
+	claimNames := []string{"iss", "sub", "aud", "exp", "nbf", "iat", "sid", "email", "roles"}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fast, ferr := decodeClaims(b)
-		var std tokenClaims
-		serr := json.Unmarshal(b, &std)
-		if ferr != nil || serr != nil {
+		if ferr != nil {
 			return
 		}
+		if err := strictjson.Members(b, nil); err != nil {
+			t.Fatalf("decodeClaims accepted %q: %v", b, err)
+		}
+		folded := false
+		_ = strictjson.Members(b, func(name, _ []byte) error {
+			for _, c := range claimNames {
+				folded = folded || string(name) != c && strings.EqualFold(string(name), c)
+			}
+			return nil
+		})
+		if folded {
+			return // encoding/json would read "suB" as sub: nothing to compare with
+		}
+		var std tokenClaims
+		if err := json.Unmarshal(b, &std); err != nil {
+			t.Fatalf("decodeClaims accepted %q, encoding/json did not: %v", b, err)
+		}
 		if !reflect.DeepEqual(*fast, std) {
-			t.Fatalf("decoders disagree on %q:\nfast %+v\nstd  %+v", b, *fast, std)
+			t.Fatalf("decoders disagree on %q:\nexact %+v\nstd   %+v", b, *fast, std)
 		}
 	})
 }

@@ -11,9 +11,10 @@ import (
 	"strings"
 	"time"
 
-	gojson "github.com/goccy/go-json"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/vexen/vexen-auth/internal/strictjson"
 )
 
 // maxHeaderSegment bounds the base64 JOSE header decoded before the signature check.
@@ -52,12 +53,29 @@ func splitToken(tok string) (header, payload string, ok bool) {
 // keys and key URLs (jwk, jku, x5u, x5c) are ignored: keys come only from the
 // configured JWKS or secret.
 type joseHeader struct {
-	Alg  string           `json:"alg"`
-	Kid  string           `json:"kid"`
-	Typ  string           `json:"typ"`
-	Cty  *json.RawMessage `json:"cty"`
-	Crit *json.RawMessage `json:"crit"`
-	B64  *json.RawMessage `json:"b64"`
+	Alg, Kid, Typ string
+	// Ext is set when crit, b64 or cty is present (with any value, null included).
+	Ext bool
+}
+
+// decodeHeader reads a JOSE header: names match exactly ("TYP" is not "typ") and a
+// member given twice, anywhere in the header, is an error.
+func decodeHeader(b []byte) (joseHeader, error) {
+	var h joseHeader
+	err := strictjson.Members(b, func(name, v []byte) (err error) {
+		switch string(name) {
+		case "alg":
+			h.Alg, err = strictjson.String(v)
+		case "kid":
+			h.Kid, err = strictjson.String(v)
+		case "typ":
+			h.Typ, err = strictjson.String(v)
+		case "crit", "b64", "cty":
+			h.Ext = true
+		}
+		return err
+	})
+	return h, err
 }
 
 // typAccessToken reports whether typ is RFC 9068's "at+jwt" (media types compare
@@ -119,19 +137,15 @@ type audience []string
 func (a *audience) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {
-		if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 {
-			*a = audience{string(b[1 : len(b)-1])} // no escapes: the bytes are the string
-			return nil
-		}
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := strictjson.String(b)
+		if err != nil {
 			return err
 		}
 		*a = audience{s}
 		return nil
 	}
-	var l []string
-	if err := json.Unmarshal(b, &l); err != nil {
+	l, err := strictjson.Strings(b)
+	if err != nil {
 		return err
 	}
 	*a = l
@@ -147,15 +161,40 @@ func (a audience) has(s string) bool {
 	return false
 }
 
-// decodeClaims parses a claims JSON object. It runs on every Redis-layer
-// decision, so it uses goccy/go-json (the decoder jwx itself can be built with),
-// several times faster than encoding/json here.
+// decodeClaims parses a claims JSON object. Names match exactly ("ROLES" is an
+// unknown claim, not roles) and a member given twice, at any depth, is an error:
+// encoding/json and goccy/go-json would fold case and keep the last, so jwx (which
+// matches exactly) and this decoder could read different claims from one token.
+// It runs on every Redis-layer decision: one walk, no reflection.
 func decodeClaims(b []byte) (*tokenClaims, error) {
-	var c tokenClaims
-	if err := gojson.Unmarshal(b, &c); err != nil {
+	c := new(tokenClaims)
+	err := strictjson.Members(b, func(name, v []byte) (err error) {
+		switch string(name) {
+		case "iss":
+			c.Iss, err = strictjson.String(v)
+		case "sub":
+			c.Sub, err = strictjson.String(v)
+		case "aud":
+			err = c.Aud.UnmarshalJSON(v)
+		case "exp":
+			err = c.Exp.UnmarshalJSON(v)
+		case "nbf":
+			err = c.Nbf.UnmarshalJSON(v)
+		case "iat":
+			err = c.Iat.UnmarshalJSON(v)
+		case "sid":
+			c.Sid, err = strictjson.String(v)
+		case "email":
+			c.Email, err = strictjson.String(v)
+		case "roles":
+			c.Roles, err = strictjson.Strings(v)
+		}
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
 }
 
 // checkClaims applies the claim rules at now: iss, aud, sub, sid, exp and iat
@@ -216,11 +255,11 @@ func (v *Verifier) verifyToken(ctx context.Context, tok string, now time.Time) (
 	if err != nil {
 		return verified{}, ReasonMalformed, nil
 	}
-	var h joseHeader
-	if err := json.Unmarshal(hjson, &h); err != nil {
+	h, err := decodeHeader(hjson)
+	if err != nil {
 		return verified{}, ReasonMalformed, nil
 	}
-	if h.Crit != nil || h.B64 != nil || h.Cty != nil {
+	if h.Ext {
 		// Extensions we do not implement must be refused (RFC 7515 §4.1.11); the
 		// issuer uses none, nor nesting.
 		return verified{}, ReasonMalformed, nil

@@ -5,12 +5,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
 )
@@ -151,6 +154,21 @@ func TestHostileTokens(t *testing.T) {
 		}
 		return h
 	}
+	// rawHeader is our header as raw JSON with members added after typ; rawSigned
+	// signs a raw header and payload with the genuine key.
+	rawHeader := func(extra string) []byte {
+		return []byte(`{"alg":"ES256","kid":"` + f.key.KID + `","typ":"at+jwt"` + extra + `}`)
+	}
+	rawSigned := func(header, payload []byte) string {
+		return verifytest.SignRaw(t, jwa.ES256, f.key.Raw(), header, payload)
+	}
+	// withClaims appends members to the genuine claims object.
+	withClaims := func(extra string) []byte {
+		return append(payload[:len(payload)-1:len(payload)-1], ","+extra+"}"...)
+	}
+	noSID := f.mint.Payload(t, verifytest.Claims{Omit: []string{"sid"}})
+	noSID = append(noSID[:len(noSID)-1:len(noSID)-1], `,"SID":"session-1"}`...)
+
 	parts := strings.Split(good, ".")
 	otherParts := strings.Split(other, ".")
 	flipped := []byte(parts[2])
@@ -198,6 +216,27 @@ func TestHostileTokens(t *testing.T) {
 		{"header not JSON", base64.RawURLEncoding.EncodeToString([]byte("not json")) + "." + parts[1] + "." + parts[2]},
 		{"header a JSON array", base64.RawURLEncoding.EncodeToString([]byte(`["alg"]`)) + "." + parts[1] + "." + parts[2]},
 		{"header not base64", "!!!!." + parts[1] + "." + parts[2]},
+		// Member names match exactly and a member given twice is refused (issue 9):
+		// encoding/json would take TYP for typ and keep the last of two.
+		{"header: typ spelled TYP", rawSigned([]byte(`{"alg":"ES256","kid":"`+f.key.KID+`","TYP":"at+jwt"}`), payload)},
+		{"header: typ twice, the last at+jwt", rawSigned([]byte(`{"alg":"ES256","kid":"`+f.key.KID+`","typ":"JWT","typ":"at+jwt"}`), payload)},
+		{"header: typ twice, the second escaped", rawSigned([]byte(`{"alg":"ES256","kid":"`+f.key.KID+`","typ":"JWT","t\u0079p":"at+jwt"}`), payload)},
+		{"header: typ twice, same value", rawSigned(rawHeader(`,"typ":"at+jwt"`), payload)},
+		{"header: alg twice", rawSigned(rawHeader(`,"alg":"ES256"`), payload)},
+		{"header: alg twice, HS256 first", rawSigned([]byte(`{"alg":"HS256","alg":"ES256","kid":"`+f.key.KID+`","typ":"at+jwt"}`), payload)},
+		{"header: kid twice, ours last", rawSigned([]byte(`{"alg":"ES256","kid":"nope","kid":"`+f.key.KID+`","typ":"at+jwt"}`), payload)},
+		{"header: kid spelled KID", rawSigned([]byte(`{"alg":"ES256","KID":"`+f.key.KID+`","typ":"at+jwt"}`), payload)},
+		{"header: an unread member twice", rawSigned(rawHeader(`,"x-vexen":1,"x-vexen":2`), payload)},
+		{"header: a member twice in a nested object", rawSigned(rawHeader(`,"x-vexen":{"a":1,"a":2}`), payload)},
+		{"header: crit null", rawSigned(rawHeader(`,"crit":null`), payload)},
+		{"claims: sub twice", rawSigned(rawHeader(""), withClaims(`"sub":"admin"`))},
+		{"claims: sub twice, the second escaped", rawSigned(rawHeader(""), withClaims(`"s\u0075b":"admin"`))},
+		{"claims: roles twice", rawSigned(rawHeader(""), withClaims(`"roles":["admin"]`))},
+		{"claims: exp twice", rawSigned(rawHeader(""), withClaims(`"exp":4102444800`))},
+		{"claims: sid twice", rawSigned(rawHeader(""), withClaims(`"sid":"session-1"`))},
+		{"claims: an unread claim twice", rawSigned(rawHeader(""), withClaims(`"x":1,"x":2`))},
+		{"claims: a member twice in a nested object", rawSigned(rawHeader(""), withClaims(`"x":[{"a":1,"a":2}]`))},
+		{"claims: sid spelled SID", rawSigned(rawHeader(""), noSID)},
 		{"JSON serialization", `{"payload":"` + parts[1] + `","protected":"` + parts[0] + `","signature":"` + parts[2] + `"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,4 +270,77 @@ func publicKeyBytes(t testing.TB, k *verifytest.Key) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// TestExactMemberNames: a claim or header member in another case is an unknown
+// member, not the one the verifier reads (encoding/json and goccy/go-json fold
+// case: "ROLES" used to override roles), and a duplicated member is a deny with
+// reason malformed (header) or claims (payload), never an error.
+func TestExactMemberNames(t *testing.T) {
+	f := newFixture(t)
+	f.sessions.Add("session-1", "user-1", f.clock.Now().Add(time.Hour))
+	header := []byte(`{"alg":"ES256","kid":"` + f.key.KID + `","typ":"at+jwt"}`)
+	claims := func(extra string) []byte {
+		p := f.mint.Payload(t, verifytest.Claims{Roles: []string{"dev"}, Email: "user@example.com"})
+		return append(p[:len(p)-1:len(p)-1], ","+extra+"}"...)
+	}
+	for _, tc := range []struct {
+		name         string
+		header       []byte
+		payload      []byte
+		want         Reason
+		roles, email string // X-Auth-Roles, X-Auth-Email when allowed
+	}{
+		{"ROLES is not roles", header, claims(`"ROLES":["admin"]`), ReasonOK, "dev", "user@example.com"},
+		{"Roles and EMAIL are not roles and email", header, claims(`"Roles":["admin"],"EMAIL":"root@example.com"`), ReasonOK, "dev", "user@example.com"},
+		{"SUB is not sub", header, claims(`"SUB":"admin"`), ReasonOK, "dev", "user@example.com"},
+		{"roles twice", header, claims(`"roles":["admin"]`), ReasonClaims, "", ""},
+		{"email twice", header, claims(`"email":"root@example.com"`), ReasonClaims, "", ""},
+		{"typ twice", []byte(`{"alg":"ES256","kid":"` + f.key.KID + `","typ":"at+jwt","typ":"at+jwt"}`), claims(`"x":1`), ReasonMalformed, "", ""},
+		{"TYP instead of typ", []byte(`{"alg":"ES256","kid":"` + f.key.KID + `","TYP":"at+jwt"}`), claims(`"x":1`), ReasonClaims, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := verifytest.SignRaw(t, jwa.ES256, f.key.Raw(), tc.header, tc.payload)
+			d, err := f.decide(tok)
+			if err != nil || d.Reason != tc.want || d.Allow != (tc.want == ReasonOK) {
+				t.Fatalf("decision %+v (reason %v), %v; want %v", d, d.Reason, err, tc.want)
+			}
+			if !d.Allow {
+				return
+			}
+			if id := d.Identity; id.UserID != "user-1" || strings.Join(id.RolesHeader, ",") != tc.roles || strings.Join(id.EmailHeader, ",") != tc.email {
+				t.Fatalf("identity %+v, want user-1, roles %q, email %q", id, tc.roles, tc.email)
+			}
+		})
+	}
+}
+
+// TestJWXKeepsTheLastDuplicate pins what jwx (v2) does on its own, the reason the
+// verifier checks member names itself: jws.Parse and jwt.Parse accept a member
+// given twice and keep the last, and read names exactly (TYP is a private member).
+// If jwx starts refusing duplicates, this test says so and the check may go.
+func TestJWXKeepsTheLastDuplicate(t *testing.T) {
+	k := verifytest.NewKey(t, jwa.ES256)
+	tok := verifytest.SignRaw(t, jwa.ES256, k.Raw(),
+		[]byte(`{"alg":"ES256","kid":"`+k.KID+`","typ":"JWT","typ":"at+jwt","TYP":"x"}`),
+		[]byte(`{"sub":"a","sub":"b","roles":["dev"],"ROLES":["admin"]}`))
+	msg, err := jws.Parse([]byte(tok))
+	if err != nil {
+		t.Fatalf("jws.Parse refuses a duplicated header member now: %v", err)
+	}
+	if typ := msg.Signatures()[0].ProtectedHeaders().Type(); typ != "at+jwt" {
+		t.Fatalf("jws typ = %q, want the last duplicate at+jwt", typ)
+	}
+	jt, err := jwt.ParseString(tok, jwt.WithKey(jwa.ES256, k.Public), jwt.WithValidate(false))
+	if err != nil {
+		t.Fatalf("jwt.Parse refuses duplicated claims now: %v", err)
+	}
+	roles, _ := jt.Get("roles")
+	if jt.Subject() != "b" || fmt.Sprint(roles) != "[dev]" {
+		t.Fatalf("jwt sub %q roles %v, want the last sub b and the exact roles [dev]", jt.Subject(), roles)
+	}
+	// The verifier refuses the same token.
+	if _, err := decodeHeader([]byte(`{"typ":"JWT","typ":"at+jwt"}`)); err == nil {
+		t.Fatal("decodeHeader accepted a duplicated typ")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -433,6 +434,22 @@ func TestRedisClaimsWithoutSignature(t *testing.T) {
 			f.shared.SetClaims(verifytest.Hash(tok), f.mint.Payload(t, tc.claims))
 			f.mustDeny(tok, tc.want)
 		})
+	}
+	// Claims with a member given twice vouch for nothing (issue 9): the token is
+	// checked itself, and its own claims are the identity.
+	dup := f.token("s11", "u11", "dev")
+	p := f.mint.Payload(t, verifytest.Claims{Subject: "u11", SessionID: "s11", Roles: []string{"dev"}})
+	f.shared.SetClaims(verifytest.Hash(dup), append(p[:len(p)-1:len(p)-1], `,"roles":["admin"]}`...))
+	before := f.verifies.Load()
+	if id := f.mustAllow(dup); id.RolesHeader[0] != "dev" || f.verifies.Load() == before {
+		t.Fatalf("duplicated Redis claims trusted: identity %+v", id)
+	}
+	// A name in another case is not the claim: ROLES in access_token:{h} grants nothing.
+	upper := f.mint.Mint(t, verifytest.Claims{Subject: "u12", SessionID: "s12", Roles: []string{"dev"}})
+	p = f.mint.Payload(t, verifytest.Claims{Subject: "u12", SessionID: "s12", Roles: []string{"dev"}})
+	f.shared.SetClaims(verifytest.Hash(upper), append(p[:len(p)-1:len(p)-1], `,"ROLES":["admin"]}`...))
+	if id := f.mustAllow(upper); strings.Join(id.RolesHeader, ",") != "dev" {
+		t.Fatalf("ROLES in Redis claims read as roles: identity %+v", id)
 	}
 	// Garbage in access_token:{h} vouches for nothing either.
 	g := f.token("s10", "u10")
