@@ -323,7 +323,9 @@ func TestIntegrationMissedEvent(t *testing.T) {
 			if err := w.logout(l); err == nil {
 				t.Fatal("publishing to a stopped Redis succeeded?")
 			}
-			mustAllow(t, v, l.token) // within MaxStaleness and nobody told us
+			// Nobody told the verifier; it may still allow the token within
+			// MaxStaleness, or already have read the log (a feed reconnect attempt
+			// catches up from it): either is correct, so nothing is asserted here.
 			r.Start(t)
 			d := eventuallyDenied(t, v, l.token, 20*time.Second)
 			t.Logf("caught up %v after Redis came back", d)
