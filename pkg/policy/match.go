@@ -1,0 +1,169 @@
+package policy
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// hostIndex narrows the rules a request can match by its host: for each host
+// named in a rule, and for each "*.parent" wildcard, the rules (in order) that can
+// match a host of that kind; any other host can only match the rules without hosts.
+type hostIndex struct {
+	exact    map[string][]int32 // lower-case host → candidate rules
+	wild     map[string][]int32 // lower-case parent → candidates for names below it (that are not in exact)
+	anyHost  []int32            // rules without hosts
+}
+
+func buildIndex(rules []Rule) hostIndex {
+	ix := hostIndex{exact: map[string][]int32{}, wild: map[string][]int32{}}
+	var exacts, parents []string
+	for i := range rules {
+		r := &rules[i]
+		if r.hosts == nil {
+			ix.anyHost = append(ix.anyHost, int32(i))
+		}
+		for _, h := range r.hosts {
+			if parent, ok := strings.CutPrefix(h, "*."); ok {
+				parents = append(parents, parent)
+			} else {
+				exacts = append(exacts, h)
+			}
+		}
+	}
+	// A host's candidates: every rule whose hosts match it, in rule order.
+	candidates := func(host string, below bool) []int32 {
+		var out []int32
+		for i := range rules {
+			r := &rules[i]
+			if r.hosts == nil {
+				out = append(out, int32(i))
+				continue
+			}
+			for _, h := range r.hosts {
+				parent, wild := strings.CutPrefix(h, "*.")
+				switch {
+				case !wild && !below && h == host,
+					wild && strings.HasSuffix("."+host, "."+parent) && (below || host != parent):
+					out = append(out, int32(i))
+				default:
+					continue
+				}
+				break
+			}
+		}
+		return out
+	}
+	for _, h := range exacts {
+		ix.exact[h] = candidates(h, false)
+	}
+	// A name below parent matches the wildcards of parent and of its ancestors.
+	for _, p := range parents {
+		ix.wild[p] = candidates(p, true)
+	}
+	return ix
+}
+
+// Match returns the rule that decides t from client: the first rule that matches,
+// else the default. t comes from Canonicalize. It allocates nothing.
+func (p *Policy) Match(t *Target, client netip.Addr) *Rule {
+	var buf [256]byte
+	h := t.Host
+	if len(h) > len(buf) {
+		return &p.def // Canonicalize refuses such a host; never match it loosely
+	}
+	n := copy(buf[:], h)
+	for i := range n {
+		if c := buf[i]; c >= 'A' && c <= 'Z' {
+			buf[i] = c + 'a' - 'A'
+		}
+	}
+	cands, ok := p.index.exact[string(buf[:n])]
+	if !ok {
+		cands = p.index.anyHost
+		if len(p.index.wild) > 0 {
+			// The longest parent first.
+			for i := 0; i < n; i++ {
+				if buf[i] != '.' {
+					continue
+				}
+				if c, ok := p.index.wild[string(buf[i+1:n])]; ok {
+					cands = c
+					break
+				}
+			}
+		}
+	}
+	for _, i := range cands {
+		r := &p.rules[i]
+		if r.matches(t, client) {
+			return r
+		}
+	}
+	return &p.def
+}
+
+// matches checks everything but the host (the index did).
+func (r *Rule) matches(t *Target, client netip.Addr) bool {
+	if !r.methods.has(t.Method) {
+		return false
+	}
+	if r.paths != nil {
+		ok := false
+		for i := range r.paths {
+			if r.paths[i].match(t.Path) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if r.networks != nil {
+		if !client.IsValid() {
+			return false
+		}
+		ok := false
+		for _, n := range r.networks {
+			if n.Contains(client) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// match reports whether the canonical path p matches the pattern.
+func (pp *pathPattern) match(p string) bool {
+	if pp.literal {
+		return p == pp.text
+	}
+	if !strings.HasPrefix(p, pp.prefix) {
+		return false
+	}
+	rest := p[1:]
+	for i, seg := range pp.segs {
+		if seg == "**" {
+			return true
+		}
+		cur, after, more := strings.Cut(rest, "/")
+		if seg == "*" {
+			if cur == "" {
+				return false
+			}
+		} else if cur != seg {
+			return false
+		}
+		if !more {
+			// The path ends: so must the pattern, but for a last "**".
+			rem := pp.segs[i+1:]
+			return len(rem) == 0 || len(rem) == 1 && rem[0] == "**"
+		}
+		rest = after
+	}
+	return false // the path has more segments than the pattern
+}
