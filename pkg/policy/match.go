@@ -9,9 +9,9 @@ import (
 // named in a rule, and for each "*.parent" wildcard, the rules (in order) that can
 // match a host of that kind; any other host can only match the rules without hosts.
 type hostIndex struct {
-	exact    map[string][]int32 // lower-case host → candidate rules
-	wild     map[string][]int32 // lower-case parent → candidates for names below it (that are not in exact)
-	anyHost  []int32            // rules without hosts
+	exact   map[string][]int32 // lower-case host → candidate rules
+	wild    map[string][]int32 // lower-case parent → candidates for names below it (that are not in exact)
+	anyHost []int32            // rules without hosts
 }
 
 func buildIndex(rules []Rule) hostIndex {

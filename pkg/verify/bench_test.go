@@ -31,6 +31,33 @@ func BenchmarkDecideCached(b *testing.B) {
 	}
 }
 
+// BenchmarkDecideCachedPolicy: the cached decision without a policy and with a
+// 100-rule one, run alternately so that the machine's load hits both alike.
+func BenchmarkDecideCachedPolicy(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		opts []fixtureOption
+	}{
+		{"none", nil},
+		{"rules=100", []fixtureOption{withConfig(func(c *Config) { c.Policy = bigPolicy(b) })}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := newFixture(b, bc.opts...)
+			tok := f.token("s1", "u1", "dev")
+			f.mustAllow(tok)
+			req := &Request{Method: http.MethodGet, Host: "app.example.com", Path: "/x", Token: tok, Source: SourceHeader}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if d, _ := f.v.Decide(ctx, req); !d.Allow {
+					b.Fatal("denied")
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkDecideCachedParallel: the same, from every core, over many tokens.
 func BenchmarkDecideCachedParallel(b *testing.B) {
 	f := newFixture(b)

@@ -14,6 +14,8 @@ import (
 	gojson "github.com/goccy/go-json"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/vexen/vexen-auth/pkg/policy"
 )
 
 // maxHeaderSegment bounds the base64 JOSE header decoded before the signature check.
@@ -78,6 +80,7 @@ type tokenClaims struct {
 	Sid   string      `json:"sid"`
 	Email string      `json:"email"`
 	Roles []string    `json:"roles"`
+	Amr   []string    `json:"amr"` // RFC 8176 authentication methods; "mfa" = two factors
 }
 
 // numericDate is a JWT NumericDate (seconds, possibly fractional), kept as unix ns.
@@ -175,7 +178,7 @@ func (v *Verifier) checkClaims(c *tokenClaims, now int64, requireIat bool) Reaso
 		return ReasonClaims
 	}
 	for _, r := range c.Roles {
-		if !validRole(r) {
+		if !policy.ValidRole(r) {
 			return ReasonClaims
 		}
 	}
@@ -284,8 +287,9 @@ func (v *Verifier) minimalClaims(e *entry) []byte {
 		Sid   string   `json:"sid"`
 		Email string   `json:"email"`
 		Roles []string `json:"roles"`
+		Amr   []string `json:"amr,omitempty"`
 	}{v.cfg.Issuer, e.id.UserID, v.cfg.Audience, (e.deadline - int64(v.cfg.Leeway)) / 1e9,
-		e.id.SessionID, e.id.Email, e.id.Roles})
+		e.id.SessionID, e.id.Email, e.id.Roles, e.id.AMR})
 	if err != nil {
 		return nil
 	}
