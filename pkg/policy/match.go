@@ -9,18 +9,70 @@ import (
 // named in a rule, and for each "*.parent" wildcard, the rules (in order) that can
 // match a host of that kind; any other host can only match the rules without hosts.
 type hostIndex struct {
-	exact   map[string][]int32 // lower-case host → candidate rules
-	wild    map[string][]int32 // lower-case parent → candidates for names below it (that are not in exact)
-	anyHost []int32            // rules without hosts
+	exact   map[string]*candidates // lower-case host → candidate rules
+	wild    map[string]*candidates // lower-case parent → candidates for names below it (that are not in exact)
+	anyHost *candidates            // rules without hosts
+}
+
+// candidates are the rules one kind of host can match, narrowed again by the
+// path's first segment: bySeg[seg] for a segment some rule names literally,
+// other for the rest. Rules without paths, or with a pattern that starts with a
+// wildcard, are in every list; every list keeps rule order.
+type candidates struct {
+	bySeg map[string][]int32
+	other []int32
+}
+
+func newCandidates(rules []Rule, idx []int32) *candidates {
+	c := &candidates{bySeg: map[string][]int32{}}
+	for _, i := range idx {
+		for _, p := range rules[i].paths {
+			if seg := p.segs[0]; seg != "*" && seg != "**" {
+				c.bySeg[seg] = nil
+			}
+		}
+	}
+	for _, i := range idx {
+		r := &rules[i]
+		anySeg := r.paths == nil
+		for _, p := range r.paths {
+			if seg := p.segs[0]; seg == "*" || seg == "**" {
+				anySeg = true
+			}
+		}
+		if anySeg {
+			c.other = append(c.other, i)
+		}
+		for seg, list := range c.bySeg {
+			in := anySeg
+			for _, p := range r.paths {
+				in = in || p.segs[0] == seg
+			}
+			if in {
+				c.bySeg[seg] = append(list, i)
+			}
+		}
+	}
+	return c
+}
+
+// firstSegment is a canonical path's first segment ("" for "/").
+func firstSegment(p string) string {
+	p = p[1:]
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return p
 }
 
 func buildIndex(rules []Rule) hostIndex {
-	ix := hostIndex{exact: map[string][]int32{}, wild: map[string][]int32{}}
+	ix := hostIndex{exact: map[string]*candidates{}, wild: map[string]*candidates{}}
 	var exacts, parents []string
+	var anyHost []int32
 	for i := range rules {
 		r := &rules[i]
 		if r.hosts == nil {
-			ix.anyHost = append(ix.anyHost, int32(i))
+			anyHost = append(anyHost, int32(i))
 		}
 		for _, h := range r.hosts {
 			if parent, ok := strings.CutPrefix(h, "*."); ok {
@@ -31,7 +83,7 @@ func buildIndex(rules []Rule) hostIndex {
 		}
 	}
 	// A host's candidates: every rule whose hosts match it, in rule order.
-	candidates := func(host string, below bool) []int32 {
+	matching := func(host string, below bool) []int32 {
 		var out []int32
 		for i := range rules {
 			r := &rules[i]
@@ -53,12 +105,13 @@ func buildIndex(rules []Rule) hostIndex {
 		}
 		return out
 	}
+	ix.anyHost = newCandidates(rules, anyHost)
 	for _, h := range exacts {
-		ix.exact[h] = candidates(h, false)
+		ix.exact[h] = newCandidates(rules, matching(h, false))
 	}
 	// A name below parent matches the wildcards of parent and of its ancestors.
 	for _, p := range parents {
-		ix.wild[p] = candidates(p, true)
+		ix.wild[p] = newCandidates(rules, matching(p, true))
 	}
 	return ix
 }
@@ -93,7 +146,11 @@ func (p *Policy) Match(t *Target, client netip.Addr) *Rule {
 			}
 		}
 	}
-	for _, i := range cands {
+	list, ok := cands.bySeg[firstSegment(t.Path)]
+	if !ok {
+		list = cands.other
+	}
+	for _, i := range list {
 		r := &p.rules[i]
 		if r.matches(t, client) {
 			return r
