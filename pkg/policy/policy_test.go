@@ -365,3 +365,52 @@ func BenchmarkMatch100(b *testing.B) {
 		})
 	}
 }
+
+// TestExampleFile: docs/policy.example.yaml (referenced by every proxy README)
+// compiles without warnings and means what its comments say.
+func TestExampleFile(t *testing.T) {
+	p, err := Load(filepath.Join("..", "..", "docs", "policy.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings()) != 0 {
+		t.Fatalf("warnings: %v", p.Warnings())
+	}
+	for _, tc := range []struct {
+		method, host, path, client string
+		roles                      []string
+		mfa                        bool
+		token                      bool
+		want                       Outcome
+	}{
+		{"GET", "app.example.com", "/healthz", "", nil, false, false, Allow},
+		{"POST", "app.example.com", "/healthz", "", nil, false, false, Unauthenticated},
+		{"GET", "www.example.com", "/assets/app.css", "", nil, false, false, Allow},
+		{"GET", "app.example.com", "/metrics", "10.20.3.4", nil, false, true, Allow},
+		{"GET", "app.example.com", "/metrics", "10.20.3.4", nil, false, false, Unauthenticated},
+		{"GET", "app.example.com", "/metrics", "192.0.2.1", []string{"admin"}, true, true, Denied},
+		{"GET", "admin.example.com", "/users", "", []string{"dev"}, false, true, MissingRole},
+		{"GET", "admin.example.com", "/users", "", []string{"admin"}, false, true, Allow},
+		{"POST", "admin.example.com", "/payouts/42", "", []string{"admin"}, false, true, MissingMFA},
+		{"POST", "admin.example.com", "/payouts/42", "", []string{"admin"}, true, true, Allow},
+		{"GET", "api.example.com", "/v1/items", "", nil, false, true, Allow},
+		{"GET", "api.example.com", "/v1/items", "", nil, false, false, Unauthenticated},
+		{"DELETE", "api.example.com", "/v1/items/1", "", []string{"reader"}, false, true, MissingRole},
+		{"DELETE", "api.example.com", "/v1/items/1", "", []string{"writer"}, false, true, Allow},
+		{"GET", "a.old.example.com", "/", "", []string{"admin"}, true, true, Denied},
+		{"GET", "app.example.com", "/anything", "", nil, false, true, Allow},
+	} {
+		tg, err := Canonicalize(tc.method, tc.host, tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var client netip.Addr
+		if tc.client != "" {
+			client = netip.MustParseAddr(tc.client)
+		}
+		r := p.Match(&tg, client)
+		if got := r.Require(Tighten{}).Check(tc.token, tc.roles, tc.mfa); got != tc.want {
+			t.Errorf("%s %s %s from %q (rule %s): %v, want %v", tc.method, tc.host, tc.path, tc.client, r.Name, got, tc.want)
+		}
+	}
+}
