@@ -3,6 +3,7 @@ package policy
 import (
 	"net/netip"
 	"strings"
+	"unsafe"
 )
 
 // hostIndex narrows the rules a request can match by its host: for each host
@@ -119,36 +120,47 @@ func buildIndex(rules []Rule) hostIndex {
 // Match returns the rule that decides t from client: the first rule that matches,
 // else the default. t comes from Canonicalize. It allocates nothing.
 func (p *Policy) Match(t *Target, client netip.Addr) *Rule {
-	var buf [256]byte
+	// Rule hosts are lower case; most Host values are too and are looked up as
+	// they are. Others are lowered into a buffer on the stack.
 	h := t.Host
-	if len(h) > len(buf) {
-		return &p.def // Canonicalize refuses such a host; never match it loosely
-	}
-	n := copy(buf[:], h)
-	for i := range n {
-		if c := buf[i]; c >= 'A' && c <= 'Z' {
-			buf[i] = c + 'a' - 'A'
+	var buf [256]byte
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c >= 'A' && c <= 'Z' {
+			if len(h) > len(buf) {
+				return &p.def // Canonicalize refuses hosts this long
+			}
+			n := copy(buf[:], h)
+			for j := i; j < n; j++ {
+				if c := buf[j]; c >= 'A' && c <= 'Z' {
+					buf[j] = c + 'a' - 'A'
+				}
+			}
+			// Only map lookups read it, and they keep no key: buf does not escape.
+			h = unsafe.String(&buf[0], n)
+			break
 		}
 	}
-	cands, ok := p.index.exact[string(buf[:n])]
+	cands, ok := p.index.exact[h]
 	if !ok {
 		cands = p.index.anyHost
 		if len(p.index.wild) > 0 {
 			// The longest parent first.
-			for i := 0; i < n; i++ {
-				if buf[i] != '.' {
+			for i := 0; i < len(h); i++ {
+				if h[i] != '.' {
 					continue
 				}
-				if c, ok := p.index.wild[string(buf[i+1:n])]; ok {
+				if c, ok := p.index.wild[h[i+1:]]; ok {
 					cands = c
 					break
 				}
 			}
 		}
 	}
-	list, ok := cands.bySeg[firstSegment(t.Path)]
-	if !ok {
-		list = cands.other
+	list := cands.other
+	if len(cands.bySeg) > 0 {
+		if l, ok := cands.bySeg[firstSegment(t.Path)]; ok {
+			list = l
+		}
 	}
 	for _, i := range list {
 		r := &p.rules[i]
