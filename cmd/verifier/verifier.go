@@ -190,7 +190,7 @@ func (m *Main) Run(ctx context.Context) error {
 		for _, w := range m.Config.Policy.Warnings() {
 			m.Logger.Warn("access policy: unreachable rule", "warning", w)
 		}
-		if m.reload, err = policy.NewReloader(m.PolicyFile, v.SetPolicy, m.Registry, m.Logger); err != nil {
+		if m.reload, err = policy.NewReloader(m.PolicyFile, m.Config.Policy, v.SetPolicy, m.Registry, m.Logger); err != nil {
 			return err
 		}
 		m.hup = make(chan os.Signal, 1)

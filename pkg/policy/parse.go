@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -160,6 +161,7 @@ func Parse(name string, data []byte) (*Policy, error) {
 	for i, w := range p.warnings {
 		p.warnings[i] = name + ": " + w
 	}
+	p.sum = sha256.Sum256(data)
 	return p, nil
 }
 

@@ -101,6 +101,7 @@ type Policy struct {
 	hasPaths bool
 	warnings []string
 	index    hostIndex
+	sum      [32]byte // SHA-256 of the file Parse read (zero for FromRules)
 }
 
 // Rules returns the rules in match order (shared: do not modify).

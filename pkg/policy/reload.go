@@ -35,10 +35,11 @@ type stamp struct {
 	sum   [32]byte
 }
 
-// NewReloader returns a Reloader of the file at path whose current version is
-// already in force (Load read it at start). reg may be nil (metrics kept but not
-// exported); log nil discards.
-func NewReloader(path string, apply func(*Policy), reg prometheus.Registerer, log *slog.Logger) (*Reloader, error) {
+// NewReloader returns a Reloader of the file at path; current is the policy in
+// force, as Load read it at start (when the file has changed since, the first
+// Watch poll reloads it). reg may be nil (metrics kept but not exported); log nil
+// discards.
+func NewReloader(path string, current *Policy, apply func(*Policy), reg prometheus.Registerer, log *slog.Logger) (*Reloader, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -52,7 +53,7 @@ func NewReloader(path string, apply func(*Policy), reg prometheus.Registerer, lo
 		}
 	}
 	r := &Reloader{path: path, apply: apply, log: log, ok: vec.WithLabelValues("ok"), bad: vec.WithLabelValues("error")}
-	if st, _, err := r.read(); err == nil {
+	if st, _, err := r.read(); err == nil && current != nil && st.sum == current.sum {
 		r.seen = st
 	}
 	return r, nil

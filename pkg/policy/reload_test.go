@@ -35,7 +35,7 @@ func TestReloader(t *testing.T) {
 	}
 	cur.Store(first)
 	reg := prometheus.NewRegistry()
-	r, err := NewReloader(path, func(p *Policy) { cur.Store(p) }, reg, nil)
+	r, err := NewReloader(path, first, func(p *Policy) { cur.Store(p) }, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,5 +88,38 @@ func TestReloader(t *testing.T) {
 	mfs, err := reg.Gather()
 	if err != nil || len(mfs) != 1 || mfs[0].GetName() != "vexen_verifier_policy_reloads_total" || len(mfs[0].GetMetric()) != 2 {
 		t.Fatalf("exported: %v, %v", mfs, err)
+	}
+}
+
+// TestReloaderSeesEditBeforeStart: a file edited between the start's Load and
+// NewReloader is reloaded by the first poll.
+func TestReloaderSeesEditBeforeStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte("default: authenticated\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("default: deny\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var cur atomic.Pointer[Policy]
+	cur.Store(first)
+	r, err := NewReloader(path, first, func(p *Policy) { cur.Store(p) }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Watch(ctx, 10*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for cur.Load().Default().Action != Deny {
+		if time.Now().After(deadline) {
+			t.Fatal("the edit made before the reloader started was never loaded")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
