@@ -17,8 +17,6 @@ func TestCaddy(t *testing.T) {
 	testenv.Integration(t)
 	t.Parallel()
 	bin := testenv.RequireBinary(t, "caddy", "run scripts/build-caddy.sh (installs into $VEXEN_TOOLS/bin)")
-	port, adminPort := testenv.FreePort(t), testenv.FreePort(t)
-
 	t.Run("the committed Caddyfile is valid and formatted", func(t *testing.T) {
 		sample := filepath.Join("..", "caddy", "Caddyfile")
 		cmd := exec.Command(bin, "validate", "--config", sample, "--adapter", "caddyfile")
@@ -40,7 +38,22 @@ func TestCaddy(t *testing.T) {
 	})
 
 	s := newStack(t, "127.0.0.1")
+	listen := startCaddy(t, bin, s)
 
+	runSuite(t, s, target{
+		name:       "caddy",
+		base:       listen,
+		pagePath:   "/app/page?tab=2&sort=name",
+		apiPath:    "/api/items",
+		downStatus: []int{502},
+	})
+}
+
+// startCaddy runs caddy/Caddyfile, rendered with test addresses, in front of s and
+// returns its base URL once it answers.
+func startCaddy(t *testing.T, bin string, s *stack) string {
+	t.Helper()
+	port, adminPort := testenv.FreePort(t), testenv.FreePort(t)
 	dir := t.TempDir()
 	listen := addr(port)
 	conf := filepath.Join(dir, "Caddyfile")
@@ -56,12 +69,14 @@ func TestCaddy(t *testing.T) {
 	env := []string{"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"), "XDG_DATA_HOME=" + filepath.Join(dir, "data"), "HOME=" + dir}
 	p := startProc(t, dir, "caddy", env, bin, "run", "--config", conf, "--adapter", "caddyfile")
 	waitProxy(t, p, "http://"+listen+"/api/ready", 30*time.Second)
+	return "http://" + listen
+}
 
-	runSuite(t, s, target{
-		name:       "caddy",
-		base:       "http://" + listen,
-		pagePath:   "/app/page?tab=2&sort=name",
-		apiPath:    "/api/items",
-		downStatus: []int{502},
-	})
+// TestCaddyPolicy: the access policy through caddy/Caddyfile.
+func TestCaddyPolicy(t *testing.T) {
+	testenv.Integration(t)
+	t.Parallel()
+	bin := testenv.RequireBinary(t, "caddy", "run scripts/build-caddy.sh (installs into $VEXEN_TOOLS/bin)")
+	s, file := newPolicyStack(t)
+	runPolicySuite(t, s, startCaddy(t, bin, s), file)
 }

@@ -177,7 +177,7 @@ type stack struct {
 
 // newStack starts the issuer, creates adminUser and plainUser, starts the verifier
 // (browser redirects to the issuer's /login for redirectHost) and the echo upstream.
-func newStack(t *testing.T, redirectHost string) *stack {
+func newStack(t *testing.T, redirectHost string, verifierArgs ...string) *stack {
 	t.Helper()
 	testenv.Integration(t)
 	dir := t.TempDir()
@@ -228,13 +228,13 @@ func newStack(t *testing.T, redirectHost string) *stack {
 	waitReady(t, s.issuer, s.issuerURL+"/readyz", 20*time.Second)
 
 	s.verifierAddr = addr(testenv.FreePort(t))
-	s.verifier = startProc(t, dir, "verifier", s.env, bins.verifier,
+	s.verifier = startProc(t, dir, "verifier", s.env, bins.verifier, append([]string{
 		"--listen", s.verifierAddr,
-		"--jwks-url", s.issuerURL+"/.well-known/jwks.json",
+		"--jwks-url", s.issuerURL + "/.well-known/jwks.json",
 		"--issuer", s.issuerURL,
 		"--login-url", s.loginURL,
 		"--allowed-redirect-hosts", redirectHost,
-		"--max-staleness", "250ms")
+		"--max-staleness", "250ms"}, verifierArgs...)...)
 	waitReady(t, s.verifier, "http://"+s.verifierAddr+"/readyz", 20*time.Second)
 	return s
 }

@@ -3,6 +3,8 @@
 // and gRPC) ask it, on every request, whether the request may pass.
 //
 //	verifier [flags]
+//	verifier policy check FILE
+//	verifier policy explain --policy FILE --method M --host H --path P [--roles a,b] [--mfa] [--client IP]
 //
 // Every flag can also come from the environment variable its --help line names.
 package main
@@ -35,11 +37,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func runErr(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "policy" {
+		return runPolicy(args[1:], getenv, stdout, stderr)
+	}
 	m := NewMain()
 	m.Stderr = stderr
 	if err := m.ParseFlags(args, getenv); err != nil {
 		if errors.Is(err, config.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: verifier [flags]\n\nFlags (each also read from the environment variable shown; the flag wins):")
+			fmt.Fprintln(stdout, "Usage: verifier [flags]\n       verifier policy check FILE | explain … (verifier policy --help)\n\nFlags (each also read from the environment variable shown; the flag wins):")
 			m.flags(getenv).PrintDefaults(stdout)
 			fmt.Fprintln(stdout, "  JWT_SECRET_KEY (environment only)\n    \tshared secret of HS256 deployments; then no JWKS is fetched")
 			return nil

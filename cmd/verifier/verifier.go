@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +21,7 @@ import (
 	"github.com/vexen/vexen-auth/internal/cli"
 	"github.com/vexen/vexen-auth/pkg/config"
 	"github.com/vexen/vexen-auth/pkg/extauthz"
+	"github.com/vexen/vexen-auth/pkg/policy"
 	"github.com/vexen/vexen-auth/pkg/rediscache"
 	"github.com/vexen/vexen-auth/pkg/store"
 	_ "github.com/vexen/vexen-auth/pkg/store/postgres" // DATABASE_URL=postgres://…
@@ -39,6 +42,7 @@ type Main struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	MaxHeaderBytes  int
+	PolicyFile      string
 	trustedProxies  []string
 
 	Stderr   io.Writer
@@ -54,6 +58,8 @@ type Main struct {
 	authz   *extauthz.Server
 	grpcLn  net.Listener
 	served  <-chan error
+	reload  *policy.Reloader
+	hup     chan os.Signal
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup
 	set     *config.Set
@@ -91,7 +97,8 @@ func (m *Main) flags(getenv func(string) string) *config.Set {
 	s.String(&c.LoginURL, "login-url", "VERIFIER_LOGIN_URL", "login page for browser redirects (routes that opt in); empty = never redirect")
 	s.List(&c.AllowedRedirectHosts, "allowed-redirect-hosts", "ALLOWED_REDIRECT_HOSTS", "hosts (and *.parent wildcards) allowed as return URLs in browser redirects")
 	s.List(&m.trustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "CIDRs whose X-Forwarded-* and X-Original-* headers are believed")
-	s.List(&c.Rules, "rule", "VERIFIER_RULES", `access rule "HOST PATH_PREFIX ROLE[,ROLE]" (repeat the flag; env: separate rules with ';')`)
+	s.String(&m.PolicyFile, "policy", "VERIFIER_POLICY", "access policy file (YAML; reloaded on SIGHUP and when it changes); empty = any valid token passes")
+	s.Strings(&c.Rules, "rule", "VERIFIER_RULES", ";", `access rule "HOST PATH_PREFIX ROLE[,ROLE]" (repeat the flag; env: separate rules with ';'); not with --policy`)
 	s.Int(&c.MaxTokenBytes, "max-token-bytes", "VERIFIER_MAX_TOKEN_BYTES", "longest token considered; longer ones are malformed")
 	s.Int(&m.MaxHeaderBytes, "max-header-bytes", "VERIFIER_MAX_HEADER_BYTES", "largest request header block accepted (larger: 431)")
 	s.String(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db); read-only use")
@@ -108,22 +115,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	env := func(k string) string {
-		v := getenv(k)
-		if k == "VERIFIER_RULES" {
-			// Rules contain commas (role lists); in the environment they are ';'-separated.
-			return ""
-		}
-		return v
-	}
-	s := m.flags(env)
-	if rules := getenv("VERIFIER_RULES"); rules != "" {
-		for r := range strings.SplitSeq(rules, ";") {
-			if r = strings.TrimSpace(r); r != "" {
-				m.Config.Rules = append(m.Config.Rules, r)
-			}
-		}
-	}
+	s := m.flags(getenv)
 	if err := s.Parse(args); err != nil {
 		if errors.Is(err, config.ErrHelp) {
 			return err
@@ -142,6 +134,16 @@ func (m *Main) validate() error {
 		return err
 	}
 	m.Config.TrustedProxies = prefixes
+	if m.PolicyFile != "" {
+		if len(m.Config.Rules) > 0 {
+			return config.Invalid("VERIFIER_POLICY", "--rule and --policy cannot be combined: write the rules into the policy file")
+		}
+		p, err := policy.Load(m.PolicyFile)
+		if err != nil {
+			return err // FILE:LINE: message, one line per problem
+		}
+		m.Config.Policy = p
+	}
 	if err := m.Config.Validate(); err != nil {
 		return m.set.Annotate(err)
 	}
@@ -185,6 +187,27 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.Verifier = v
+	if m.PolicyFile != "" {
+		for _, w := range m.Config.Policy.Warnings() {
+			m.Logger.Warn("access policy: unreachable rule", "warning", w)
+		}
+		if m.reload, err = policy.NewReloader(m.PolicyFile, m.Config.Policy, v.SetPolicy, m.Registry, m.Logger); err != nil {
+			return err
+		}
+		m.hup = make(chan os.Signal, 1)
+		signal.Notify(m.hup, syscall.SIGHUP)
+		m.bg.Go(func() { m.reload.Watch(bgctx, policyPoll) })
+		m.bg.Go(func() {
+			for {
+				select {
+				case <-bgctx.Done():
+					return
+				case <-m.hup:
+					_ = m.reload.Reload() // logged and counted
+				}
+			}
+		})
+	}
 	m.bg.Add(1)
 	go func() {
 		defer m.bg.Done()
@@ -222,6 +245,18 @@ func (m *Main) Run(ctx context.Context) error {
 		"store", store.Redact(orDefault(m.DatabaseURL, store.DefaultURL)), "redis", m.rdb != nil,
 		"revocation", m.Config.Revocation, "max_staleness", m.Config.MaxStaleness)
 	return nil
+}
+
+// policyPoll is how often the policy file is checked for changes.
+const policyPoll = time.Second
+
+// ReloadPolicy reads the policy file again, as SIGHUP does: a bad file leaves the
+// policy in force (the error is logged, counted and returned).
+func (m *Main) ReloadPolicy() error {
+	if m.reload == nil {
+		return errors.New("verifier: no --policy file")
+	}
+	return m.reload.Reload()
 }
 
 // grpcOptions are the ext_authz server's options, taken from the verifier's.
@@ -276,6 +311,9 @@ func (m *Main) Close() error {
 		case <-time.After(m.ShutdownTimeout):
 			m.grpcSrv.Stop()
 		}
+	}
+	if m.hup != nil {
+		signal.Stop(m.hup)
 	}
 	if m.cancel != nil {
 		m.cancel()

@@ -155,7 +155,41 @@ func SplitList(v string) []string {
 	return out
 }
 
+// Strings binds a repeatable setting whose values may contain commas (a rule
+// "HOST PATH ROLE,ROLE"): each flag occurrence is one value, as given; the
+// environment variable holds the values separated by sep.
+func (s *Set) Strings(p *[]string, name, env, sep, usage string) {
+	s.fs.Var((*stringsValue)(p), name, s.usage(env, usage))
+	s.fromEnv(name, env, func(v string) error {
+		*p = nil
+		for item := range strings.SplitSeq(v, sep) {
+			if item = strings.TrimSpace(item); item != "" {
+				*p = append(*p, item)
+			}
+		}
+		return nil
+	})
+}
+
+type stringsValue []string
+
+func (l *stringsValue) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, "; ")
+}
+
+func (l *stringsValue) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+func (l *stringsValue) reset() { *l = nil }
+
 type listValue []string
+
+func (l *listValue) reset() { *l = nil }
 
 func (l *listValue) String() string {
 	if l == nil {
@@ -180,7 +214,7 @@ func (s *Set) Parse(args []string) error {
 	// A list flag given on the command line replaces, not extends, the env value.
 	seen := map[string]bool{}
 	s.fs.VisitAll(func(f *flag.Flag) {
-		if lv, ok := f.Value.(*listValue); ok {
+		if lv, ok := f.Value.(resettable); ok {
 			f.Value = &resetList{lv: lv, seen: seen, name: f.Name}
 		}
 	})
@@ -193,8 +227,14 @@ func (s *Set) Parse(args []string) error {
 	return nil
 }
 
+// resettable is a list flag (List, Strings).
+type resettable interface {
+	flag.Value
+	reset()
+}
+
 type resetList struct {
-	lv   *listValue
+	lv   resettable
 	seen map[string]bool
 	name string
 }
@@ -203,7 +243,7 @@ func (r *resetList) String() string { return r.lv.String() }
 func (r *resetList) Set(v string) error {
 	if !r.seen[r.name] {
 		r.seen[r.name] = true
-		*r.lv = nil
+		r.lv.reset()
 	}
 	return r.lv.Set(v)
 }

@@ -137,3 +137,29 @@ func TestPrefixes(t *testing.T) {
 		t.Fatalf("bad CIDR: %v", err)
 	}
 }
+
+// TestStrings: a Strings flag keeps commas inside a value (issue 9: --rule
+// "* /ops ops,admin" was split in two by the comma-separated List flag), reads the
+// environment split by its separator, and a flag replaces the environment's values.
+func TestStrings(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want []string
+	}{
+		{"", []string{"--rule", "* /ops ops,admin"}, []string{"* /ops ops,admin"}},
+		{"", []string{"--rule", "* /ops ops,admin", "--rule", "a.example.com / *"}, []string{"* /ops ops,admin", "a.example.com / *"}},
+		{"* /a x,y; * /b z ;", nil, []string{"* /a x,y", "* /b z"}},
+		{"* /a x,y", []string{"--rule", "* /c c"}, []string{"* /c c"}},
+	} {
+		var rules []string
+		s := New("t", env(map[string]string{"T_RULES": tc.env}))
+		s.Strings(&rules, "rule", "T_RULES", ";", "rules")
+		if err := s.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(rules, "|") != strings.Join(tc.want, "|") || len(rules) != len(tc.want) {
+			t.Errorf("env %q args %q: %q, want %q", tc.env, tc.args, rules, tc.want)
+		}
+	}
+}

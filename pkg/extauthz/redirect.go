@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vexen/vexen-auth/pkg/hostlist"
+	"github.com/vexen/vexen-auth/pkg/verify"
 )
 
 // redirector builds the login redirect of browser mode.
@@ -54,10 +55,15 @@ func newRedirector(o Options) (*redirector, error) {
 // location returns the login URL, with the original request as return URL when its
 // host is on the allowlist. scheme, authority and path are what Envoy reported; the
 // return URL is built and checked exactly as the HTTP endpoint does it.
-func (r *redirector) location(scheme, authority, path string) string {
+// With mfa, the login page is asked for a second factor, as the HTTP endpoint does.
+func (r *redirector) location(scheme, authority, path string, mfa bool) string {
+	login := r.login
+	if mfa {
+		login = hostlist.AddReturn(login, verify.LoginMFAParam, "1")
+	}
 	ret, ok := r.hosts.ReturnURL(scheme, authority, path)
 	if !ok {
-		return r.login
+		return login
 	}
-	return hostlist.AddReturn(r.login, r.param, ret)
+	return hostlist.AddReturn(login, r.param, ret)
 }

@@ -37,6 +37,7 @@ const (
 	bodyUnauthorized = "unauthorized\n"
 	bodyForbidden    = "forbidden\n"
 	bodyUnavailable  = "unavailable\n"
+	bodyBadRequest   = "bad request\n"
 )
 
 // maxHeaderValue is Envoy's limit on a header value in a HeaderValueOption.
@@ -62,12 +63,17 @@ func rpcStatus(c codes.Code, msg string) *rpcstatus.Status {
 // identity has a value for it (a client-sent copy is replaced), removed otherwise (a
 // client-sent copy is dropped). Removal does not depend on the header appearing in
 // the CheckRequest: a filter with allowed_headers does not show it to us.
+//
+// A nil id (a public rule's request without a valid token) removes them all.
 func okResponse(id *verify.Identity) (resp *authv3.CheckResponse, dropped []string) {
-	values := [len(identityHeaders)]string{
-		headerValue(id.UserHeader, id.UserID),
-		headerValue(id.EmailHeader, id.Email),
-		headerValue(id.RolesHeader, strings.Join(id.Roles, ",")),
-		headerValue(id.SessionHeader, id.SessionID),
+	var values [len(identityHeaders)]string
+	if id != nil {
+		values = [len(identityHeaders)]string{
+			headerValue(id.UserHeader, id.UserID),
+			headerValue(id.EmailHeader, id.Email),
+			headerValue(id.RolesHeader, strings.Join(id.Roles, ",")),
+			headerValue(id.SessionHeader, id.SessionID),
+		}
 	}
 	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, len(identityHeaders))}
 	for i, name := range identityHeaders {
@@ -133,6 +139,18 @@ func unauthenticated(reason string, noToken bool) *authv3.CheckResponse {
 	}
 	return textDenied(codes.Unauthenticated, reason, typev3.StatusCode_Unauthorized, bodyUnauthorized,
 		overwrite("www-authenticate", challenge))
+}
+
+// needMFA is the 401 of a valid token without the second factor a rule requires.
+func needMFA(reason string) *authv3.CheckResponse {
+	return textDenied(codes.Unauthenticated, reason, typev3.StatusCode_Unauthorized, bodyUnauthorized,
+		overwrite("www-authenticate", verify.ChallengeMFA))
+}
+
+// badRequest is the 400 of a request whose host or path the policy cannot read
+// without guessing.
+func badRequest(reason string) *authv3.CheckResponse {
+	return textDenied(codes.InvalidArgument, reason, typev3.StatusCode_BadRequest, bodyBadRequest)
 }
 
 // forbidden is the 403 of a valid token that an access rule denies.

@@ -43,6 +43,14 @@ const (
 	ModeAPI     = "api"
 )
 
+// Per-route tightening of the access policy, in the same context extensions: any
+// of the comma-separated roles in RolesKey, and a second factor when MFAKey is
+// "1" or "true", are required on top of what the policy asks (never instead).
+const (
+	RolesKey = "vexen_roles"
+	MFAKey   = "vexen_mfa"
+)
+
 // DefaultCookieName is the access-token cookie read when Options.CookieName is empty
 // (the contract's --cookie-name default).
 const DefaultCookieName = "vexen_access"
@@ -158,7 +166,9 @@ func (a authService) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 //	no token                    UNAUTHENTICATED    401, WWW-Authenticate: Bearer realm="vexen"
 //	bad/expired/revoked token   UNAUTHENTICATED    401, ... error="invalid_token"
 //	  (browser mode, navigation) UNAUTHENTICATED   302 to the login URL
+//	  (second factor missing)   UNAUTHENTICATED    401, ... error="insufficient_user_authentication"
 //	access rule denies          PERMISSION_DENIED  403
+//	ambiguous host or path      INVALID_ARGUMENT   400
 //	cannot decide               UNAVAILABLE        503
 //	no HTTP attributes          INVALID_ARGUMENT   403 (not an HTTP ext_authz filter)
 func (s *Server) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.CheckResponse, error) {
@@ -182,8 +192,11 @@ func (s *Server) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.Ch
 	}
 	// Browser handling is the route's explicit choice, and then only for what looks
 	// like a top-level navigation.
-	r.Browser = s.redirect != nil && attrs.GetContextExtensions()[ModeKey] == ModeBrowser &&
+	ext := attrs.GetContextExtensions()
+	r.Browser = s.redirect != nil && ext[ModeKey] == ModeBrowser &&
 		navigation(hdr, r.Method, r.Source)
+	r.RequireRoles = ext[RolesKey]
+	r.RequireMFA = ext[MFAKey] == "1" || ext[MFAKey] == "true"
 
 	d, err := s.decider.Decide(ctx, &r)
 	if err != nil || d.Reason == verify.ReasonUnavailable || (!d.Allow && d.Status == 503) {
@@ -199,14 +212,12 @@ func (s *Server) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.Ch
 		return unavailable(), nil
 	}
 	if d.Allow {
-		if d.Identity == nil {
-			s.log.ErrorContext(ctx, "extauthz: decider allowed a request without an identity; refusing it")
-			return unavailable(), nil
-		}
+		// A nil identity is a public rule's anonymous request: every identity
+		// header is removed.
 		resp, dropped := okResponse(d.Identity)
 		if len(dropped) > 0 {
 			s.log.WarnContext(ctx, "extauthz: identity header values Envoy cannot carry were not forwarded",
-				"headers", dropped, "user", d.Identity.UserID)
+				"headers", dropped, "user", d.Identity.UserID) // dropped values come from an identity
 		}
 		return resp, nil
 	}
@@ -218,12 +229,18 @@ func (s *Server) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.Ch
 	}
 	switch d.Status {
 	case 401:
+		mfa := d.Reason == verify.ReasonMFARequired
 		if r.Browser {
-			return loginRedirect(reason, s.redirect.location(h.GetScheme(), h.GetHost(), h.GetPath())), nil
+			return loginRedirect(reason, s.redirect.location(h.GetScheme(), h.GetHost(), h.GetPath(), mfa)), nil
+		}
+		if mfa {
+			return needMFA(reason), nil
 		}
 		return unauthenticated(reason, r.Source == verify.SourceNone || d.Reason == verify.ReasonNoToken), nil
 	case 403:
 		return forbidden(codes.PermissionDenied, reason), nil
+	case 400:
+		return badRequest(reason), nil
 	default:
 		s.log.ErrorContext(ctx, "extauthz: decider denied with an unexpected status; answering 403",
 			"status", d.Status, "reason", reason)

@@ -556,15 +556,21 @@ func TestCheckDeny(t *testing.T) {
 			wantRetry:  "1",
 		},
 		{
-			name:    "allow without identity is refused",
-			headers: bearer,
-			decide: func(context.Context, *verify.Request) (verify.Decision, error) {
-				return verify.Decision{Allow: true, Status: 200}, nil
-			},
-			wantCode:   codes.Unavailable,
-			wantStatus: 503,
-			wantBody:   unavailBody,
-			wantRetry:  "1",
+			name:       "ambiguous host or path: 400",
+			headers:    bearer,
+			decide:     deny(400, verify.ReasonBadRequest),
+			wantCode:   codes.InvalidArgument,
+			wantStatus: 400,
+			wantBody:   "bad request\n",
+		},
+		{
+			name:       "second factor missing: 401 insufficient_user_authentication",
+			headers:    bearer,
+			decide:     deny(401, verify.ReasonMFARequired),
+			wantCode:   codes.Unauthenticated,
+			wantStatus: 401,
+			wantBody:   invalidBody,
+			wantWWW:    verify.ChallengeMFA,
 		},
 		{
 			name:       "status 503 without an error: 503",
@@ -1066,4 +1072,50 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestCheckAnonymousAllow: a public rule's request without a valid token is
+// allowed with every identity header removed (a client's forged copies too).
+func TestCheckAnonymousAllow(t *testing.T) {
+	f := &fakeDecider{decide: func(context.Context, *verify.Request) (verify.Decision, error) {
+		return verify.Decision{Allow: true, Status: 200, Rule: "health"}, nil
+	}}
+	cc := startServer(t, extauthz.New(f, extauthz.Options{Logger: discard()}))
+	resp := check(t, cc, envoyRequest("GET", "/healthz", map[string]string{"x-auth-user": "forged"}))
+	ok := resp.GetOkResponse()
+	if ok == nil || codes.Code(resp.GetStatus().GetCode()) != codes.OK {
+		t.Fatalf("not allowed: %v", resp)
+	}
+	if len(ok.GetHeaders()) != 0 {
+		t.Errorf("headers set: %v", ok.GetHeaders())
+	}
+	removed := strings.Join(ok.GetHeadersToRemove(), ",")
+	if removed != "x-auth-user,x-auth-email,x-auth-roles,x-auth-session" {
+		t.Errorf("headers_to_remove %q", removed)
+	}
+}
+
+// TestCheckTightening: the route's context extensions vexen_roles and vexen_mfa
+// reach the decision.
+func TestCheckTightening(t *testing.T) {
+	for _, tc := range []struct {
+		ext   map[string]string
+		roles string
+		mfa   bool
+	}{
+		{nil, "", false},
+		{map[string]string{extauthz.RolesKey: "admin,ops"}, "admin,ops", false},
+		{map[string]string{extauthz.MFAKey: "1"}, "", true},
+		{map[string]string{extauthz.MFAKey: "true", extauthz.RolesKey: "x"}, "x", true},
+		{map[string]string{extauthz.MFAKey: "0"}, "", false},
+	} {
+		f := &fakeDecider{decide: deny(401, verify.ReasonNoToken)}
+		cc := startServer(t, extauthz.New(f, extauthz.Options{Logger: discard()}))
+		req := envoyRequest("GET", "/", nil)
+		req.Attributes.ContextExtensions = tc.ext
+		check(t, cc, req)
+		if len(f.seen) != 1 || f.seen[0].RequireRoles != tc.roles || f.seen[0].RequireMFA != tc.mfa {
+			t.Errorf("%v: seen %+v", tc.ext, f.seen)
+		}
+	}
 }

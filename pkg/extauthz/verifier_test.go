@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/vexen/vexen-auth/pkg/extauthz"
+	"github.com/vexen/vexen-auth/pkg/policy"
 	"github.com/vexen/vexen-auth/pkg/store"
 	"github.com/vexen/vexen-auth/pkg/verify"
 	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
@@ -34,6 +36,15 @@ type realFixture struct {
 
 func newRealFixture(t *testing.T) *realFixture {
 	t.Helper()
+	return newRealFixtureWith(t, func(cfg *verify.Config) {
+		cfg.Rules = []string{"app.example.com /admin admin", "* / *"}
+	})
+}
+
+// newRealFixtureWith is newRealFixture with its configuration changed by configure
+// (rules or policy).
+func newRealFixtureWith(t *testing.T, configure func(*verify.Config)) *realFixture {
+	t.Helper()
 	key := verifytest.NewKey(t, jwa.ES256)
 	jwks := verifytest.NewJWKSServer(t, key)
 	f := &realFixture{
@@ -46,7 +57,7 @@ func newRealFixture(t *testing.T) *realFixture {
 	cfg.JWKSURL = jwks.URL()
 	cfg.LoginURL = "https://auth.example.com/login"
 	cfg.AllowedRedirectHosts = []string{"app.example.com"}
-	cfg.Rules = []string{"app.example.com /admin admin", "* / *"}
+	configure(&cfg)
 	v, err := verify.New(context.Background(), cfg, verify.Deps{Sessions: f.sessions, Registerer: f.reg, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
@@ -276,6 +287,7 @@ func TestSameMetrics(t *testing.T) {
 	}
 	f := newRealFixture(t)
 	count := func() float64 {
+		sum, found := 0.0, false
 		mfs, err := f.reg.Gather()
 		if err != nil {
 			t.Fatal(err)
@@ -295,12 +307,15 @@ func TestSameMetrics(t *testing.T) {
 					}
 				}
 				if decision == "deny" && reason == "no_token" {
-					return m.GetCounter().GetValue()
+					sum += m.GetCounter().GetValue() // over every rule label
+					found = true
 				}
 			}
 		}
-		t.Fatal("no vexen_verifier_decisions_total{decision=deny,reason=no_token}")
-		return 0
+		if !found {
+			t.Fatal("no vexen_verifier_decisions_total{decision=deny,reason=no_token}")
+		}
+		return sum
 	}
 	before := count()
 	f.viaHTTP(t, "GET", "/", nil)
@@ -308,5 +323,240 @@ func TestSameMetrics(t *testing.T) {
 	f.viaGRPC(t, "GET", "/", nil, "")
 	if got := count() - before; got != 3 {
 		t.Errorf("no_token denials counted %v, want 3 (one HTTP, two gRPC)", got)
+	}
+}
+
+const parityPolicy = `default: authenticated
+rules:
+  - name: health
+    paths: [/healthz]
+    methods: [GET, HEAD]
+    action: public
+  - name: internal
+    paths: ["/internal/**"]
+    networks: [10.0.0.0/8]
+    action: authenticated
+  - name: internal-deny
+    paths: ["/internal/**"]
+    action: deny
+  - name: admin
+    hosts: [admin.example.com]
+    action: authenticated
+    roles: [admin]
+  - name: money
+    paths: ["/billing/**"]
+    action: authenticated
+    mfa: true
+  - name: blocked
+    hosts: ["*.blocked.example.com"]
+    action: deny
+`
+
+// policyRequest is one row of the parity table: the original request, the client,
+// the location's tightening and the expected answer.
+type policyRequest struct {
+	name         string
+	method, host string
+	path, client string
+	hdr          map[string]string
+	roles        string // location: /auth?roles= on HTTP, vexen_roles on gRPC
+	mfa          bool
+	browser      bool
+	wantStatus   int
+	wantRule     string
+}
+
+// viaHTTPPolicy asks the HTTP endpoint as Traefik or Caddy do: /auth with the
+// location's query, X-Forwarded-* naming the original request.
+func (f *realFixture) viaHTTPPolicy(t *testing.T, pr policyRequest) answer {
+	t.Helper()
+	target := "/auth"
+	q := url.Values{}
+	if pr.roles != "" {
+		q.Set("roles", pr.roles)
+	}
+	if pr.mfa {
+		q.Set("mfa", "1")
+	}
+	if pr.browser {
+		q.Set("mode", "browser")
+	}
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	r := httptest.NewRequest("GET", target, nil)
+	r.Host = "verifier.internal"
+	r.RemoteAddr = "127.0.0.1:40000"
+	r.Header.Set("X-Forwarded-Method", pr.method)
+	r.Header.Set("X-Forwarded-Proto", "https")
+	r.Header.Set("X-Forwarded-Host", pr.host)
+	r.Header.Set("X-Forwarded-Uri", pr.path)
+	r.Header.Set("X-Forwarded-For", pr.client)
+	for k, v := range pr.hdr {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	f.http.ServeHTTP(w, r)
+	a := answer{status: w.Code, body: w.Body.String(), headers: map[string]string{}}
+	for _, k := range compared {
+		if v := strings.Join(w.Header().Values(k), ","); v != "" {
+			a.headers[k] = v
+		}
+	}
+	if a.status == 200 {
+		for _, k := range []string{"cache-control", "content-type", "x-content-type-options"} {
+			delete(a.headers, k)
+		}
+	}
+	return a
+}
+
+// viaGRPCPolicy sends the CheckRequest Envoy's gRPC filter sends for the same request.
+func (f *realFixture) viaGRPCPolicy(t *testing.T, pr policyRequest) answer {
+	t.Helper()
+	h := map[string]string{":authority": pr.host}
+	for k, v := range pr.hdr {
+		h[strings.ToLower(k)] = v
+	}
+	req := envoyRequest(pr.method, pr.path, h)
+	req.Attributes.Request.Http.Host = pr.host
+	req.Attributes.Source.Address = sockAddr(pr.client, 40000)
+	ext := map[string]string{}
+	if pr.roles != "" {
+		ext[extauthz.RolesKey] = pr.roles
+	}
+	if pr.mfa {
+		ext[extauthz.MFAKey] = "1"
+	}
+	if pr.browser {
+		ext[extauthz.ModeKey] = extauthz.ModeBrowser
+	}
+	req.Attributes.ContextExtensions = ext
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := f.grpc.Check(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := answer{headers: map[string]string{}}
+	if ok := resp.GetOkResponse(); ok != nil {
+		a.status = 200
+		for _, o := range ok.GetHeaders() {
+			a.headers[o.GetHeader().GetKey()] = o.GetHeader().GetValue()
+		}
+	} else {
+		d := resp.GetDeniedResponse()
+		a.status, a.body = int(d.GetStatus().GetCode()), d.GetBody()
+		for _, o := range d.GetHeaders() {
+			a.headers[o.GetHeader().GetKey()] = o.GetHeader().GetValue()
+		}
+	}
+	return a
+}
+
+// TestPolicyParity runs the policy's whole rule table through the HTTP endpoint
+// and the gRPC server: same status, body and headers for every row, and each
+// decision counted under the same rule.
+func TestPolicyParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a verifier with a JWKS server")
+	}
+	p, err := policy.Parse("parity.yaml", []byte(parityPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newRealFixtureWith(t, func(c *verify.Config) { c.Policy = p })
+	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+	dev := f.token("s-dev", "u-dev", "dev")
+	admin := f.token("s-admin", "u-admin", "admin")
+	f.sessions.Add("s-mfa", "u-mfa", time.Now().Add(time.Hour))
+	mfa := f.mint.Mint(t, verifytest.Claims{Subject: "u-mfa", SessionID: "s-mfa", Extra: map[string]any{"amr": []string{"pwd", "otp", "mfa"}}})
+	f.sessions.Add("s-pwd", "u-pwd", time.Now().Add(time.Hour))
+	pwd := f.mint.Mint(t, verifytest.Claims{Subject: "u-pwd", SessionID: "s-pwd", Extra: map[string]any{"amr": []string{"pwd"}}})
+	revoked := f.mint.Mint(t, verifytest.Claims{Subject: "u-rev", SessionID: "s-rev", Roles: []string{"admin"}})
+	f.sessions.Set(store.SessionState{SessionID: "s-rev", UserID: "u-rev", ExpiresAt: time.Now().Add(time.Hour), RevokedAt: time.Now().Add(-time.Minute)})
+	nav := map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate", "Cookie": "vexen_access=" + pwd}
+	const app, ext = "app.example.com", "203.0.113.9"
+
+	table := []policyRequest{
+		{"public, anonymous", "GET", app, "/healthz", ext, nil, "", false, false, 200, "health"},
+		{"public, forged identity header", "GET", app, "/healthz", ext, map[string]string{"X-Auth-User": "forged"}, "", false, false, 200, "health"},
+		{"public, valid token", "HEAD", app, "/healthz?x=1", ext, bearer(dev), "", false, false, 200, "health"},
+		{"public, revoked token", "GET", app, "/healthz", ext, bearer(revoked), "", false, false, 200, "health"},
+		{"public, garbage token", "GET", app, "/healthz", ext, bearer("garbage"), "", false, false, 200, "health"},
+		{"public method only", "POST", app, "/healthz", ext, nil, "", false, false, 401, "default"},
+		{"public, tightened", "GET", app, "/healthz", ext, bearer(dev), "ops", false, false, 403, "health"},
+		{"network", "GET", app, "/internal/a", "10.1.2.3", bearer(dev), "", false, false, 200, "internal"},
+		{"network, no token", "GET", app, "/internal/a", "10.1.2.3", nil, "", false, false, 401, "internal"},
+		{"other network: deny", "GET", app, "/internal/a", ext, bearer(admin), "", false, false, 403, "internal-deny"},
+		{"deny, no token", "GET", app, "/internal", ext, nil, "", false, false, 403, "internal-deny"},
+		{"deny, revoked", "GET", app, "/internal", ext, bearer(revoked), "", false, false, 403, "internal-deny"},
+		{"deny wildcard", "DELETE", "a.b.blocked.example.com", "/", ext, bearer(admin), "", false, false, 403, "blocked"},
+		{"role missing", "GET", "admin.example.com", "/", ext, bearer(dev), "", false, false, 403, "admin"},
+		{"role present", "GET", "Admin.Example.com:443", "/users", ext, bearer(admin), "", false, false, 200, "admin"},
+		{"role, revoked", "GET", "admin.example.com", "/", ext, bearer(revoked), "", false, false, 401, "admin"},
+		{"role, no token", "GET", "admin.example.com", "/", ext, nil, "", false, false, 401, "admin"},
+		{"location roles on top", "GET", "admin.example.com", "/", ext, bearer(admin), "root", false, false, 403, "admin"},
+		{"mfa missing", "GET", app, "/billing/1", ext, bearer(pwd), "", false, false, 401, "money"},
+		{"mfa missing, no amr", "GET", app, "/billing/1", ext, bearer(dev), "", false, false, 401, "money"},
+		{"mfa present", "GET", app, "/billing/1", ext, bearer(mfa), "", false, false, 200, "money"},
+		{"mfa missing, browser", "GET", app, "/billing/1", ext, nav, "", false, true, 302, "money"},
+		{"location mfa", "GET", app, "/x", ext, bearer(pwd), "", true, false, 401, "default"},
+		{"default", "PUT", app, "/x", ext, bearer(dev), "", false, false, 200, "default"},
+		{"default, no token", "GET", app, "/x", ext, nil, "", false, false, 401, "default"},
+		{"two trailing dots", "GET", "admin.example.com..", "/", ext, bearer(dev), "", false, false, 400, "none"},
+		{"bad port", "GET", "admin.example.com:80:80", "/", ext, bearer(dev), "", false, false, 400, "none"},
+		{"encoded slash", "GET", app, "/internal%2Fa", ext, bearer(admin), "", false, false, 400, "none"},
+		{"encoded dot segment", "GET", app, "/x/%2e%2e/internal", ext, bearer(admin), "", false, false, 400, "none"},
+		{"backslash", "GET", app, "/x\\..\\internal", ext, bearer(admin), "", false, false, 400, "none"},
+		{"double encoding", "GET", app, "/%252e%252e/internal", ext, bearer(admin), "", false, false, 400, "none"},
+		{"overlong utf-8", "GET", app, "/%c0%ae%c0%ae/internal", ext, bearer(admin), "", false, false, 400, "none"},
+		{"parameter", "GET", app, "/internal;a/b", ext, bearer(admin), "", false, false, 400, "none"},
+		{"lower-case method", "get", app, "/healthz", ext, nil, "", false, false, 400, "none"},
+		{"dot segments resolved", "GET", app, "/x/../internal/a", ext, nil, "", false, false, 403, "internal-deny"},
+		{"unreserved escapes decoded", "GET", app, "/%69nternal/a", ext, nil, "", false, false, 403, "internal-deny"},
+		{"duplicate slashes", "GET", app, "//internal//a", ext, nil, "", false, false, 403, "internal-deny"},
+	}
+	counted := func(rule string) float64 {
+		mfs, err := f.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := 0.0
+		for _, mf := range mfs {
+			if mf.GetName() != "vexen_verifier_decisions_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "rule" && l.GetValue() == rule {
+						sum += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return sum
+	}
+	for _, pr := range table {
+		t.Run(pr.name, func(t *testing.T) {
+			before := counted(pr.wantRule)
+			viaHTTP := f.viaHTTPPolicy(t, pr)
+			viaGRPC := f.viaGRPCPolicy(t, pr)
+			if viaHTTP.status != pr.wantStatus {
+				t.Errorf("HTTP %d, want %d (%q)", viaHTTP.status, pr.wantStatus, viaHTTP.body)
+			}
+			if viaGRPC.status != viaHTTP.status || viaGRPC.body != viaHTTP.body {
+				t.Errorf("gRPC answers %d %q, HTTP %d %q", viaGRPC.status, viaGRPC.body, viaHTTP.status, viaHTTP.body)
+			}
+			if !mapsEqual(viaGRPC.headers, viaHTTP.headers) {
+				t.Errorf("headers differ:\n gRPC %v\n HTTP %v", viaGRPC.headers, viaHTTP.headers)
+			}
+			if pr.wantStatus == 200 && pr.hdr["Authorization"] == "" && viaHTTP.headers["x-auth-user"] != "" {
+				t.Errorf("anonymous request got X-Auth-User %q", viaHTTP.headers["x-auth-user"])
+			}
+			if got := counted(pr.wantRule) - before; got != 2 {
+				t.Errorf("rule %s counted %v decisions, want 2", pr.wantRule, got)
+			}
+		})
 	}
 }

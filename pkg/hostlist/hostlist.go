@@ -216,10 +216,20 @@ func validName(h string) bool {
 // browser: its last label is decimal digits, or "0x" followed by hex digits.
 func endsInNumber(name string) bool {
 	last := name[strings.LastIndexByte(name, '.')+1:]
-	if hex, ok := strings.CutPrefix(strings.ToLower(last), "0x"); ok {
-		return strings.Trim(hex, "0123456789abcdef") == ""
+	digits, hex := last, false
+	if len(last) >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X') {
+		digits, hex = last[2:], true
+	} else if last == "" {
+		return false
 	}
-	return last != "" && strings.Trim(last, "0123456789") == ""
+	// A loop, not strings.Trim: the access policy reads every request's host with it.
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if !(c >= '0' && c <= '9' || hex && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')) {
+			return false
+		}
+	}
+	return true
 }
 
 func validPort(p string) bool {

@@ -48,6 +48,10 @@ func newEntry(c *tokenClaims, roles *roleSet, deadline, checkedAt int64) *entry 
 	e.id.Email = s[i:j]
 	e.id.SessionID = s[j:]
 	e.id.Roles = roles.list
+	if len(c.Amr) > 0 {
+		e.id.AMR = slices.Clip(c.Amr)
+		e.id.MFA = slices.Contains(c.Amr, "mfa")
+	}
 	// One-element slices over the entry's own fields: the values http.Header wants,
 	// without a separate backing array each.
 	e.id.UserHeader = unsafe.Slice(&e.id.UserID, 1)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vexen/vexen-auth/pkg/hostlist"
+	"github.com/vexen/vexen-auth/pkg/policy"
 )
 
 // Revocation modes (Config.Revocation).
@@ -106,8 +107,12 @@ type Config struct {
 	// believed; default loopback (127.0.0.0/8, ::1/128).
 	TrustedProxies []netip.Prefix
 	// Rules are access rules "HOST PATH_PREFIX ROLE[,ROLE…]" (see the package
-	// documentation); none = any valid token is allowed everywhere.
+	// documentation), compiled into a policy (policy.FromRules); none and no
+	// Policy = any valid token is allowed everywhere.
 	Rules []string
+	// Policy is the access policy (policy.Load); nil = none, or Rules. Policy and
+	// Rules cannot both be set. Verifier.SetPolicy replaces it at run time.
+	Policy *policy.Policy
 	// MaxTokenBytes is the longest token considered; longer ones are malformed
 	// without being parsed. Default DefaultMaxTokenBytes.
 	MaxTokenBytes int
@@ -235,8 +240,13 @@ func (c Config) Validate() error {
 			return invalid("TRUSTED_PROXIES", "%v is not a valid CIDR", p)
 		}
 	}
-	if _, err := compileRules(c.Rules); err != nil {
-		return invalid("VERIFIER_RULES", "%v", err)
+	if len(c.Rules) > 0 {
+		if c.Policy != nil {
+			return invalid("VERIFIER_RULES", "--rule and --policy cannot be combined: write the rules into the policy file")
+		}
+		if _, err := policy.FromRules(c.Rules); err != nil {
+			return invalid("VERIFIER_RULES", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
 	}
 	return nil
 }
@@ -307,6 +317,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("allowed_redirect_hosts", c.AllowedRedirectHosts),
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.Int("rules", len(c.Rules)),
+		slog.Bool("policy", c.Policy != nil),
 		slog.Int("max_token_bytes", c.MaxTokenBytes),
 	)
 }

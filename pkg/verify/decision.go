@@ -29,6 +29,12 @@ type Request struct {
 	// top-level navigation on a route configured for redirects): a deny may then be
 	// answered with a redirect to the login page instead of a bare 401.
 	Browser bool
+	// RequireRoles and RequireMFA tighten the policy for one proxy location
+	// (/auth?roles=a,b&mfa=1, Envoy's vexen_roles and vexen_mfa): any of the
+	// comma-separated roles, and a second factor, are required on top of what the
+	// policy asks. They never loosen it.
+	RequireRoles string
+	RequireMFA   bool
 }
 
 // Reason is the fixed, bounded set of decision reasons; it labels metrics.
@@ -44,6 +50,8 @@ const (
 	ReasonRevoked                   // session revoked, expired or user disabled
 	ReasonForbidden                 // valid token, an access rule denies
 	ReasonUnavailable               // could not decide (only with an error)
+	ReasonBadRequest                // the method, host or path is ambiguous (400): see policy.Canonicalize
+	ReasonMFARequired               // valid token without a second factor where one is required
 	numReasons
 )
 
@@ -57,6 +65,8 @@ var reasonNames = [numReasons]string{
 	ReasonRevoked:     "revoked",
 	ReasonForbidden:   "forbidden",
 	ReasonUnavailable: "unavailable",
+	ReasonBadRequest:  "bad_request",
+	ReasonMFARequired: "mfa_required",
 }
 
 func (r Reason) String() string {
@@ -75,6 +85,8 @@ type Identity struct {
 	Email     string
 	Roles     []string
 	SessionID string
+	AMR       []string // the token's amr claim (RFC 8176), shared: do not modify
+	MFA       bool     // AMR contains "mfa"
 
 	// Header values, ready for http.Header: X-Auth-User, X-Auth-Email, X-Auth-Roles
 	// (comma-separated), X-Auth-Session.
@@ -86,10 +98,15 @@ type Identity struct {
 
 // Decision is the answer to a Request.
 type Decision struct {
-	Allow    bool
-	Status   int // 200, 401 or 403 (an error is the 503)
-	Reason   Reason
-	Identity *Identity // set when Allow
+	Allow  bool
+	Status int // 200, 400, 401 or 403 (an error is the 503)
+	Reason Reason
+	// Identity is set when Allow, but for a public rule's request without a valid
+	// token: then it is nil and no identity header may be sent.
+	Identity *Identity
+	// Rule names the policy rule that decided ("default" when none matched, "none"
+	// without a policy or for a request refused before matching).
+	Rule string
 }
 
 // Decider is the verifier's heart. An error means only "could not decide" (Redis,

@@ -86,25 +86,26 @@
 // A token whose signature, claims and session were not checked, by this verifier
 // or (through access_token:{h}) by a peer or the issuer, is never allowed.
 //
-// # Access rules
+// # Access policy
 //
-// Config.Rules restrict paths to roles. Each rule is three fields separated by
-// blanks:
+// Config.Policy (a pkg/policy Policy, from verifier --policy) says who may reach
+// which host, path and method; SetPolicy swaps it at run time (a reload) behind an
+// atomic pointer. Under a policy the request is first read by
+// policy.Canonicalize (an ambiguous method, host or path is a 400, reason
+// bad_request) and matched; then a deny rule answers 403 whatever the token, a
+// public rule 200 (with the identity only when the token checks out), and an
+// authenticated rule asks for a valid token (401), one of its roles (403) and, with
+// mfa, a token whose amr contains "mfa" (401 insufficient_user_authentication,
+// reason mfa_required). Request.RequireRoles and RequireMFA tighten this for one
+// proxy location. Decision.Rule names the deciding rule, and
+// vexen_verifier_decisions_total counts it in its rule label. Without a policy any
+// valid token passes (rule "none").
 //
-//	HOST PATH_PREFIX ROLES
-//
-// HOST is a host name (compared without port, ignoring case), "*.parent" (any name
-// below parent, not parent itself) or "*" (any host). PATH_PREFIX starts with "/"
-// and matches whole segments ("/admin" matches "/admin" and "/admin/x", not
-// "/administrator"). ROLES is a comma-separated list, one of which the token's
-// roles must contain, or "*" for any valid token. Of the rules whose host and
-// prefix match a request, the one with the longest prefix applies (then the most
-// specific host); a valid token it does not admit gets 403. A request no rule
-// matches is allowed for any valid token. Rules are method-agnostic. Paths are
-// compared after percent-decoding and removing dot segments and duplicate
-// slashes, so "/public/../admin" is "/admin"; a path that does not decode is
-// refused (403). For example (as the --rule flag takes them; VERIFIER_RULES
-// separates rules with ";"):
+// Config.Rules, the older "HOST PATH_PREFIX ROLES" lines (the --rule flag;
+// VERIFIER_RULES separates rules with ";"), are compiled into a policy by
+// policy.FromRules: HOST is a host name, "*.parent" or "*"; PATH_PREFIX matches
+// whole segments; ROLES is a comma-separated list, or "*" for any valid token; the
+// longest prefix wins:
 //
 //	cfg.Rules = []string{
 //		"*               /admin    admin",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ const readyTimeout = 2 * time.Second
 var (
 	bodyUnauthorized = []byte("unauthorized\n")
 	bodyForbidden    = []byte("forbidden\n")
+	bodyBadRequest   = []byte("bad request\n")
 	bodyUnavailable  = []byte("unavailable\n")
 	bodyNotFound     = []byte("not found\n")
 	bodyOK           = []byte("ok\n")
@@ -35,6 +37,7 @@ var (
 	hdrRetryAfter = []string{"1"}
 	hdrChallenge  = []string{`Bearer realm="vexen"`}
 	hdrInvalidTok = []string{`Bearer realm="vexen", error="invalid_token"`}
+	hdrNeedMFA    = []string{ChallengeMFA}
 	hdrAllowGET   = []string{"GET, HEAD"}
 )
 
@@ -70,7 +73,17 @@ const (
 	authPathSlash    = "/auth/"
 	modeQueryParam   = "mode"
 	returnQueryParam = "rd"
+	rolesQueryParam  = "roles"
+	mfaQueryParam    = "mfa"
 )
+
+// ChallengeMFA is the WWW-Authenticate value of a valid token that lacks the
+// second factor a rule or location requires (RFC 9470 step-up).
+const ChallengeMFA = `Bearer realm="vexen", error="insufficient_user_authentication"`
+
+// LoginMFAParam is added to the login redirect (as LoginMFAParam=1) when the
+// user must sign in again with a second factor.
+const LoginMFAParam = "mfa"
 
 // Handler serves the decision endpoint and health checks:
 //
@@ -138,6 +151,7 @@ func (h *handler) auth(w http.ResponseWriter, r *http.Request) {
 	o := v.original(r, &req)
 	req.Token, req.Source = extractToken(hd, v.cfg.CookieName)
 	req.Browser = v.cfg.LoginURL != "" && browserRequested(r) && navigation(hd, req.Method, req.Source)
+	req.RequireRoles, req.RequireMFA = tightening(r)
 
 	d, err := v.Decide(r.Context(), &req)
 	out := w.Header()
@@ -146,22 +160,28 @@ func (h *handler) auth(w http.ResponseWriter, r *http.Request) {
 		out[keyRetryAfter] = hdrRetryAfter
 		writeText(w, http.StatusServiceUnavailable, bodyUnavailable)
 	case d.Allow:
-		id := d.Identity
-		out[keyAuthUser] = id.UserHeader
-		out[keyAuthEmail] = id.EmailHeader
-		out[keyAuthRoles] = id.RolesHeader
-		out[keyAuthSession] = id.SessionHeader
+		// A public rule's anonymous request gets no identity headers.
+		if id := d.Identity; id != nil {
+			out[keyAuthUser] = id.UserHeader
+			out[keyAuthEmail] = id.EmailHeader
+			out[keyAuthRoles] = id.RolesHeader
+			out[keyAuthSession] = id.SessionHeader
+		}
 		out[keyCacheControl] = hdrNoStore
 		w.WriteHeader(http.StatusOK)
 	case d.Status == http.StatusForbidden:
 		writeText(w, http.StatusForbidden, bodyForbidden)
+	case d.Status == http.StatusBadRequest:
+		writeText(w, http.StatusBadRequest, bodyBadRequest)
 	default:
 		if req.Browser {
-			out[keyLocation] = []string{v.loginRedirect(o.scheme, req.Host, req.Path)}
+			out[keyLocation] = []string{v.loginRedirect(o.scheme, req.Host, req.Path, d.Reason == ReasonMFARequired)}
 			writeText(w, http.StatusFound, nil)
 			return
 		}
-		if req.Source == SourceNone {
+		if d.Reason == ReasonMFARequired {
+			out[keyWWWAuth] = hdrNeedMFA
+		} else if req.Source == SourceNone {
 			out[keyWWWAuth] = hdrChallenge
 		} else {
 			out[keyWWWAuth] = hdrInvalidTok
@@ -328,6 +348,44 @@ func cookieValue(line, name string) (string, bool) {
 	return "", false
 }
 
+// tightening reads a location's ?roles=a,b and ?mfa=1 (also mfa=true) on the
+// /auth URL itself (not on an /auth/… Envoy path, whose query is the original
+// request's). Only a value with escapes allocates.
+func tightening(r *http.Request) (roles string, mfa bool) {
+	if r.URL.Path != authPath {
+		return "", false
+	}
+	q := r.URL.RawQuery
+	for q != "" {
+		part := q
+		if i := strings.IndexByte(q, '&'); i >= 0 {
+			part, q = q[:i], q[i+1:]
+		} else {
+			q = ""
+		}
+		k, val, _ := strings.Cut(part, "=")
+		switch k {
+		case rolesQueryParam:
+			if strings.ContainsAny(val, "%+") {
+				if u, err := url.QueryUnescape(val); err == nil {
+					val = u
+				} else {
+					val = "\x00" // matches no role: an unreadable requirement is not met
+				}
+			}
+			if roles != "" {
+				// Given twice: which one the proxy meant is a guess; require a role
+				// nobody has (fail closed) rather than the union of both.
+				val = "\x00"
+			}
+			roles = val
+		case mfaQueryParam:
+			mfa = mfa || val == "1" || val == "true"
+		}
+	}
+	return roles, mfa
+}
+
 // browserRequested: the proxy route asked for browser handling, with ?mode=browser
 // on the /auth URL itself (not on an /auth/… Envoy path, whose query is the
 // original request's) or with X-Auth-Mode: browser.
@@ -376,10 +434,15 @@ func navigation(hd http.Header, method string, src TokenSource) bool {
 
 // loginRedirect is LoginURL with the original URL as rd, when that URL's host is
 // allowed and it is well-formed (hostlist.List.ReturnURL); otherwise without rd.
-func (v *Verifier) loginRedirect(scheme, host, uri string) string {
+// With mfa, the login page is asked for a second factor (LoginMFAParam=1).
+func (v *Verifier) loginRedirect(scheme, host, uri string, mfa bool) string {
+	login := v.cfg.LoginURL
+	if mfa {
+		login = hostlist.AddReturn(login, LoginMFAParam, "1")
+	}
 	rd, ok := v.redirectTo.ReturnURL(scheme, host, uri)
 	if !ok {
-		return v.cfg.LoginURL
+		return login
 	}
-	return hostlist.AddReturn(v.cfg.LoginURL, returnQueryParam, rd)
+	return hostlist.AddReturn(login, returnQueryParam, rd)
 }

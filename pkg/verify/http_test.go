@@ -162,9 +162,9 @@ func TestOriginalRequest(t *testing.T) {
 		{"envoy: path suffix", "/auth/ops/x", "10.0.0.1:1", nil, 403},
 		{"envoy: path suffix elsewhere", "/auth/home", "10.0.0.1:1", nil, 200},
 		{"dot segments", "/auth", "127.0.0.1:1", []string{"X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/public/../admin"}, 403},
-		{"encoded slash and dots", "/auth", "127.0.0.1:1", []string{"X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/public/%2e%2e/admin"}, 403},
+		{"encoded slash and dots", "/auth", "127.0.0.1:1", []string{"X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/public/%2e%2e/admin"}, 400},
 		{"double slash", "/auth", "127.0.0.1:1", []string{"X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "//admin"}, 403},
-		{"bad escape", "/auth", "127.0.0.1:1", []string{"X-Forwarded-Uri", "/ops%zz"}, 403},
+		{"bad escape", "/auth", "127.0.0.1:1", []string{"X-Forwarded-Uri", "/ops%zz"}, 400},
 		{"prefix is whole segments", "/auth", "127.0.0.1:1", []string{"X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/administrator"}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,7 +10,8 @@ import (
 // metrics holds every child resolved once, in New: the request path only calls Inc
 // and Observe on them.
 type metrics struct {
-	decisions     [numReasons]prometheus.Counter
+	decisions     [numReasons]prometheus.Counter // rule="none"
+	decisionVec   *prometheus.CounterVec         // for a policy's children (SetPolicy)
 	duration      prometheus.Histogram
 	propagation   prometheus.Histogram
 	backendErrors [numBackendOps]prometheus.Counter
@@ -57,10 +58,11 @@ func newMetrics(reg prometheus.Registerer, v *Verifier) (*metrics, error) {
 	m := &metrics{}
 	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vexen_verifier_decisions_total",
-		Help: "Decisions by outcome (allow, deny, error) and reason.",
-	}, []string{"decision", "reason"})
+		Help: "Decisions by outcome (allow, deny, error), reason and deciding policy rule (a rule name, default, or none).",
+	}, []string{"decision", "reason", "rule"})
+	m.decisionVec = decisions
 	for r := Reason(0); r < numReasons; r++ {
-		m.decisions[r] = decisions.WithLabelValues(decisionOf(r), r.String())
+		m.decisions[r] = decisions.WithLabelValues(decisionOf(r), r.String(), "none")
 	}
 	m.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "vexen_verifier_decision_duration_seconds",

@@ -15,6 +15,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/vexen/vexen-auth/internal/strictjson"
+	"github.com/vexen/vexen-auth/pkg/policy"
 )
 
 // maxHeaderSegment bounds the base64 JOSE header decoded before the signature check.
@@ -96,6 +97,7 @@ type tokenClaims struct {
 	Sid   string      `json:"sid"`
 	Email string      `json:"email"`
 	Roles []string    `json:"roles"`
+	Amr   []string    `json:"amr"` // RFC 8176 authentication methods; "mfa" = two factors
 }
 
 // numericDate is a JWT NumericDate (seconds, possibly fractional), kept as unix ns.
@@ -188,6 +190,8 @@ func decodeClaims(b []byte) (*tokenClaims, error) {
 			c.Email, err = strictjson.String(v)
 		case "roles":
 			c.Roles, err = strictjson.Strings(v)
+		case "amr":
+			c.Amr, err = strictjson.Strings(v)
 		}
 		return err
 	})
@@ -219,7 +223,7 @@ func (v *Verifier) checkClaims(c *tokenClaims, now int64) Reason {
 		return ReasonClaims
 	}
 	for _, r := range c.Roles {
-		if !validRole(r) {
+		if !policy.ValidRole(r) {
 			return ReasonClaims
 		}
 	}
@@ -330,11 +334,12 @@ func (v *Verifier) minimalClaims(e *entry) []byte {
 		Sid   string   `json:"sid"`
 		Email string   `json:"email"`
 		Roles []string `json:"roles"`
+		Amr   []string `json:"amr,omitempty"`
 	}{v.cfg.Issuer, e.id.UserID, v.cfg.Audience, exp,
 		// The entry does not keep iat; its token passed the life check, so its iat
 		// was at least exp - MaxTokenLife: the earliest it can have been is written.
 		exp - int64(v.cfg.MaxTokenLife/time.Second),
-		e.id.SessionID, e.id.Email, e.id.Roles})
+		e.id.SessionID, e.id.Email, e.id.Roles, e.id.AMR})
 	if err != nil {
 		return nil
 	}

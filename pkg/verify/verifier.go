@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vexen/vexen-auth/pkg/hostlist"
+	"github.com/vexen/vexen-auth/pkg/policy"
 	"github.com/vexen/vexen-auth/pkg/rediscache"
 	"github.com/vexen/vexen-auth/pkg/store"
 )
@@ -105,7 +106,7 @@ type Verifier struct {
 	cache      *localCache
 	tombs      *tombstones
 	roles      roleTable
-	rules      *ruleSet
+	policy     atomic.Pointer[activePolicy] // nil: no policy
 	redirectTo hostlist.List
 	rev        *revocations
 
@@ -154,9 +155,6 @@ func New(ctx context.Context, cfg Config, d Deps) (*Verifier, error) {
 		v.now = time.Now
 	}
 	var err error
-	if v.rules, err = compileRules(cfg.Rules); err != nil {
-		return nil, err
-	}
 	if v.redirectTo, err = hostlist.Parse(cfg.AllowedRedirectHosts); err != nil {
 		return nil, err
 	}
@@ -167,6 +165,13 @@ func New(ctx context.Context, cfg Config, d Deps) (*Verifier, error) {
 	if v.m, err = newMetrics(reg, v); err != nil {
 		return nil, err
 	}
+	p := cfg.Policy
+	if p == nil && len(cfg.Rules) > 0 {
+		if p, err = policy.FromRules(cfg.Rules); err != nil {
+			return nil, err
+		}
+	}
+	v.SetPolicy(p)
 	v.keys = &keySource{v: v, url: cfg.JWKSURL, client: jwksClient(d.HTTPClient)}
 	if cfg.Secret != "" {
 		v.keys.ring.Store(v.hmacKeyring())
@@ -252,11 +257,28 @@ func (v *Verifier) Ready(ctx context.Context) error {
 }
 
 // Decide answers one request. The cached path (a token seen before, its session
-// known live within the staleness bound) allocates nothing.
+// known live within the staleness bound) allocates nothing, with or without a
+// policy.
 func (v *Verifier) Decide(ctx context.Context, r *Request) (Decision, error) {
 	start := v.now()
-	d, err := v.decide(ctx, r, start)
-	v.m.decisions[d.Reason].Inc()
+	ap := v.policy.Load()
+	var d Decision
+	var err error
+	if ap == nil {
+		d, err = v.decide(ctx, r, start)
+		d.Rule = policy.LabelNone
+		v.m.decisions[d.Reason].Inc()
+	} else {
+		var rule int
+		d, rule, err = v.decidePolicy(ctx, ap, r, start)
+		if rule < 0 {
+			d.Rule = policy.LabelNone
+			v.m.decisions[d.Reason].Inc()
+		} else {
+			d.Rule = ap.labels[rule]
+			ap.decisions[rule][d.Reason].Inc()
+		}
+	}
 	v.m.duration.Observe(v.now().Sub(start).Seconds())
 	if d.Reason != ReasonOK && v.log.Enabled(ctx, slog.LevelDebug) {
 		v.logDecision(ctx, r, d, err)
@@ -267,6 +289,7 @@ func (v *Verifier) Decide(ctx context.Context, r *Request) (Decision, error) {
 func (v *Verifier) logDecision(ctx context.Context, r *Request, d Decision, err error) {
 	attrs := []slog.Attr{
 		slog.String("reason", d.Reason.String()), slog.Int("status", d.Status),
+		slog.String("rule", d.Rule),
 		slog.String("method", r.Method), slog.String("host", r.Host),
 		slog.String("client", r.Client.String()),
 	}
@@ -291,21 +314,39 @@ func deny(r Reason) Decision {
 		return decisionForbidden
 	case ReasonUnavailable:
 		return Decision{Status: http.StatusServiceUnavailable, Reason: ReasonUnavailable}
+	case ReasonBadRequest:
+		return Decision{Status: http.StatusBadRequest, Reason: ReasonBadRequest}
 	}
 	return Decision{Status: http.StatusUnauthorized, Reason: r}
 }
 
+// decide is the decision without a policy: any valid token passes, as far as the
+// location's tightening (Request.RequireRoles, RequireMFA) allows.
 func (v *Verifier) decide(ctx context.Context, r *Request, now time.Time) (Decision, error) {
+	id, reason, err := v.identify(ctx, r, now)
+	if reason != ReasonOK {
+		return deny(reason), err
+	}
+	if r.RequireRoles != "" || r.RequireMFA {
+		q := policy.Requirement{Action: policy.Authenticated, LocationRoles: r.RequireRoles, MFA: r.RequireMFA}
+		return v.outcome(q.Check(true, id.Roles, id.MFA), id), nil
+	}
+	return Decision{Allow: true, Status: http.StatusOK, Reason: ReasonOK, Identity: id}, nil
+}
+
+// identify checks the request's token: its identity, or the reason it has none
+// (and an error when that could not be decided).
+func (v *Verifier) identify(ctx context.Context, r *Request, now time.Time) (*Identity, Reason, error) {
 	tok := r.Token
 	if tok == "" {
-		return decisionNoToken, nil
+		return nil, ReasonNoToken, nil
 	}
 	if len(tok) > v.cfg.MaxTokenBytes {
-		return deny(ReasonMalformed), nil
+		return nil, ReasonMalformed, nil
 	}
 	if !v.rev.loaded.Load() {
 		// Until the window is read, a revoked session may look live.
-		return deny(ReasonUnavailable), ErrWindowNotLoaded
+		return nil, ReasonUnavailable, ErrWindowNotLoaded
 	}
 	// The token hash is the local key; hashing the string in place avoids a copy.
 	h := sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
@@ -313,7 +354,7 @@ func (v *Verifier) decide(ctx context.Context, r *Request, now time.Time) (Decis
 	if !v.cfg.NoLocalCache {
 		if e = v.cache.get(&h); e != nil {
 			if reason, err := v.cached(ctx, &h, e, now); reason != ReasonOK {
-				return deny(reason), err
+				return nil, reason, err
 			}
 		}
 	}
@@ -323,15 +364,15 @@ func (v *Verifier) decide(ctx context.Context, r *Request, now time.Time) (Decis
 			err    error
 		)
 		if e, reason, err = v.miss(ctx, tok, &h, now); reason != ReasonOK {
-			return deny(reason), err
+			return nil, reason, err
 		}
 	}
 	if v.strict {
 		if reason, err := v.strictCheck(ctx, &h, e); reason != ReasonOK {
-			return deny(reason), err
+			return nil, reason, err
 		}
 	}
-	return v.authorize(r, &e.id), nil
+	return &e.id, ReasonOK, nil
 }
 
 // strictCheck waits for a read of the store's log that started after the request
@@ -396,24 +437,6 @@ type recheckResult struct {
 func (v *Verifier) feedFresh(now int64) bool {
 	at := v.rev.freshAt.Load()
 	return at != 0 && now-at <= v.staleness
-}
-
-// authorize applies the access rules to an identity.
-func (v *Verifier) authorize(r *Request, id *Identity) Decision {
-	if v.rules != nil {
-		p, ok := canonicalPath(r.Path)
-		if !ok {
-			return decisionForbidden
-		}
-		host, ok := requestHost(r.Host)
-		if !ok {
-			return decisionForbidden
-		}
-		if rule := v.rules.match(host, p); rule != nil && !rule.permits(id.Roles) {
-			return decisionForbidden
-		}
-	}
-	return Decision{Allow: true, Status: http.StatusOK, Reason: ReasonOK, Identity: id}
 }
 
 // redisUsable: Redis is configured and has not failed within redisRetry.
