@@ -44,6 +44,7 @@ type Main struct {
 	argon2Threads   int
 	rateIP          string
 	rateAccount     string
+	rateRefresh     string
 	set             *config.Set
 
 	Stdout, Stderr io.Writer
@@ -67,6 +68,7 @@ func NewMain() *Main {
 		argon2Threads:   int(c.Password.Threads),
 		rateIP:          formatRate(c.LoginRate.PerIP),
 		rateAccount:     formatRate(c.LoginRate.PerAccount),
+		rateRefresh:     formatRate(c.LoginRate.RefreshPerIP),
 		Config:          c,
 		Listen:          ":8080",
 		LogLevel:        "info",
@@ -100,6 +102,7 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.Int(&c.HashConcurrency, "hash-concurrency", "HASH_CONCURRENCY", "password hashes computed at once (each holds --argon2-memory); more wait")
 	s.String(&m.rateIP, "login-rate-ip", "LOGIN_RATE_IP", "login attempts allowed per client IP, as EVENTS/PERIOD (burst EVENTS)")
 	s.String(&m.rateAccount, "login-rate-account", "LOGIN_RATE_ACCOUNT", "failed logins allowed per account, as EVENTS/PERIOD (burst EVENTS)")
+	s.String(&m.rateRefresh, "refresh-rate-ip", "REFRESH_RATE_IP", "refreshes allowed per client IP, as EVENTS/PERIOD (burst EVENTS)")
 	s.String(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db)")
 	s.String(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
 	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel")
@@ -132,6 +135,9 @@ func (m *Main) validate() error {
 	}
 	if m.Config.LoginRate.PerAccount, err = parseRate(m.rateAccount); err != nil {
 		return m.set.Annotate(config.Invalid("login-rate-account", "%v", err))
+	}
+	if m.Config.LoginRate.RefreshPerIP, err = parseRate(m.rateRefresh); err != nil {
+		return m.set.Annotate(config.Invalid("refresh-rate-ip", "%v", err))
 	}
 	if err := m.Config.Validate(); err != nil {
 		return m.set.Annotate(err)

@@ -54,6 +54,7 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 		{map[string]string{"REFRESH_TOKEN_TTL": "1m"}, nil, "REFRESH_TOKEN_TTL"},
 		{nil, []string{"--argon2-memory", "0"}, "ARGON2_MEMORY"},
 		{map[string]string{"LOGIN_RATE_IP": "lots"}, nil, "LOGIN_RATE_IP"},
+		{map[string]string{"REFRESH_RATE_IP": "0/1m"}, nil, "REFRESH_RATE_IP"},
 		{nil, []string{"frobnicate"}, "unknown command"},
 		{nil, []string{"user", "add", "--password-stdin"}, "--email"},
 	}
@@ -76,7 +77,8 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	}
 	for _, v := range []string{"ISSUER_LISTEN", "ISSUER_URL", "ISSUER_AUDIENCE", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL",
 		"REFRESH_GRACE", "ISSUER_KEYS", "ISSUER_ALG", "JWT_SECRET_KEY", "COOKIE_NAME", "COOKIE_DOMAIN",
-		"ALLOWED_REDIRECT_HOSTS", "DEFAULT_REDIRECT", "DATABASE_URL", "REDIS_URL", "LOG_FORMAT"} {
+		"ALLOWED_REDIRECT_HOSTS", "DEFAULT_REDIRECT", "DATABASE_URL", "REDIS_URL", "LOG_FORMAT", "LOGIN_RATE_IP",
+		"LOGIN_RATE_ACCOUNT", "REFRESH_RATE_IP"} {
 		if !strings.Contains(out, v) {
 			t.Errorf("--help does not mention %s", v)
 		}
