@@ -32,6 +32,7 @@ import (
 type Main struct {
 	Config          issue.Config
 	Listen          string
+	MetricsListen   string // the only place /metrics is served; "" = off
 	DatabaseURL     string
 	RedisURL        string
 	RedisPrefix     string
@@ -57,6 +58,10 @@ type Main struct {
 	srv      *http.Server
 	ln       net.Listener
 	served   <-chan error
+	// The metrics server (nil when MetricsListen is empty).
+	metricsSrv    *http.Server
+	metricsLn     net.Listener
+	metricsServed <-chan error
 }
 
 // NewMain returns a Main with the contract's defaults.
@@ -71,6 +76,7 @@ func NewMain() *Main {
 		rateRefresh:     formatRate(c.LoginRate.RefreshPerIP),
 		Config:          c,
 		Listen:          ":8080",
+		MetricsListen:   "127.0.0.1:9090",
 		LogLevel:        "info",
 		ShutdownTimeout: 15 * time.Second,
 		trustedProxies:  []string{"127.0.0.0/8", "::1/128"},
@@ -82,7 +88,8 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s := config.New(name, getenv)
 	m.set = s
 	c := &m.Config
-	s.String(&m.Listen, "listen", "ISSUER_LISTEN", "address to serve HTTP on")
+	s.String(&m.Listen, "listen", "ISSUER_LISTEN", "address to serve HTTP on (the API, the pages, the JWKS; never /metrics)")
+	s.String(&m.MetricsListen, "metrics-listen", "METRICS_LISTEN", "address to serve Prometheus /metrics on, the only place it is served (keep it private); empty = off")
 	s.String(&c.IssuerURL, "issuer-url", "ISSUER_URL", "public URL of the issuer; the iss claim")
 	s.String(&c.Audience, "audience", "ISSUER_AUDIENCE", "aud claim of access tokens")
 	s.Duration(&c.AccessTTL, "access-ttl", "ACCESS_TOKEN_TTL", "access token lifetime")
@@ -224,10 +231,20 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if m.MetricsListen != "" {
+		if m.metricsLn, err = cli.Listen("METRICS_LISTEN", m.MetricsListen); err != nil {
+			ln.Close()
+			return err
+		}
+		m.metricsSrv = cli.MetricsServer(m.Registry, m.Logger)
+		m.metricsServed = cli.Serve(m.metricsSrv, m.metricsLn)
+	}
 	m.ln = ln
-	m.srv = cli.NewServer(cli.WithMetrics(m.Service.Handler(), m.Registry), cli.ServerOptions{}, m.Logger)
+	// The public port serves no /metrics: its login counters by result would tell
+	// anyone whether an email has an account.
+	m.srv = cli.NewServer(m.Service.Handler(), cli.ServerOptions{}, m.Logger)
 	m.served = cli.Serve(m.srv, ln)
-	m.Logger.Info("issuer listening", "addr", ln.Addr().String(), "issuer", m.Config.IssuerURL,
+	m.Logger.Info("issuer listening", "addr", ln.Addr().String(), "metrics", m.MetricsAddr(), "issuer", m.Config.IssuerURL,
 		"store", store.Redact(orDefault(m.DatabaseURL, store.DefaultURL)), "redis", m.rdb != nil, "alg", m.Config.Alg)
 	return nil
 }
@@ -242,13 +259,23 @@ func orDefault(s, d string) string {
 // Addr is the address the HTTP server listens on (useful with port 0).
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
-// Wait blocks until ctx ends or the server fails.
+// MetricsAddr is the address the metrics server listens on, "" when it is off.
+func (m *Main) MetricsAddr() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return m.metricsLn.Addr().String()
+}
+
+// Wait blocks until ctx ends or a server fails.
 func (m *Main) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return nil
 	case err := <-m.served:
 		return err
+	case err := <-m.metricsServed: // nil channel (never ready) when metrics are off
+		return fmt.Errorf("metrics server: %w", err)
 	}
 }
 
@@ -257,6 +284,9 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.srv != nil {
 		errs = append(errs, cli.Shutdown(m.srv, m.ShutdownTimeout))
+	}
+	if m.metricsSrv != nil {
+		errs = append(errs, cli.Shutdown(m.metricsSrv, m.ShutdownTimeout))
 	}
 	if m.Service != nil {
 		errs = append(errs, m.Service.Close())
