@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,8 @@ func TestCaddy(t *testing.T) {
 		Replacement{"forward_auth 127.0.0.1:8081", "forward_auth " + s.verifierAddr},
 		Replacement{"reverse_proxy 127.0.0.1:9000", "reverse_proxy " + s.upstreamAddr},
 		Replacement{"\n:80 {", "\n:" + strconv.Itoa(port) + " {"},
+		Replacement{"reverse_proxy 127.0.0.1:8080", "reverse_proxy " + strings.TrimPrefix(s.issuerURL, "http://")},
+		Replacement{"http://" + issuerHost + ":80 {", "http://" + issuerHost + ":" + strconv.Itoa(port) + " {"},
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -64,4 +67,5 @@ func TestCaddy(t *testing.T) {
 		apiPath:    "/api/items",
 		downStatus: []int{502},
 	})
+	t.Run("issuer: only its public paths", func(t *testing.T) { checkIssuerRoutes(t, s, "http://"+listen) })
 }
