@@ -340,15 +340,23 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 		s.m.logins[loginError].Inc()
 		return TokenPair{}, fmt.Errorf("issue: login: %w", err)
 	}
+	if _, err := parsePHC(hash); err != nil {
+		// A stored hash we cannot use (corrupt, or another scheme): the operator must
+		// fix the row. The dummy hash is verified instead, so that the answer takes
+		// as long as for anyone else: refusing at once would tell by timing which
+		// emails have such an account.
+		s.log.Error("login: unusable password hash", "user", user.ID, "err", err)
+		hash, result = s.dummy, loginWrongPass
+	}
 	ok, err := s.checkPassword(ctx, hash, r.Password)
 	if err != nil {
 		if ctx.Err() != nil {
 			return TokenPair{}, ctx.Err()
 		}
-		// A stored hash we cannot use: the operator must fix the row; the user sees
-		// the ordinary failure.
-		s.log.Error("login: unusable password hash", "user", user.ID, "err", err)
-		ok = false
+		return TokenPair{}, fmt.Errorf("issue: login: %w", err) // the dummy hash is ours: cannot happen
+	}
+	if hash == s.dummy {
+		ok = false // a password that happens to match the dummy opens nothing
 	}
 	if ok && user.Disabled {
 		ok, result = false, loginDisabled
