@@ -60,9 +60,9 @@ type Main struct {
 	metricsSrv    *http.Server
 	metricsLn     net.Listener
 	metricsServed <-chan error
-	cancel  context.CancelFunc
-	bg      sync.WaitGroup
-	set     *config.Set
+	cancel        context.CancelFunc
+	bg            sync.WaitGroup
+	set           *config.Set
 }
 
 // NewMain returns a Main with the contract's defaults.
