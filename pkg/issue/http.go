@@ -33,7 +33,8 @@ import (
 //	GET|POST /logout?rd=   revoke the session, clear the cookies, 303 to rd
 //	GET  /                 who is signed in, with a sign-out button
 //
-// /metrics is not served here: the program exposes its registry. Every error is
+// /metrics is not served here: the program serves its registry on a private listener
+// (the login counters by result would tell anyone whether an email has an account). Every error is
 // {"error": CODE, "error_description": TEXT}, with the status chosen in one table:
 //
 //	400 invalid_request       malformed JSON, unknown field, trailing data, missing field
