@@ -102,8 +102,9 @@ type Deps struct {
 	// Cache is the Redis write-through; nil means no Redis. Its failures never fail a
 	// request: they are logged at Warn and counted in vexen_issuer_redis_errors_total.
 	Cache Cache
-	// Limiter holds the login throttle's buckets; nil means an in-memory limiter.
-	// NewRedisLimiter shares them between replicas.
+	// Limiter holds the throttle's buckets (logins per address and per account,
+	// refreshes per address); nil means an in-memory limiter. NewRedisLimiter shares
+	// them between replicas.
 	Limiter    Limiter
 	Registerer prometheus.Registerer // nil: metrics are kept but not exported
 	Logger     *slog.Logger          // nil: no logs
