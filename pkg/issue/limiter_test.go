@@ -211,3 +211,27 @@ func TestLimiterKeys(t *testing.T) {
 		t.Errorf("account key %s", k)
 	}
 }
+
+// BenchmarkLimiter: one Reserve and one Release (a successful login's account
+// bucket), in memory and on the shared Redis (one round trip each).
+func BenchmarkLimiter(b *testing.B) {
+	rate := Rate{Events: 1 << 30, Per: time.Second}
+	run := func(b *testing.B, l Limiter) {
+		ctx := context.Background()
+		key := testenv.RandomName("bench")
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := l.Reserve(ctx, key, rate); d != 0 || err != nil {
+				b.Fatal(d, err)
+			}
+			if err := l.Release(ctx, key, rate); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("Memory", func(b *testing.B) { run(b, NewMemoryLimiter(0, nil)) })
+	b.Run("Redis", func(b *testing.B) {
+		r := testenv.SharedRedis(b)
+		run(b, NewRedisLimiter(r.Client).WithPrefix(r.Prefix))
+	})
+}
