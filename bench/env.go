@@ -119,7 +119,7 @@ func (h *harness) setup(ctx context.Context) (*env, error) {
 	e.issuer, err = h.start("issuer", "", nil, h.bins.issuer, "serve",
 		"--listen", e.issuerAddr, "--issuer-url", e.issuerURL, "--keys", e.keysDir,
 		"--database-url", e.dbURL, "--redis-url", o.redis, "--redis-prefix", e.prefix,
-		"--access-ttl", "1h", "--log-level", "warn")
+		"--access-ttl", "1h", "--log-level", "warn", "--metrics-listen=")
 	if err != nil {
 		return nil, err
 	}

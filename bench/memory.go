@@ -52,7 +52,7 @@ func (h *harness) memory(ctx context.Context, e *env) error {
 	}
 	iurl := "http://" + iaddr
 	iss, err := h.start("issuer-hs256", "", secretEnv, h.bins.issuer, "serve", "--alg", "HS256", "--listen", iaddr,
-		"--issuer-url", iurl, "--keys", filepath.Join(h.work, "keys-hs256"), "--database-url", e.dbURL, "--redis-url=", "--log-level", "warn")
+		"--issuer-url", iurl, "--keys", filepath.Join(h.work, "keys-hs256"), "--database-url", e.dbURL, "--redis-url=", "--log-level", "warn", "--metrics-listen=")
 	if err != nil {
 		return err
 	}

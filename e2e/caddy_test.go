@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +48,7 @@ func TestCaddy(t *testing.T) {
 		apiPath:    "/api/items",
 		downStatus: []int{502},
 	})
+	t.Run("issuer: only its public paths", func(t *testing.T) { checkIssuerRoutes(t, s, listen) })
 }
 
 // startCaddy runs caddy/Caddyfile, rendered with test addresses, in front of s and
@@ -62,6 +64,8 @@ func startCaddy(t *testing.T, bin string, s *stack) string {
 		Replacement{"forward_auth 127.0.0.1:8081", "forward_auth " + s.verifierAddr},
 		Replacement{"reverse_proxy 127.0.0.1:9000", "reverse_proxy " + s.upstreamAddr},
 		Replacement{"\n:80 {", "\n:" + strconv.Itoa(port) + " {"},
+		Replacement{"reverse_proxy 127.0.0.1:8080", "reverse_proxy " + strings.TrimPrefix(s.issuerURL, "http://")},
+		Replacement{"http://" + issuerHost + ":80 {", "http://" + issuerHost + ":" + strconv.Itoa(port) + " {"},
 	); err != nil {
 		t.Fatal(err)
 	}

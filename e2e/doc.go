@@ -24,7 +24,12 @@
 //     API routes get 401, and a client cannot switch an API route to redirects;
 //   - a POST is judged as a POST, whatever X-Forwarded-Method or X-Original-Method
 //     the client sends;
-//   - with the verifier stopped, the proxy answers 5xx and lets nothing through.
+//   - with the verifier stopped, the proxy answers 5xx and lets nothing through;
+//   - on the issuer's host name (auth.example.com) the proxy routes only the
+//     issuer's public paths (/, /login, /logout, /v1/*, /.well-known/*): /metrics,
+//     /healthz and /readyz, also spelled with dot segments or encoded dots below a
+//     routed prefix, are 404, while the issuer's metrics are on its private
+//     --metrics-listen address (checkIssuerRoutes).
 //
 // TestBrowserSignIn drives Debian's headless Chromium (chromedp, a fresh profile)
 // through nginx and Traefik: protected page → the issuer's sign-in form → a wrong

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,7 @@ func TestNginx(t *testing.T) {
 		apiPath:    "",
 		downStatus: []int{500},
 	})
+	t.Run("issuer: only its public paths", func(t *testing.T) { checkIssuerRoutes(t, s, base) })
 }
 
 // startNginx runs nginx/nginx.conf (with its two includes), rendered with test
@@ -81,6 +83,7 @@ func startNginx(t *testing.T, bin string, s *stack) string {
 			{"/var/lib/nginx/", filepath.Join(prefix, "temp") + "/"},
 			{"server 127.0.0.1:8081;", "server " + s.verifierAddr + ";"},
 			{"server 127.0.0.1:9000;", "server " + s.upstreamAddr + ";"},
+			{"server 127.0.0.1:8080;", "server " + strings.TrimPrefix(s.issuerURL, "http://") + ";"},
 			{"listen 80;", "listen " + listen + ";"},
 		},
 		"vexen-auth.conf":         nil,

@@ -163,16 +163,19 @@ var (
 // stack is a real issuer and verifier (SQLite, the shared Redis under a key prefix
 // of its own) and the echo upstream, for one proxy test.
 type stack struct {
-	dir          string
-	issuerURL    string // http://127.0.0.1:P
-	verifierAddr string // 127.0.0.1:P
-	upstreamAddr string // 127.0.0.1:P
-	loginURL     string
-	keysDir      string
-	echo         *echo.Handler
-	issuer       *proc
-	verifier     *proc
-	env          []string
+	dir       string
+	issuerURL string // http://127.0.0.1:P
+	// issuerMetricsAddr is the issuer's --metrics-listen, 127.0.0.1:P: the only
+	// place it serves /metrics.
+	issuerMetricsAddr string
+	verifierAddr      string // 127.0.0.1:P
+	upstreamAddr      string // 127.0.0.1:P
+	loginURL          string
+	keysDir           string
+	echo              *echo.Handler
+	issuer            *proc
+	verifier          *proc
+	env               []string
 }
 
 // newStack starts the issuer, creates adminUser and plainUser, starts the verifier
@@ -222,9 +225,10 @@ func newStack(t *testing.T, redirectHost string, verifierArgs ...string) *stack 
 	issuerAddr := addr(testenv.FreePort(t))
 	s.issuerURL = "http://" + issuerAddr
 	s.loginURL = s.issuerURL + "/login"
+	s.issuerMetricsAddr = addr(testenv.FreePort(t))
 	s.issuer = startProc(t, dir, "issuer", s.env, bins.issuer,
 		"--listen", issuerAddr, "--issuer-url", s.issuerURL, "--keys", s.keysDir,
-		"--allowed-redirect-hosts", redirectHost)
+		"--allowed-redirect-hosts", redirectHost, "--metrics-listen", s.issuerMetricsAddr)
 	waitReady(t, s.issuer, s.issuerURL+"/readyz", 20*time.Second)
 
 	s.verifierAddr = addr(testenv.FreePort(t))

@@ -25,6 +25,7 @@ func TestTraefik(t *testing.T) {
 		apiPath:    "/api/items",
 		downStatus: []int{500},
 	})
+	t.Run("issuer: only its public paths", func(t *testing.T) { checkIssuerRoutes(t, s, base) })
 }
 
 // startTraefik runs traefik/traefik.yml and traefik/dynamic.yml, rendered with test
@@ -39,6 +40,7 @@ func startTraefik(t *testing.T, bin string, s *stack) string {
 	if err := RenderFile(dynamic, filepath.Join("..", "traefik", "dynamic.yml"),
 		Replacement{"http://127.0.0.1:8081/auth", "http://" + s.verifierAddr + "/auth"},
 		Replacement{"http://127.0.0.1:9000", "http://" + s.upstreamAddr},
+		Replacement{"http://127.0.0.1:8080", s.issuerURL},
 	); err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ type Main struct {
 	Config          issue.Config
 	Retention       issue.RetentionConfig
 	Listen          string
+	MetricsListen   string // the only place /metrics is served; "" = off
 	DatabaseURL     string
 	RedisURL        string
 	RedisPrefix     string
@@ -46,6 +47,7 @@ type Main struct {
 	argon2Threads   int
 	rateIP          string
 	rateAccount     string
+	rateRefresh     string
 	set             *config.Set
 
 	Stdout, Stderr io.Writer
@@ -61,6 +63,10 @@ type Main struct {
 
 	stopRetention context.CancelFunc
 	retentionDone chan struct{}
+	// The metrics server (nil when MetricsListen is empty).
+	metricsSrv    *http.Server
+	metricsLn     net.Listener
+	metricsServed <-chan error
 }
 
 // NewMain returns a Main with the contract's defaults.
@@ -72,9 +78,11 @@ func NewMain() *Main {
 		argon2Threads:   int(c.Password.Threads),
 		rateIP:          formatRate(c.LoginRate.PerIP),
 		rateAccount:     formatRate(c.LoginRate.PerAccount),
+		rateRefresh:     formatRate(c.LoginRate.RefreshPerIP),
 		Config:          c,
 		Retention:       issue.RetentionConfig{Interval: issue.DefaultRetentionInterval, Window: issue.DefaultRetentionWindow},
 		Listen:          ":8080",
+		MetricsListen:   "127.0.0.1:9090",
 		LogLevel:        "info",
 		ShutdownTimeout: 15 * time.Second,
 		trustedProxies:  []string{"127.0.0.0/8", "::1/128"},
@@ -86,7 +94,8 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s := config.New(name, getenv)
 	m.set = s
 	c := &m.Config
-	s.String(&m.Listen, "listen", "ISSUER_LISTEN", "address to serve HTTP on")
+	s.String(&m.Listen, "listen", "ISSUER_LISTEN", "address to serve HTTP on (the API, the pages, the JWKS; never /metrics)")
+	s.String(&m.MetricsListen, "metrics-listen", "METRICS_LISTEN", "address to serve Prometheus /metrics on, the only place it is served (keep it private); empty = off")
 	s.String(&c.IssuerURL, "issuer-url", "ISSUER_URL", "public URL of the issuer; the iss claim")
 	s.String(&c.Audience, "audience", "ISSUER_AUDIENCE", "aud claim of access tokens")
 	s.Duration(&c.AccessTTL, "access-ttl", "ACCESS_TOKEN_TTL", "access token lifetime")
@@ -106,6 +115,7 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.Int(&c.HashConcurrency, "hash-concurrency", "HASH_CONCURRENCY", "password hashes computed at once (each holds --argon2-memory); more wait")
 	s.String(&m.rateIP, "login-rate-ip", "LOGIN_RATE_IP", "login attempts allowed per client IP, as EVENTS/PERIOD (burst EVENTS)")
 	s.String(&m.rateAccount, "login-rate-account", "LOGIN_RATE_ACCOUNT", "failed logins allowed per account, as EVENTS/PERIOD (burst EVENTS)")
+	s.String(&m.rateRefresh, "refresh-rate-ip", "REFRESH_RATE_IP", "refreshes allowed per client IP, as EVENTS/PERIOD (burst EVENTS)")
 	s.String(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db)")
 	s.String(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
 	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel")
@@ -140,6 +150,9 @@ func (m *Main) validate() error {
 	}
 	if m.Config.LoginRate.PerAccount, err = parseRate(m.rateAccount); err != nil {
 		return m.set.Annotate(config.Invalid("login-rate-account", "%v", err))
+	}
+	if m.Config.LoginRate.RefreshPerIP, err = parseRate(m.rateRefresh); err != nil {
+		return m.set.Annotate(config.Invalid("refresh-rate-ip", "%v", err))
 	}
 	if err := m.Config.Validate(); err != nil {
 		return m.set.Annotate(err)
@@ -234,6 +247,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if m.MetricsListen != "" {
+		if m.metricsLn, err = cli.Listen("METRICS_LISTEN", m.MetricsListen); err != nil {
+			ln.Close()
+			return err
+		}
+		m.metricsSrv = cli.MetricsServer(m.Registry, m.Logger)
+		m.metricsServed = cli.Serve(m.metricsSrv, m.metricsLn)
+	}
 	rctx, stop := context.WithCancel(context.Background())
 	m.stopRetention, m.retentionDone = stop, make(chan struct{})
 	go func() {
@@ -241,9 +262,11 @@ func (m *Main) Run(ctx context.Context) error {
 		retention.Run(rctx)
 	}()
 	m.ln = ln
-	m.srv = cli.NewServer(cli.WithMetrics(m.Service.Handler(), m.Registry), cli.ServerOptions{}, m.Logger)
+	// The public port serves no /metrics: its login counters by result would tell
+	// anyone whether an email has an account.
+	m.srv = cli.NewServer(m.Service.Handler(), cli.ServerOptions{}, m.Logger)
 	m.served = cli.Serve(m.srv, ln)
-	m.Logger.Info("issuer listening", "addr", ln.Addr().String(), "issuer", m.Config.IssuerURL,
+	m.Logger.Info("issuer listening", "addr", ln.Addr().String(), "metrics", m.MetricsAddr(), "issuer", m.Config.IssuerURL,
 		"store", store.Redact(orDefault(m.DatabaseURL, store.DefaultURL)), "redis", m.rdb != nil, "alg", m.Config.Alg)
 	return nil
 }
@@ -258,13 +281,23 @@ func orDefault(s, d string) string {
 // Addr is the address the HTTP server listens on (useful with port 0).
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
-// Wait blocks until ctx ends or the server fails.
+// MetricsAddr is the address the metrics server listens on, "" when it is off.
+func (m *Main) MetricsAddr() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return m.metricsLn.Addr().String()
+}
+
+// Wait blocks until ctx ends or a server fails.
 func (m *Main) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return nil
 	case err := <-m.served:
 		return err
+	case err := <-m.metricsServed: // nil channel (never ready) when metrics are off
+		return fmt.Errorf("metrics server: %w", err)
 	}
 }
 
@@ -278,6 +311,9 @@ func (m *Main) Close() error {
 		m.stopRetention() // a run in flight is cancelled; the next start goes on
 		<-m.retentionDone
 		m.stopRetention = nil
+	}
+	if m.metricsSrv != nil {
+		errs = append(errs, cli.Shutdown(m.metricsSrv, m.ShutdownTimeout))
 	}
 	if m.Service != nil {
 		errs = append(errs, m.Service.Close())

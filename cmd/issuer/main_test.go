@@ -57,6 +57,7 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 		{map[string]string{"REFRESH_TOKEN_TTL": "1m"}, nil, "REFRESH_TOKEN_TTL"},
 		{nil, []string{"--argon2-memory", "0"}, "ARGON2_MEMORY"},
 		{map[string]string{"LOGIN_RATE_IP": "lots"}, nil, "LOGIN_RATE_IP"},
+		{map[string]string{"REFRESH_RATE_IP": "0/1m"}, nil, "REFRESH_RATE_IP"},
 		{nil, []string{"frobnicate"}, "unknown command"},
 		{nil, []string{"user", "add", "--password-stdin"}, "--email"},
 		// The revocation log must outlive every access token of a revoked session.
@@ -85,8 +86,8 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	}
 	for _, v := range []string{"ISSUER_LISTEN", "ISSUER_URL", "ISSUER_AUDIENCE", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL",
 		"REFRESH_GRACE", "ISSUER_KEYS", "ISSUER_ALG", "JWT_SECRET_KEY", "COOKIE_NAME", "COOKIE_DOMAIN",
-		"ALLOWED_REDIRECT_HOSTS", "DEFAULT_REDIRECT", "DATABASE_URL", "REDIS_URL", "LOG_FORMAT",
-		"RETENTION_INTERVAL", "RETENTION_WINDOW"} {
+		"ALLOWED_REDIRECT_HOSTS", "DEFAULT_REDIRECT", "DATABASE_URL", "REDIS_URL", "LOG_FORMAT", "LOGIN_RATE_IP",
+		"LOGIN_RATE_ACCOUNT", "REFRESH_RATE_IP", "RETENTION_INTERVAL", "RETENTION_WINDOW"} {
 		if !strings.Contains(out, v) {
 			t.Errorf("--help does not mention %s", v)
 		}
@@ -162,6 +163,31 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// TestMetricsListenDefault: the issuer's metrics listener defaults to loopback port
+// 9090, and an empty --metrics-listen turns it off.
+func TestMetricsListenDefault(t *testing.T) {
+	if got := NewMain().MetricsListen; got != "127.0.0.1:9090" {
+		t.Errorf("default metrics listen %q, want 127.0.0.1:9090", got)
+	}
+	c := newCLI(t)
+	m := NewMain()
+	s := m.flags("issuer", func(k string) string { return c.env[k] })
+	testenv.Must(t, s.Parse([]string{"--listen", "127.0.0.1:0", "--metrics-listen", ""}), "parse")
+	testenv.Must(t, m.validate(), "validate")
+	m.Stderr = io.Discard
+	testenv.Must(t, m.Run(context.Background()), "run")
+	defer m.Close()
+	if a := m.MetricsAddr(); a != "" {
+		t.Errorf("metrics listener %s with --metrics-listen ''", a)
+	}
+	r, err := http.Get("http://" + m.Addr() + "/metrics")
+	testenv.Must(t, err, "GET /metrics")
+	r.Body.Close()
+	if r.StatusCode != http.StatusNotFound {
+		t.Errorf("public /metrics: %d, want 404", r.StatusCode)
+	}
+}
+
 // TestServeInProcess starts the real program on port 0, logs in and shuts down.
 func TestServeInProcess(t *testing.T) {
 	c := newCLI(t)
@@ -170,7 +196,7 @@ func TestServeInProcess(t *testing.T) {
 	}
 	m := NewMain()
 	s := m.flags("issuer", func(k string) string { return c.env[k] })
-	testenv.Must(t, s.Parse([]string{"--listen", "127.0.0.1:0"}), "parse")
+	testenv.Must(t, s.Parse([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}), "parse")
 	testenv.Must(t, m.validate(), "validate")
 	logs := &lockedBuffer{}
 	m.Stderr = logs
@@ -190,12 +216,37 @@ func TestServeInProcess(t *testing.T) {
 		ExpiresIn                            int `json:"expires_in"`
 	}
 	testenv.Must(t, json.Unmarshal(body, &pair), "decode")
-	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/.well-known/jwks.json", "/.well-known/openid-configuration"} {
+	for _, path := range []string{"/healthz", "/readyz", "/.well-known/jwks.json", "/.well-known/openid-configuration"} {
 		r, err := http.Get(base + path)
 		testenv.Must(t, err, "GET %s", path)
 		r.Body.Close()
 		if r.StatusCode != 200 {
 			t.Errorf("GET %s: %d", path, r.StatusCode)
+		}
+	}
+	// /metrics only on the metrics listener (issue 9, point 3: its login counters by
+	// result told anyone on the public port whether an email has an account).
+	get := func(url string) (int, string) {
+		t.Helper()
+		r, err := http.Get(url)
+		testenv.Must(t, err, "GET %s", url)
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	if code, body := get(base + "/metrics"); code != http.StatusNotFound || strings.Contains(body, "vexen_") {
+		t.Errorf("public /metrics: %d %.80q, want 404 without metrics", code, body)
+	}
+	if m.MetricsAddr() == "" || m.MetricsAddr() == m.Addr() {
+		t.Fatalf("metrics address %q (public %q)", m.MetricsAddr(), m.Addr())
+	}
+	code, metrics := get("http://" + m.MetricsAddr() + "/metrics")
+	if code != 200 || !strings.Contains(metrics, `vexen_issuer_logins_total{result="success"} 1`) {
+		t.Errorf("metrics listener /metrics: %d, logins_total{success} 1 present %v", code, strings.Contains(metrics, `vexen_issuer_logins_total{result="success"} 1`))
+	}
+	for _, path := range []string{"/v1/login", "/login", "/healthz", "/.well-known/jwks.json"} {
+		if code, _ := get("http://" + m.MetricsAddr() + path); code != http.StatusNotFound {
+			t.Errorf("metrics listener %s: %d, want 404", path, code)
 		}
 	}
 	// The retention job ran once at start: counted, logged.
@@ -206,11 +257,7 @@ func TestServeInProcess(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r, err := http.Get(base + "/metrics")
-	testenv.Must(t, err, "GET /metrics")
-	metrics, _ := io.ReadAll(r.Body)
-	r.Body.Close()
-	if !strings.Contains(string(metrics), `vexen_issuer_retention_runs_total{result="ok"} 1`) {
+	if _, metrics := get("http://" + m.MetricsAddr() + "/metrics"); !strings.Contains(metrics, `vexen_issuer_retention_runs_total{result="ok"} 1`) {
 		t.Errorf("/metrics lacks the retention run:\n%s", metrics)
 	}
 	testenv.Must(t, m.Close(), "close")

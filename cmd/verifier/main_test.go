@@ -257,6 +257,40 @@ func TestEmbeddedReadmeSequence(t *testing.T) {
 	}
 }
 
+// TestMetricsListen: with --metrics-listen the verifier serves /metrics there too
+// (and nothing else), and keeps it on its own port; without it there is no second
+// listener.
+func TestMetricsListen(t *testing.T) {
+	s := newStack(t, testenv.SQLiteURL(t), "", "")
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		testenv.Must(t, err, "GET %s", url)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	v := s.verifier("--metrics-listen", "127.0.0.1:0")
+	if v.MetricsAddr() == "" || v.MetricsAddr() == v.Addr() {
+		t.Fatalf("metrics address %q (public %q)", v.MetricsAddr(), v.Addr())
+	}
+	wantStatus(t, v, "", 401) // one decision to count
+	for _, addr := range []string{v.Addr(), v.MetricsAddr()} {
+		code, body := get("http://" + addr + "/metrics")
+		if code != 200 || !strings.Contains(body, "vexen_verifier_decisions_total") {
+			t.Errorf("%s/metrics: %d, decisions counter present %v", addr, code, strings.Contains(body, "vexen_verifier_decisions_total"))
+		}
+	}
+	for _, path := range []string{"/auth", "/healthz", "/"} {
+		if code, _ := get("http://" + v.MetricsAddr() + path); code != http.StatusNotFound {
+			t.Errorf("metrics listener %s: %d, want 404", path, code)
+		}
+	}
+	if off := s.verifier(); off.MetricsAddr() != "" {
+		t.Errorf("metrics listener %s without --metrics-listen", off.MetricsAddr())
+	}
+}
+
 func TestPostgresAndRedis(t *testing.T) {
 	for _, mode := range []string{"push", "strict"} {
 		t.Run(mode, func(t *testing.T) {

@@ -173,4 +173,3 @@ func grpcCheck(t *testing.T, m *Main, token string) codes.Code {
 	}
 	return codes.Code(resp.GetStatus().GetCode())
 }
-

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -35,6 +36,7 @@ type Main struct {
 	Config          verify.Config
 	Listen          string
 	GRPCListen      string
+	MetricsListen   string // a second, private place for /metrics; "" = off
 	DatabaseURL     string
 	RedisURL        string
 	RedisPrefix     string
@@ -63,6 +65,10 @@ type Main struct {
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup
 	set     *config.Set
+	// The metrics server (nil when MetricsListen is empty).
+	metricsSrv    *http.Server
+	metricsLn     net.Listener
+	metricsServed <-chan error
 }
 
 // NewMain returns a Main with the contract's defaults.
@@ -83,6 +89,7 @@ func (m *Main) flags(getenv func(string) string) *config.Set {
 	c := &m.Config
 	s.String(&m.Listen, "listen", "VERIFIER_LISTEN", "address to serve the HTTP decision endpoint (/auth), health and metrics on")
 	s.String(&m.GRPCListen, "grpc-listen", "VERIFIER_GRPC_LISTEN", "address of the Envoy ext_authz v3 gRPC server; empty = off")
+	s.String(&m.MetricsListen, "metrics-listen", "METRICS_LISTEN", "address to serve Prometheus /metrics on as well (it stays on --listen too); empty = off")
 	s.String(&c.JWKSURL, "jwks-url", "JWKS_URL", "the issuer's JWKS (ignored when JWT_SECRET_KEY is set)")
 	s.String(&c.Issuer, "issuer", "VERIFIER_ISSUER", "required iss claim")
 	s.String(&c.Audience, "audience", "VERIFIER_AUDIENCE", "required aud claim")
@@ -226,6 +233,14 @@ func (m *Main) Run(ctx context.Context) error {
 	}, m.Logger)
 	m.served = cli.Serve(m.srv, ln)
 
+	if m.MetricsListen != "" {
+		if m.metricsLn, err = cli.Listen("METRICS_LISTEN", m.MetricsListen); err != nil {
+			return err
+		}
+		m.metricsSrv = cli.MetricsServer(m.Registry, m.Logger)
+		m.metricsServed = cli.Serve(m.metricsSrv, m.metricsLn)
+	}
+
 	if m.GRPCListen != "" {
 		gl, err := cli.Listen("VERIFIER_GRPC_LISTEN", m.GRPCListen)
 		if err != nil {
@@ -241,7 +256,7 @@ func (m *Main) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	m.Logger.Info("verifier listening", "addr", ln.Addr().String(), "grpc", m.GRPCListen,
+	m.Logger.Info("verifier listening", "addr", ln.Addr().String(), "grpc", m.GRPCListen, "metrics", m.MetricsAddr(),
 		"store", store.Redact(orDefault(m.DatabaseURL, store.DefaultURL)), "redis", m.rdb != nil,
 		"revocation", m.Config.Revocation, "max_staleness", m.Config.MaxStaleness)
 	return nil
@@ -286,13 +301,23 @@ func (m *Main) GRPCAddr() string {
 	return m.grpcLn.Addr().String()
 }
 
-// Wait blocks until ctx ends or the HTTP server fails.
+// MetricsAddr is the metrics listener's address ("" when off).
+func (m *Main) MetricsAddr() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return m.metricsLn.Addr().String()
+}
+
+// Wait blocks until ctx ends or an HTTP server fails.
 func (m *Main) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return nil
 	case err := <-m.served:
 		return err
+	case err := <-m.metricsServed: // nil channel (never ready) when metrics are off
+		return fmt.Errorf("metrics server: %w", err)
 	}
 }
 
@@ -301,6 +326,9 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.srv != nil {
 		errs = append(errs, cli.Shutdown(m.srv, m.ShutdownTimeout))
+	}
+	if m.metricsSrv != nil {
+		errs = append(errs, cli.Shutdown(m.metricsSrv, m.ShutdownTimeout))
 	}
 	if m.grpcSrv != nil {
 		m.authz.SetServing(false) // Envoy's health checks move traffic away first

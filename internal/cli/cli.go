@@ -81,6 +81,12 @@ func WithMetrics(h http.Handler, reg *prometheus.Registry) http.Handler {
 	return &metricsRouter{next: h, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
 }
 
+// MetricsServer returns a server (every timeout set, as NewServer) for a private
+// metrics listener: reg at /metrics, 404 for anything else.
+func MetricsServer(reg *prometheus.Registry, log *slog.Logger) *http.Server {
+	return NewServer(WithMetrics(http.NotFoundHandler(), reg), ServerOptions{}, log)
+}
+
 type metricsRouter struct{ next, metrics http.Handler }
 
 func (m *metricsRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	_ "github.com/vexen/vexen-auth/pkg/store/sqlite"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,6 +33,26 @@ func TestWithMetricsRoutesOnlyMetrics(t *testing.T) {
 		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
 		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
 			t.Errorf("%s %s: %d %q", tc.method, tc.path, rec.Code, rec.Body.String())
+		}
+	}
+}
+
+func TestMetricsServer(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "vexen_test_total", Help: "t"}))
+	srv := MetricsServer(reg, slog.New(slog.DiscardHandler))
+	if srv.ReadHeaderTimeout == 0 || srv.ReadTimeout == 0 || srv.WriteTimeout == 0 || srv.IdleTimeout == 0 {
+		t.Errorf("a timeout is unset: %+v", srv)
+	}
+	for _, tc := range []struct {
+		path string
+		code int
+		body string
+	}{{"/metrics", 200, "vexen_test_total 0"}, {"/", 404, ""}, {"/v1/login", 404, ""}, {"/healthz", 404, ""}} {
+		rec := httptest.NewRecorder()
+		srv.Handler.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("GET %s: %d %q", tc.path, rec.Code, rec.Body.String())
 		}
 	}
 }

@@ -3,7 +3,9 @@ package issue
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,8 +146,10 @@ func testBadRequests(t *testing.T, newStore func(testing.TB) Store) {
 	e.login("bob@example.com", "password1")
 }
 
-// testCredentialFailuresAlike: wrong password, unknown user and disabled user answer
-// the same bytes and do the same argon2 work (one run each).
+// testCredentialFailuresAlike: wrong password, unknown user, disabled user and a user
+// whose stored hash is unusable (another scheme) answer the same bytes and headers
+// and do the same argon2 work (one run each): neither the answer nor its time tells
+// whether an email has an account.
 func testCredentialFailuresAlike(t *testing.T, newStore func(testing.TB) Store) {
 	e := newEnv(t, newStore(t), nil)
 	e.addUser("carol@example.com", "carol-pass")
@@ -153,30 +157,41 @@ func testCredentialFailuresAlike(t *testing.T, newStore func(testing.TB) Store) 
 	if err := e.svc.DisableUser(t.Context(), "dave@example.com"); err != nil {
 		t.Fatal(err)
 	}
+	// A row imported with another scheme: bcrypt of "erin-pass1".
+	if _, err := e.store.CreateUser(t.Context(), store.User{Email: "erin@example.com", CreatedAt: e.clock.Now(),
+		PasswordHash: "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"}); err != nil {
+		t.Fatal(err)
+	}
 	var bodies []string
+	var headers []http.Header
 	for _, tt := range []struct {
 		name, email, password, result string
 	}{
 		{"wrong password", "carol@example.com", "not-carol", loginWrongPass},
 		{"unknown user", "nobody@example.com", "whatever1", loginUnknownUser},
 		{"disabled user", "dave@example.com", "dave-pass1", loginDisabled},
+		{"unusable stored hash", "erin@example.com", "erin-pass1", loginWrongPass},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			before := e.hashes.Load()
+			before, count := e.hashes.Load(), e.counter("vexen_issuer_logins_total", "result", tt.result)
 			w := e.post("/v1/login", loginBody(tt.email, tt.password))
 			wantError(t, w, http.StatusUnauthorized, "invalid_credentials")
 			if n := e.hashes.Load() - before; n != 1 {
 				t.Errorf("%d argon2 runs, want exactly 1", n)
 			}
-			if got := e.counter("vexen_issuer_logins_total", "result", tt.result); got != 1 {
-				t.Errorf("logins_total{%s} = %v, want 1", tt.result, got)
+			if got := e.counter("vexen_issuer_logins_total", "result", tt.result); got != count+1 {
+				t.Errorf("logins_total{%s} = %v, want %v", tt.result, got, count+1)
 			}
 			bodies = append(bodies, w.Body.String())
+			headers = append(headers, w.Header())
 		})
 	}
-	for _, b := range bodies[1:] {
-		if b != bodies[0] {
-			t.Errorf("answers differ: %q vs %q", b, bodies[0])
+	for i := range bodies[1:] {
+		if bodies[i+1] != bodies[0] {
+			t.Errorf("answers differ: %q vs %q", bodies[i+1], bodies[0])
+		}
+		if !maps.EqualFunc(headers[i+1], headers[0], slices.Equal) {
+			t.Errorf("headers differ: %v vs %v", headers[i+1], headers[0])
 		}
 	}
 	before := e.hashes.Load()

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"html/template"
-	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -143,11 +142,18 @@ func (p *pages) login(w http.ResponseWriter, r *http.Request) error {
 		rd := p.returnTo(r.URL.Query().Get("rd"))
 		if r.Method == http.MethodGet {
 			if rt := cookieValue(r, RefreshCookie); rt != "" {
-				pair, err := p.s.Refresh(r.Context(), rt)
+				pair, err := p.s.Refresh(r.Context(), RefreshRequest{RefreshToken: rt, ClientIP: p.s.clientIP(r)})
+				var rl *RateLimitError
 				switch {
 				case err == nil:
 					p.setSession(w, pair)
 					redirect(w, rd)
+					return nil
+				case errors.As(err, &rl):
+					// The session may well be live: keep its cookies, and ask to retry.
+					secs := retryAfter(w, rl)
+					p.message(w, http.StatusTooManyRequests, "Too many requests",
+						"Too many sign-in attempts. Please wait "+waitText(secs)+" and try again.", r.URL.RequestURI())
 					return nil
 				case errors.Is(err, ErrInvalidGrant):
 					// Expired, revoked or replayed: forget the session's cookies and
@@ -188,8 +194,7 @@ func (p *pages) loginPost(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case err == nil:
 	case errors.As(err, &rl):
-		secs := max(int64(math.Ceil(rl.RetryAfter.Seconds())), 1)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		secs := retryAfter(w, rl)
 		p.loginForm(w, r, http.StatusTooManyRequests, rd, email, "Too many sign-in attempts. Please wait "+waitText(secs)+" and try again.")
 		return nil
 	case errors.Is(err, ErrInvalidRequest):

@@ -312,7 +312,7 @@ func TestSignInSetsCookies(t *testing.T) {
 			if s.refreshLogin.Path != tc.base+"/login" || s.refreshLogout.Path != tc.base+"/logout" {
 				t.Errorf("refresh cookie paths %q, %q", s.refreshLogin.Path, s.refreshLogout.Path)
 			}
-			if _, err := e.svc.Refresh(t.Context(), s.refreshLogin.Value); err != nil {
+			if _, err := e.svc.Refresh(t.Context(), RefreshRequest{RefreshToken: s.refreshLogin.Value}); err != nil {
 				t.Errorf("refresh cookie does not hold a live refresh token: %v", err)
 			}
 			if !e.clock.Now().Equal(start) {
@@ -587,7 +587,7 @@ func TestLogout(t *testing.T) {
 		if _, err := e.svc.Authenticate(t.Context(), s.access.Value); !errors.Is(err, ErrInvalidToken) {
 			t.Errorf("session still live: %v", err)
 		}
-		if _, err := e.svc.Refresh(t.Context(), s.refreshLogout.Value); !errors.Is(err, ErrInvalidGrant) {
+		if _, err := e.svc.Refresh(t.Context(), RefreshRequest{RefreshToken: s.refreshLogout.Value}); !errors.Is(err, ErrInvalidGrant) {
 			t.Errorf("refresh token still works: %v", err)
 		}
 	})
@@ -598,7 +598,7 @@ func TestLogout(t *testing.T) {
 		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
 			t.Fatalf("logout: %d %q (a refused rd must go to the default)", w.Code, w.Header().Get("Location"))
 		}
-		if _, err := e.svc.Refresh(t.Context(), s.refreshLogin.Value); !errors.Is(err, ErrInvalidGrant) {
+		if _, err := e.svc.Refresh(t.Context(), RefreshRequest{RefreshToken: s.refreshLogin.Value}); !errors.Is(err, ErrInvalidGrant) {
 			t.Errorf("the session outlived a logout by its access cookie: %v", err)
 		}
 	})

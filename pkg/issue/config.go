@@ -90,14 +90,21 @@ func (r Rate) burst() int {
 	return r.Burst
 }
 
-// RateLimits configures login throttling.
+// RateLimits configures the throttling of logins and refreshes.
 type RateLimits struct {
 	// PerIP counts every login attempt from one client address (an IPv6 client by its
 	// /64). Default: 30 per minute, burst 30.
 	PerIP Rate
-	// PerAccount counts failed logins for one email address (lower-cased). Default: 10
-	// per 10 minutes, burst 10: ten failures at once, then one more a minute.
+	// PerAccount counts login attempts for one email address (lower-cased, whether or
+	// not it has an account); a successful login gives its event back, so only
+	// failures add up. Default: 10 per 10 minutes, burst 10: ten failures at once,
+	// then one more a minute.
 	PerAccount Rate
+	// RefreshPerIP counts every refresh attempt (POST /v1/refresh and the sign-in
+	// page's silent refresh) from one client address (an IPv6 client by its /64).
+	// Default: 120 per minute, burst 120 (a NAT in front of many browsers, each
+	// refreshing once per access-token lifetime, stays far below it).
+	RefreshPerIP Rate
 	// MaxKeys bounds the in-memory limiter (used without Redis, and while Redis is
 	// failing); default 100000 keys, a few MiB.
 	MaxKeys int
@@ -106,9 +113,10 @@ type RateLimits struct {
 // DefaultRateLimits returns the default login throttling.
 func DefaultRateLimits() RateLimits {
 	return RateLimits{
-		PerIP:      Rate{Events: 30, Per: time.Minute, Burst: 30},
-		PerAccount: Rate{Events: 10, Per: 10 * time.Minute, Burst: 10},
-		MaxKeys:    100_000,
+		PerIP:        Rate{Events: 30, Per: time.Minute, Burst: 30},
+		PerAccount:   Rate{Events: 10, Per: 10 * time.Minute, Burst: 10},
+		RefreshPerIP: Rate{Events: 120, Per: time.Minute, Burst: 120},
+		MaxKeys:      100_000,
 	}
 }
 
@@ -209,6 +217,9 @@ func (c Config) withDefaults() Config {
 	if c.LoginRate.PerAccount == (Rate{}) {
 		c.LoginRate.PerAccount = d.LoginRate.PerAccount
 	}
+	if c.LoginRate.RefreshPerIP == (Rate{}) {
+		c.LoginRate.RefreshPerIP = d.LoginRate.RefreshPerIP
+	}
 	if c.LoginRate.MaxKeys == 0 {
 		c.LoginRate.MaxKeys = d.LoginRate.MaxKeys
 	}
@@ -291,7 +302,7 @@ func (c Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		r    Rate
-	}{{"login-rate-ip", c.LoginRate.PerIP}, {"login-rate-account", c.LoginRate.PerAccount}} {
+	}{{"login-rate-ip", c.LoginRate.PerIP}, {"login-rate-account", c.LoginRate.PerAccount}, {"refresh-rate-ip", c.LoginRate.RefreshPerIP}} {
 		if r.r.Events <= 0 || r.r.Per <= 0 || r.r.Burst < 0 || r.r.Per/time.Duration(r.r.Events) <= 0 {
 			return config.Invalid(r.name, "%d events per %v (burst %d) is not a usable rate", r.r.Events, r.r.Per, r.r.Burst)
 		}

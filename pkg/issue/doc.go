@@ -65,18 +65,20 @@
 //
 // # Throttling
 //
-// Every login attempt spends from its client address's bucket (Config.LoginRate.PerIP,
-// 30/min; an IPv6 client by its /64); failed attempts (wrong password, unknown email,
-// disabled user alike) spend from the account's bucket (PerAccount: 10 at once, then
-// one a minute), which is checked before any password work. Successful logins never
-// spend from the account, and one account's failures never slow another beyond the
-// shared address's bucket. An empty bucket is 429 rate_limited with Retry-After. The
-// buckets are GCRA: in Redis through go-redis/redis_rate (NewRedisLimiter), shared by
-// every replica, or in memory (NewMemoryLimiter, bounded), which is also the fallback
-// while Redis fails. Concurrent attempts can overshoot the account budget by the
-// number in flight; the address budget and the hashing gate bound that. The client
-// address is the peer's, or X-Forwarded-For's rightmost untrusted entry when the peer
-// is in Config.TrustedProxies (default loopback only).
+// Every login attempt takes one event from its client address's bucket
+// (Config.LoginRate.PerIP, 30/min; an IPv6 client by its /64) and one from the
+// account's bucket (PerAccount: 10 at once, then one a minute; keyed by the email
+// whether or not it has an account), both before any password work, so N concurrent
+// attempts run at most as many password checks as the buckets hold. A successful login
+// gives the account's event back: only failures (wrong password, unknown email,
+// disabled user alike) add up, and one account's failures never slow another beyond
+// the shared address's bucket. Every refresh (POST /v1/refresh and the sign-in page's
+// silent refresh) takes one event from its address's refresh bucket (RefreshPerIP,
+// 120/min). An empty bucket is 429 rate_limited with Retry-After. The buckets are
+// GCRA: in Redis through go-redis/redis_rate (NewRedisLimiter), shared by every
+// replica, or in memory (NewMemoryLimiter, bounded), which is also the fallback while
+// Redis fails. The client address is the peer's, or X-Forwarded-For's rightmost
+// untrusted entry when the peer is in Config.TrustedProxies (default loopback only).
 //
 // # Redis
 //

@@ -37,7 +37,8 @@ import (
 //	GET|POST /logout?rd=   revoke the session, clear the cookies, 303 to rd
 //	GET  /                 who is signed in, with a sign-out button
 //
-// /metrics is not served here: the program exposes its registry. Every error is
+// /metrics is not served here: the program serves its registry on a private listener
+// (the login counters by result would tell anyone whether an email has an account). Every error is
 // {"error": CODE, "error_description": TEXT}, with the status chosen in one table:
 //
 //	400 invalid_request       malformed JSON, unknown field, trailing data, missing field
@@ -162,9 +163,8 @@ func (h *apiHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrInvalidRequest):
 		writeError(w, http.StatusBadRequest, "invalid_request", clientText(err, ErrInvalidRequest))
 	case errors.As(err, &rl):
-		secs := int64(math.Ceil(rl.RetryAfter.Seconds()))
-		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many login attempts; retry later")
+		retryAfter(w, rl)
+		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many attempts; retry later")
 	case errors.Is(err, ErrInvalidCredentials):
 		writeError(w, http.StatusUnauthorized, "invalid_credentials", "invalid email or password")
 	case errors.Is(err, ErrInvalidGrant):
@@ -182,6 +182,14 @@ func (h *apiHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.s.log.Error("issuer request failed", "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "server_error", "internal error")
 	}
+}
+
+// retryAfter sets the Retry-After header of a throttled answer: whole seconds,
+// rounded up, at least 1. It returns the seconds.
+func retryAfter(w http.ResponseWriter, rl *RateLimitError) int64 {
+	secs := max(int64(math.Ceil(rl.RetryAfter.Seconds())), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	return secs
 }
 
 // clientText is the part of err's message after the sentinel's, e.g. "email and
@@ -405,7 +413,7 @@ func (h *apiHandler) refresh(w http.ResponseWriter, r *http.Request) error {
 	if body.RefreshToken == "" {
 		return badRequest("refresh_token is required")
 	}
-	pair, err := h.s.Refresh(r.Context(), body.RefreshToken)
+	pair, err := h.s.Refresh(r.Context(), RefreshRequest{RefreshToken: body.RefreshToken, ClientIP: h.s.clientIP(r)})
 	if err != nil {
 		return err
 	}

@@ -13,15 +13,20 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Limiter is the login throttle's store of rate-limit state: a GCRA bucket per key.
-// Allow checks key against rate; with spend it also counts one event when allowed.
-// Without spend it only reports whether one more event would be allowed now. The
-// answer is how long to wait: zero means allowed.
+// Limiter is the throttle's store of rate-limit state: a GCRA bucket per key.
+//
+// Reserve takes one event from key's bucket when the bucket has one now, and answers
+// zero; otherwise it takes nothing and answers how long to wait. A caller reserves
+// before the work it limits (a password hash, a second-factor check, a refresh), so
+// that N concurrent attempts can never do more work than the bucket holds; Release
+// gives a reserved event back when the attempt should not count after all (a login
+// that succeeded). Releasing more than was reserved cannot fill a bucket above full.
 //
 // NewMemoryLimiter and NewRedisLimiter are the two implementations; an error from a
 // Limiter makes the Service fall back to its in-memory limiter for that request.
 type Limiter interface {
-	Allow(ctx context.Context, key string, rate Rate, spend bool) (retryAfter time.Duration, err error)
+	Reserve(ctx context.Context, key string, rate Rate) (retryAfter time.Duration, err error)
+	Release(ctx context.Context, key string, rate Rate) error
 }
 
 var (
@@ -52,8 +57,8 @@ func NewMemoryLimiter(maxKeys int, now func() time.Time) *MemoryLimiter {
 	return &MemoryLimiter{tat: make(map[string]time.Time), maxKeys: maxKeys, now: now}
 }
 
-// Allow implements Limiter.
-func (l *MemoryLimiter) Allow(_ context.Context, key string, r Rate, spend bool) (time.Duration, error) {
+// Reserve implements Limiter.
+func (l *MemoryLimiter) Reserve(_ context.Context, key string, r Rate) (time.Duration, error) {
 	emission := r.emission()
 	burst := time.Duration(r.burst()) * emission
 	l.mu.Lock()
@@ -67,13 +72,27 @@ func (l *MemoryLimiter) Allow(_ context.Context, key string, r Rate, spend bool)
 	if allowAt := next.Add(-burst); now.Before(allowAt) {
 		return allowAt.Sub(now), nil
 	}
-	if spend {
-		if !ok && len(l.tat) >= l.maxKeys {
-			l.evict(now)
-		}
-		l.tat[key] = next
+	if !ok && len(l.tat) >= l.maxKeys {
+		l.evict(now)
 	}
+	l.tat[key] = next
 	return 0, nil
+}
+
+// Release implements Limiter.
+func (l *MemoryLimiter) Release(_ context.Context, key string, r Rate) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tat, ok := l.tat[key]
+	if !ok {
+		return nil
+	}
+	if tat = tat.Add(-r.emission()); tat.After(l.now()) {
+		l.tat[key] = tat
+	} else {
+		delete(l.tat, key) // full again
+	}
+	return nil
 }
 
 // evict makes room: first every key whose bucket is full again, then, if that freed
@@ -105,13 +124,14 @@ func (l *MemoryLimiter) Len() int {
 // "rate:" + prefix + key (redis_rate puts its "rate:" first: an ACL must allow it).
 type RedisLimiter struct {
 	l      *redis_rate.Limiter
+	rdb    redis.Scripter
 	prefix string
 }
 
 // NewRedisLimiter returns a Limiter over rdb (a *redis.Client, ClusterClient or any
 // UniversalClient).
 func NewRedisLimiter(rdb redis.UniversalClient) *RedisLimiter {
-	return &RedisLimiter{l: redis_rate.NewLimiter(rdb)}
+	return &RedisLimiter{l: redis_rate.NewLimiter(rdb), rdb: rdb}
 }
 
 // WithPrefix returns a copy that puts prefix (e.g. --redis-prefix) before every key.
@@ -121,42 +141,59 @@ func (l *RedisLimiter) WithPrefix(prefix string) *RedisLimiter {
 	return &c
 }
 
-// Allow implements Limiter. A peek (spend false) asks redis_rate for zero events and
-// reads Remaining, the events allowed right now; ResetAfter, the time until the bucket
-// is full, minus burst-1 emission intervals is the time until one event is allowed.
-func (l *RedisLimiter) Allow(ctx context.Context, key string, r Rate, spend bool) (time.Duration, error) {
-	lim := redis_rate.Limit{Rate: r.Events, Burst: r.burst(), Period: r.Per}
-	n := 0
-	if spend {
-		n = 1
-	}
-	res, err := l.l.AllowN(ctx, l.prefix+key, lim, n)
+// Reserve implements Limiter with redis_rate's GCRA script.
+func (l *RedisLimiter) Reserve(ctx context.Context, key string, r Rate) (time.Duration, error) {
+	res, err := l.l.AllowN(ctx, l.prefix+key, redis_rate.Limit{Rate: r.Events, Burst: r.burst(), Period: r.Per}, 1)
 	if err != nil {
 		return 0, err
 	}
-	if spend {
-		if res.Allowed > 0 {
-			return 0, nil
-		}
-		return max(res.RetryAfter, time.Millisecond), nil
-	}
-	if res.Remaining >= 1 {
+	if res.Allowed > 0 {
 		return 0, nil
 	}
-	wait := res.ResetAfter - time.Duration(lim.Burst-1)*r.emission()
-	return max(wait, time.Millisecond), nil
+	return max(res.RetryAfter, time.Millisecond), nil
 }
 
-// Limiter keys. An IPv6 client is keyed by its /64 (one host usually owns the whole
-// prefix); an account by a hash of its lower-cased email, so that Redis holds no
-// addresses of users.
-func ipKey(ip netip.Addr) string {
+// Release implements Limiter. redis_rate has no give-back (AllowN with a negative
+// cost leaves the bucket one event short when the refund would fill it), so a small
+// script of our own moves the key's theoretical arrival time back by one emission
+// interval, in redis_rate's format (seconds since 2017-01-01 on Redis's clock), and
+// deletes the key when that makes the bucket full.
+func (l *RedisLimiter) Release(ctx context.Context, key string, r Rate) error {
+	return releaseScript.Run(ctx, l.rdb, []string{redisRatePrefix + l.prefix + key}, r.Per.Seconds(), r.Events).Err()
+}
+
+// redisRatePrefix is what redis_rate puts before every key.
+const redisRatePrefix = "rate:"
+
+var releaseScript = redis.NewScript(`
+redis.replicate_commands()
+local tat = tonumber(redis.call("GET", KEYS[1]))
+if not tat then
+  return 0
+end
+local now = redis.call("TIME")
+now = (now[1] - 1483228800) + (now[2] / 1000000)
+local new_tat = tat - tonumber(ARGV[1]) / tonumber(ARGV[2])
+if new_tat <= now then
+  redis.call("DEL", KEYS[1])
+else
+  redis.call("SET", KEYS[1], new_tat, "EX", math.ceil(new_tat - now))
+end
+return 1
+`)
+
+// Limiter keys. scope names what is limited ("login", "refresh"). An IPv6 client is
+// keyed by its /64 (one host usually owns the whole prefix); an account by a hash of
+// its lower-cased email (the stores' own case folding), so that Redis holds no
+// addresses of users, and a key exists for every email tried, whether or not it has
+// an account.
+func ipKey(scope string, ip netip.Addr) string {
 	ip = ip.Unmap()
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
-		return "login:ip:" + p.String()
+		return scope + ":ip:" + p.String()
 	}
-	return "login:ip:" + ip.String()
+	return scope + ":ip:" + ip.String()
 }
 
 func accountKey(email string) string {

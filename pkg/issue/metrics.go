@@ -29,32 +29,33 @@ var endpoints = [numEndpoints]string{epLogin, epRefresh, epLogout, epLogoutAll, 
 
 // Login results, the values of vexen_issuer_logins_total{result}.
 const (
-	loginSuccess      = "success"
-	loginWrongPass    = "wrong_password"
-	loginUnknownUser  = "unknown_user"
-	loginDisabled     = "disabled"
-	loginRateLimited  = "rate_limited"
-	loginError        = "error"
-	refreshSuccess    = "success"
-	refreshInvalid    = "invalid"
-	refreshReused     = "reused"
-	refreshError      = "error"
-	redisOpStorePair  = "store_pair"
-	redisOpDrop       = "drop_refresh"
-	redisOpRevoke     = "revoke"
-	redisOpRateLimit  = "rate_limit"
-	redisOpPing       = "ping"
-	redisOpSweep      = "sweep_user_tokens"
-	metricsNamespace  = "vexen"
-	metricsSubsystem  = "issuer"
-	durationHelp      = "Time to answer an issuer API request, by endpoint."
-	requestsHelp      = "Issuer API requests, by endpoint and HTTP status code."
-	loginsHelp        = "Login attempts, by result."
-	refreshesHelp     = "Refresh attempts, by result (reused: a replayed refresh token revoked its session)."
-	redisErrorsHelp   = "Redis operations that failed; the request went on without Redis."
-	revocationsHelp   = "Sessions revoked, by reason."
-	hashesWaitingHelp = "Password hashes waiting for a free hashing slot."
-	resyncedHelp      = "Revocations written through to Redis by the repair job (their first write-through failed, or they were made without Redis)."
+	loginSuccess       = "success"
+	loginWrongPass     = "wrong_password"
+	loginUnknownUser   = "unknown_user"
+	loginDisabled      = "disabled"
+	loginRateLimited   = "rate_limited"
+	loginError         = "error"
+	refreshSuccess     = "success"
+	refreshInvalid     = "invalid"
+	refreshReused      = "reused"
+	refreshError       = "error"
+	refreshRateLimited = "rate_limited"
+	redisOpStorePair   = "store_pair"
+	redisOpDrop        = "drop_refresh"
+	redisOpRevoke      = "revoke"
+	redisOpRateLimit   = "rate_limit"
+	redisOpPing        = "ping"
+	redisOpSweep       = "sweep_user_tokens"
+	metricsNamespace   = "vexen"
+	metricsSubsystem   = "issuer"
+	durationHelp       = "Time to answer an issuer API request, by endpoint."
+	requestsHelp       = "Issuer API requests, by endpoint and HTTP status code."
+	loginsHelp         = "Login attempts, by result."
+	refreshesHelp      = "Refresh attempts, by result (reused: a replayed refresh token revoked its session; rate_limited: refused by the per-address limit)."
+	redisErrorsHelp    = "Redis operations that failed; the request went on without Redis."
+	revocationsHelp    = "Sessions revoked, by reason."
+	hashesWaitingHelp  = "Password hashes waiting for a free hashing slot."
+	resyncedHelp       = "Revocations written through to Redis by the repair job (their first write-through failed, or they were made without Redis)."
 )
 
 type metrics struct {
@@ -120,7 +121,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{loginSuccess, loginWrongPass, loginUnknownUser, loginDisabled, loginRateLimited, loginError} {
 		m.logins[r] = logins.WithLabelValues(r)
 	}
-	for _, r := range []string{refreshSuccess, refreshInvalid, refreshReused, refreshError} {
+	for _, r := range []string{refreshSuccess, refreshInvalid, refreshReused, refreshRateLimited, refreshError} {
 		m.refreshes[r] = refreshes.WithLabelValues(r)
 	}
 	for _, op := range []string{redisOpStorePair, redisOpDrop, redisOpRevoke, redisOpRateLimit, redisOpPing, redisOpSweep} {

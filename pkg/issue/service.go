@@ -33,7 +33,8 @@ var (
 	// ErrInvalidToken: the access token is missing, malformed, not ours, expired, or
 	// its session is no longer live.
 	ErrInvalidToken = errors.New("issue: invalid access token")
-	// ErrRateLimited: too many login attempts; the error is a *RateLimitError.
+	// ErrRateLimited: too many login or refresh attempts; the error is a
+	// *RateLimitError.
 	ErrRateLimited = errors.New("issue: rate limited")
 
 	// ErrUnknownUser: no user has that email (admin operations).
@@ -48,7 +49,7 @@ var (
 	ErrInvalidRole = errors.New("issue: invalid role")
 )
 
-// RateLimitError is a throttled login: retry after RetryAfter.
+// RateLimitError is a throttled login or refresh: retry after RetryAfter.
 type RateLimitError struct {
 	RetryAfter time.Duration
 }
@@ -102,8 +103,9 @@ type Deps struct {
 	// Cache is the Redis write-through; nil means no Redis. Its failures never fail a
 	// request: they are logged at Warn and counted in vexen_issuer_redis_errors_total.
 	Cache Cache
-	// Limiter holds the login throttle's buckets; nil means an in-memory limiter.
-	// NewRedisLimiter shares them between replicas.
+	// Limiter holds the throttle's buckets (logins per address and per account,
+	// refreshes per address); nil means an in-memory limiter. NewRedisLimiter shares
+	// them between replicas.
 	Limiter    Limiter
 	Registerer prometheus.Registerer // nil: metrics are kept but not exported
 	Logger     *slog.Logger          // nil: no logs
@@ -305,12 +307,14 @@ type LoginRequest struct {
 	UserAgent string // recorded with the session (control characters dropped, 256 bytes at most)
 }
 
-// Login checks the credentials and opens a session. Throttling: every attempt counts
-// against the client address (Config.LoginRate.PerIP), and failed attempts count
-// against the account (PerAccount), which is checked before any password work; an
-// exhausted bucket is a *RateLimitError. An unknown email costs the same argon2 work
-// as a wrong password (a dummy hash is verified), and unknown email, wrong password and
-// disabled user all return ErrInvalidCredentials.
+// Login checks the credentials and opens a session. Throttling: before any password
+// work, the attempt takes one event from the client address's bucket
+// (Config.LoginRate.PerIP) and one from the account's (PerAccount, keyed by the email
+// whether or not it has an account); an exhausted bucket is a *RateLimitError, and N
+// concurrent attempts can never run more password checks than the buckets hold. A
+// successful login gives the account's event back; failures keep both. An unknown
+// email costs the same argon2 work as a wrong password (a dummy hash is verified), and
+// unknown email, wrong password and disabled user all return ErrInvalidCredentials.
 func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) {
 	if r.Email == "" || r.Password == "" {
 		return TokenPair{}, fmt.Errorf("%w: email and password are required", ErrInvalidRequest)
@@ -322,13 +326,13 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 		return TokenPair{}, ErrNoKey
 	}
 	rl := s.cfg.LoginRate
-	if wait := s.limit(ctx, ipKey(r.ClientIP), rl.PerIP, true); wait > 0 {
+	if _, wait := s.reserve(ctx, ipKey("login", r.ClientIP), rl.PerIP); wait > 0 {
 		s.m.logins[loginRateLimited].Inc()
 		s.log.Debug("login throttled", "ip", r.ClientIP, "scope", "ip", "retry_after", wait)
 		return TokenPair{}, &RateLimitError{RetryAfter: wait}
 	}
-	acct := accountKey(r.Email)
-	if wait := s.limit(ctx, acct, rl.PerAccount, false); wait > 0 {
+	acct, wait := s.reserve(ctx, accountKey(r.Email), rl.PerAccount)
+	if wait > 0 {
 		s.m.logins[loginRateLimited].Inc()
 		s.log.Debug("login throttled", "ip", r.ClientIP, "scope", "account", "retry_after", wait)
 		return TokenPair{}, &RateLimitError{RetryAfter: wait}
@@ -343,25 +347,34 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 		s.m.logins[loginError].Inc()
 		return TokenPair{}, fmt.Errorf("issue: login: %w", err)
 	}
+	if _, err := parsePHC(hash); err != nil {
+		// A stored hash we cannot use (corrupt, or another scheme): the operator must
+		// fix the row. The dummy hash is verified instead, so that the answer takes
+		// as long as for anyone else: refusing at once would tell by timing which
+		// emails have such an account.
+		s.log.Error("login: unusable password hash", "user", user.ID, "err", err)
+		hash, result = s.dummy, loginWrongPass
+	}
 	ok, err := s.checkPassword(ctx, hash, r.Password)
 	if err != nil {
 		if ctx.Err() != nil {
 			return TokenPair{}, ctx.Err()
 		}
-		// A stored hash we cannot use: the operator must fix the row; the user sees
-		// the ordinary failure.
-		s.log.Error("login: unusable password hash", "user", user.ID, "err", err)
-		ok = false
+		return TokenPair{}, fmt.Errorf("issue: login: %w", err) // the dummy hash is ours: cannot happen
+	}
+	if hash == s.dummy {
+		ok = false // a password that happens to match the dummy opens nothing
 	}
 	if ok && user.Disabled {
 		ok, result = false, loginDisabled
 	}
 	if !ok || result == loginUnknownUser {
-		s.limit(ctx, acct, rl.PerAccount, true)
+		// Both reservations stay spent: that is what bounds guessing.
 		s.m.logins[result].Inc()
 		s.log.Debug("login failed", "ip", r.ClientIP, "result", result)
 		return TokenPair{}, ErrInvalidCredentials
 	}
+	s.release(ctx, acct) // a user who knows the password is not throttled by logging in often
 
 	now := s.now()
 	sid := newID()
@@ -406,23 +419,61 @@ func (s *Service) checkPassword(ctx context.Context, phc, password string) (bool
 	return s.hasher.verify(phc, password)
 }
 
-// limit asks the limiter, falling back to the in-memory one when it fails.
-func (s *Service) limit(ctx context.Context, key string, r Rate, spend bool) time.Duration {
-	wait, err := s.limiter.Allow(ctx, key, r, spend)
+// reservation is one event taken from a bucket, to give back with release.
+type reservation struct {
+	l    Limiter // the limiter that answered (the fallback when the configured one failed)
+	key  string
+	rate Rate
+}
+
+// reserve takes one event from key's bucket (Limiter.Reserve), falling back to the
+// in-memory limiter when the configured one fails. A positive wait means nothing was
+// taken and the caller must answer a *RateLimitError.
+func (s *Service) reserve(ctx context.Context, key string, r Rate) (reservation, time.Duration) {
+	res := reservation{l: s.limiter, key: key, rate: r}
+	wait, err := s.limiter.Reserve(ctx, key, r)
 	if err != nil {
 		s.redisFailed(redisOpRateLimit, err)
-		wait, _ = s.fallback.Allow(ctx, key, r, spend)
+		res.l = s.fallback
+		wait, _ = s.fallback.Reserve(ctx, key, r)
 	}
-	return wait
+	return res, wait
+}
+
+// release gives a reservation back. It runs detached from the request's
+// cancellation (a client hanging up after a success still gets its event back); a
+// failure only leaves the event spent.
+func (s *Service) release(ctx context.Context, res reservation) {
+	cctx, cancel := s.cacheCtx(ctx)
+	defer cancel()
+	if err := res.l.Release(cctx, res.key, res.rate); err != nil {
+		s.redisFailed(redisOpRateLimit, err)
+	}
+}
+
+// RefreshRequest is a refresh attempt.
+type RefreshRequest struct {
+	RefreshToken string
+	// ClientIP keys the per-address throttle (Config.LoginRate.RefreshPerIP); the zero
+	// Addr is one shared "unknown" bucket.
+	ClientIP netip.Addr
 }
 
 // Refresh exchanges a refresh token for a new pair (RFC 9700 §4.14 rotation). The
 // presented token dies; presented again within Config.RefreshGrace it yields a sibling
 // pair, later it revokes the whole session. Unknown, expired, reused or revoked
-// tokens are ErrInvalidGrant.
-func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+// tokens are ErrInvalidGrant. Every attempt first takes one event from the client
+// address's bucket (Config.LoginRate.RefreshPerIP); an exhausted bucket is a
+// *RateLimitError and touches nothing.
+func (s *Service) Refresh(ctx context.Context, r RefreshRequest) (TokenPair, error) {
 	if s.keys == nil {
 		return TokenPair{}, ErrNoKey
+	}
+	refreshToken := r.RefreshToken
+	if _, wait := s.reserve(ctx, ipKey("refresh", r.ClientIP), s.cfg.LoginRate.RefreshPerIP); wait > 0 {
+		s.m.refreshes[refreshRateLimited].Inc()
+		s.log.Debug("refresh throttled", "ip", r.ClientIP, "retry_after", wait)
+		return TokenPair{}, &RateLimitError{RetryAfter: wait}
 	}
 	if !wellFormedRefresh(refreshToken) {
 		s.m.refreshes[refreshInvalid].Inc()

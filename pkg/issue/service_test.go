@@ -198,9 +198,14 @@ func TestRedisFailuresDoNotFail(t *testing.T) {
 
 type failingLimiter struct{ calls atomic.Int64 }
 
-func (l *failingLimiter) Allow(context.Context, string, Rate, bool) (time.Duration, error) {
+func (l *failingLimiter) Reserve(context.Context, string, Rate) (time.Duration, error) {
 	l.calls.Add(1)
 	return 0, errors.New("redis: connection pool timeout")
+}
+
+func (l *failingLimiter) Release(context.Context, string, Rate) error {
+	l.calls.Add(1)
+	return errors.New("redis: connection pool timeout")
 }
 
 // TestLimiterFailureFallsBack: when the shared limiter fails, the in-memory one still
@@ -402,7 +407,7 @@ func TestNewAdmin(t *testing.T) {
 	if err := svc.LogoutAccess(t.Context(), "a.b.c"); !errors.Is(err, ErrNoKey) {
 		t.Errorf("LogoutAccess on an admin Service: %v, want ErrNoKey", err)
 	}
-	if _, err := svc.Refresh(t.Context(), newRefreshToken()); !errors.Is(err, ErrNoKey) {
+	if _, err := svc.Refresh(t.Context(), RefreshRequest{RefreshToken: newRefreshToken()}); !errors.Is(err, ErrNoKey) {
 		t.Errorf("Refresh on an admin Service: %v, want ErrNoKey", err)
 	}
 }
