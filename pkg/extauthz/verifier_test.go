@@ -326,32 +326,6 @@ func TestSameMetrics(t *testing.T) {
 	}
 }
 
-const parityPolicy = `default: authenticated
-rules:
-  - name: health
-    paths: [/healthz]
-    methods: [GET, HEAD]
-    action: public
-  - name: internal
-    paths: ["/internal/**"]
-    networks: [10.0.0.0/8]
-    action: authenticated
-  - name: internal-deny
-    paths: ["/internal/**"]
-    action: deny
-  - name: admin
-    hosts: [admin.example.com]
-    action: authenticated
-    roles: [admin]
-  - name: money
-    paths: ["/billing/**"]
-    action: authenticated
-    mfa: true
-  - name: blocked
-    hosts: ["*.blocked.example.com"]
-    action: deny
-`
-
 // policyRequest is one row of the parity table: the original request, the client,
 // the location's tightening and the expected answer.
 type policyRequest struct {
@@ -461,7 +435,7 @@ func TestPolicyParity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a verifier with a JWKS server")
 	}
-	p, err := policy.Parse("parity.yaml", []byte(parityPolicy))
+	p, err := policy.Parse("parity.yaml", []byte(verifytest.Policy))
 	if err != nil {
 		t.Fatal(err)
 	}

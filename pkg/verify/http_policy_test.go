@@ -13,7 +13,7 @@ import (
 // the location's tightening read from /auth?roles=…&mfa=1.
 func TestHandlerPolicy(t *testing.T) {
 	f := newFixture(t, withConfig(func(c *Config) {
-		c.Policy = parsePolicy(t, testPolicy)
+		c.Policy = parsePolicy(t, verifytest.Policy)
 		c.LoginURL = "https://auth.example.com/login"
 		c.AllowedRedirectHosts = []string{"app.example.com"}
 	}))

@@ -64,31 +64,6 @@ func TestRuleHostSpellings(t *testing.T) {
 	}
 }
 
-const testPolicy = `default: authenticated
-rules:
-  - name: health
-    paths: [/healthz]
-    methods: [GET, HEAD]
-    action: public
-  - name: internal
-    paths: ["/internal/**"]
-    networks: [10.0.0.0/8]
-    action: authenticated
-  - name: internal-deny
-    paths: ["/internal/**"]
-    action: deny
-  - name: admin
-    hosts: [admin.example.com]
-    action: authenticated
-    roles: [admin]
-  - name: money
-    paths: ["/billing/**"]
-    action: authenticated
-    mfa: true
-  - name: blocked
-    hosts: ["*.blocked.example.com"]
-    action: deny
-`
 
 func parsePolicy(t testing.TB, yml string) *policy.Policy {
 	t.Helper()
@@ -102,7 +77,7 @@ func parsePolicy(t testing.TB, yml string) *policy.Policy {
 // TestPolicyDecisions: every action of the contract, in the order the verifier
 // applies them, with the deciding rule named in the decision and the metrics.
 func TestPolicyDecisions(t *testing.T) {
-	f := newFixture(t, withConfig(func(c *Config) { c.Policy = parsePolicy(t, testPolicy) }))
+	f := newFixture(t, withConfig(func(c *Config) { c.Policy = parsePolicy(t, verifytest.Policy) }))
 	dev := f.token("s-dev", "u-dev", "dev")
 	admin := f.token("s-admin", "u-admin", "admin")
 	f.sessions.Add("s-mfa", "u-mfa", f.clock.Now().Add(time.Hour))
