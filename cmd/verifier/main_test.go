@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -400,4 +402,52 @@ func TestVerifierBadConfig(t *testing.T) {
 			t.Errorf("--help lacks %s", v)
 		}
 	}
+}
+
+// TestRedisClientLogsAreJSON: with LOG_FORMAT=json and Redis unreachable, go-redis's
+// own messages reach the program's log as JSON lines, not as plain text.
+func TestRedisClientLogsAreJSON(t *testing.T) {
+	testenv.Integration(t)
+	s := newStack(t, testenv.SQLiteURL(t), "", "")
+	dead := testenv.FreePort(t) // nothing listens there
+	var logs lockedBuf
+	m := NewMain()
+	env := map[string]string{"DATABASE_URL": s.dbURL, "REDIS_URL": fmt.Sprintf("redis://127.0.0.1:%d/0", dead),
+		"LOG_FORMAT": "json", "JWKS_URL": s.issuer.URL + "/.well-known/jwks.json", "VERIFIER_ISSUER": s.issuer.URL}
+	testenv.Must(t, m.ParseFlags([]string{"--listen", "127.0.0.1:0"}, func(k string) string { return env[k] }), "parse")
+	m.Stderr = &logs
+	testenv.Must(t, m.Run(context.Background()), "run")
+	t.Cleanup(func() { m.Close() })
+	p := s.login("alice@example.com", "alice's password")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), `"msg":"redis client"`) {
+		auth(t, m, p.AccessToken, false) // a lookup: go-redis dials and fails
+		if time.Now().After(deadline) {
+			t.Fatalf("no go-redis message in the program's log:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+	}
+}
+
+// lockedBuf is a bytes.Buffer the program's goroutines may write while the test reads.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -57,6 +57,7 @@ func OpenBackends(ctx context.Context, o BackendOptions) (Backends, error) {
 			return b, Usage(err)
 		}
 		b.Redis = rdb
+		rediscache.SetLogger(b.Logger)
 	}
 	return b, nil
 }
