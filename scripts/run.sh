@@ -22,7 +22,7 @@ for _ in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:8080/healthz 2>/
 # started after the request arrived (~20 µs, shared by concurrent requests), so a
 # request sent after a logout's 204 is refused, every time. Production verifiers with
 # Redis use push (the default): a revocation is seen within --max-staleness (1s).
-bin/verifier --revocation strict & verifier=$!
+bin/verifier --revocation strict --shutdown-delay 0s & verifier=$!
 cat <<MSG
 
 issuer   http://localhost:8080   (login page: http://localhost:8080/login)

@@ -55,6 +55,9 @@ func runErr(ctx context.Context, args []string, getenv func(string) string, stdo
 		return errors.Join(err, m.Close())
 	}
 	err := m.Wait(ctx)
+	if err == nil {
+		m.Drain(context.Background())
+	}
 	m.Logger.Info("verifier shutting down")
 	return errors.Join(err, m.Close())
 }

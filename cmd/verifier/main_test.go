@@ -451,3 +451,36 @@ func (l *lockedBuf) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestDrain: during the shutdown delay /readyz answers 503 while /auth goes on
+// deciding; then Close drains the server.
+func TestDrain(t *testing.T) {
+	s := newStack(t, testenv.SQLiteURL(t), "", "")
+	v := s.verifier("--shutdown-delay", "400ms", "--grpc-listen", "127.0.0.1:0")
+	p := s.login("alice@example.com", "alice's password")
+	ready := func() int {
+		resp, err := http.Get("http://" + v.Addr() + "/readyz")
+		testenv.Must(t, err, "GET /readyz")
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := ready(); got != 200 {
+		t.Fatalf("/readyz before the drain: %d", got)
+	}
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { defer close(done); v.Drain(context.Background()) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for ready() != 503 {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still 200 while draining")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	wantStatus(t, v, p.AccessToken, 200) // still deciding
+	<-done
+	if el := time.Since(start); el < 400*time.Millisecond {
+		t.Fatalf("Drain returned after %v, before the delay", el)
+	}
+	wantStatus(t, v, p.AccessToken, 200)
+}

@@ -43,9 +43,11 @@ type Main struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
-	MaxHeaderBytes  int
-	PolicyFile      string
-	trustedProxies  []string
+	// ShutdownDelay is how long Drain keeps serving with readiness failing; default 5s.
+	ShutdownDelay  time.Duration
+	MaxHeaderBytes int
+	PolicyFile     string
+	trustedProxies []string
 
 	Stderr   io.Writer
 	Logger   *slog.Logger
@@ -78,6 +80,7 @@ func NewMain() *Main {
 		Listen:          ":8081",
 		LogLevel:        "info",
 		ShutdownTimeout: 15 * time.Second,
+		ShutdownDelay:   5 * time.Second,
 		MaxHeaderBytes:  16 << 10,
 		trustedProxies:  []string{"127.0.0.0/8", "::1/128"},
 	}
@@ -114,6 +117,7 @@ func (m *Main) flags(getenv func(string) string) *config.Set {
 	s.String(&m.LogFormat, "log-format", "LOG_FORMAT", "text or json")
 	s.String(&m.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
 	s.Duration(&m.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "how long SIGTERM waits for requests in flight")
+	s.Duration(&m.ShutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", "after SIGTERM, how long /readyz (and gRPC health) report not ready while requests are still served, before the graceful drain")
 	return s
 }
 
@@ -318,6 +322,30 @@ func (m *Main) Wait(ctx context.Context) error {
 		return err
 	case err := <-m.metricsServed: // nil channel (never ready) when metrics are off
 		return fmt.Errorf("metrics server: %w", err)
+	}
+}
+
+// Drain is the first step of a graceful shutdown: /readyz answers 503 and the
+// gRPC health service NOT_SERVING for ShutdownDelay, while decisions go on, so
+// that health checks take this verifier out of rotation before it stops
+// accepting connections. It returns early when ctx ends.
+func (m *Main) Drain(ctx context.Context) {
+	if m.Verifier == nil {
+		return
+	}
+	m.Verifier.Drain()
+	if m.authz != nil {
+		m.authz.SetServing(false)
+	}
+	if m.ShutdownDelay <= 0 {
+		return
+	}
+	m.Logger.Info("draining: readiness fails while requests are still served", "delay", m.ShutdownDelay)
+	t := time.NewTimer(m.ShutdownDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

@@ -64,7 +64,6 @@ func TestRuleHostSpellings(t *testing.T) {
 	}
 }
 
-
 func parsePolicy(t testing.TB, yml string) *policy.Policy {
 	t.Helper()
 	p, err := policy.Parse("test.yaml", []byte(yml))

@@ -37,6 +37,9 @@ var (
 	// ErrWindowNotLoaded: the revocations of the window have not been read from the
 	// store yet, so nothing may be allowed.
 	ErrWindowNotLoaded = errors.New("verify: revocation window not loaded yet")
+	// ErrDraining: Drain was called; the verifier still decides but asks to be taken
+	// out of rotation.
+	ErrDraining = errors.New("verify: draining for shutdown")
 )
 
 // Sessions is the store as the verifier uses it (read-only): store.Store has it.
@@ -116,6 +119,7 @@ type Verifier struct {
 	redisDownUntil atomic.Int64 // unix ns; Redis is skipped before it
 	maxLife        atomic.Int64 // longest remaining life (ns) of any token cached
 	running        atomic.Bool
+	draining       atomic.Bool
 	lastWarn       [numBackendOps]atomic.Int64
 
 	hooks struct {
@@ -225,6 +229,11 @@ func (v *Verifier) janitor(ctx context.Context) {
 	}
 }
 
+// Drain makes Ready fail from now on (so load balancers and proxies' health
+// checks move traffic away) while Decide goes on answering: the first step of a
+// graceful shutdown.
+func (v *Verifier) Drain() { v.draining.Store(true) }
+
 // Ready reports whether the verifier can decide: keys loaded, the revocation
 // window loaded, and a backend that can answer a miss: the store, or in push mode
 // Redis (which decides the tokens it knows while the store is down). Strict mode
@@ -232,6 +241,9 @@ func (v *Verifier) janitor(ctx context.Context) {
 // verifier unready: it still decides from its cache and the store, and taking
 // every verifier out of rotation for it would turn a slowdown into an outage.
 func (v *Verifier) Ready(ctx context.Context) error {
+	if v.draining.Load() {
+		return ErrDraining
+	}
 	if v.keys.current() == nil {
 		return ErrKeysUnavailable
 	}
