@@ -8,6 +8,7 @@
 //	issuer sessions list --email E
 //	issuer sessions revoke --email E
 //	issuer keys rotate
+//	issuer --version                  print version, commit and Go version
 //
 // Every flag can also come from the environment variable its --help line names.
 package main
@@ -21,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/vexen/vexen-auth/internal/cli"
+	"github.com/vexen/vexen-auth/internal/version"
 )
 
 func main() {
@@ -31,6 +33,10 @@ func main() {
 
 // run is main without the process: tests call it with their own arguments and streams.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if version.Requested(args) {
+		fmt.Fprintln(stdout, version.String("issuer"))
+		return 0
+	}
 	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "issuer:", err)

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +175,38 @@ func TestServeInProcess(t *testing.T) {
 	testenv.Must(t, m.Close(), "close")
 	if strings.Contains(logs.String(), "s3cret-password") || strings.Contains(logs.String(), string(body[:40])) {
 		t.Fatal("logs contain a password or a token")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{{"--version"}, {"serve", "--version"}, {"migrate", "-version"}} {
+		code, out, errs := c.run("", args...)
+		if code != 0 || !strings.HasPrefix(out, "issuer ") || !strings.Contains(out, "commit ") || !strings.Contains(out, runtime.Version()) {
+			t.Errorf("issuer %q: %d %q %q; want 0 and the version line", args, code, out, errs)
+		}
+	}
+	if _, err := os.Stat(strings.TrimPrefix(c.env["DATABASE_URL"], "sqlite:")); !os.IsNotExist(err) {
+		t.Errorf("--version opened the database (stat: %v)", err)
+	}
+}
+
+// A database migrated by a newer release stops serve and migrate at once: exit 2
+// and one line that says so, before any port opens.
+func TestNewerSchemaRefused(t *testing.T) {
+	c := newCLI(t)
+	if code, _, errs := c.run("", "migrate"); code != 0 {
+		t.Fatalf("migrate: %d %s", code, errs)
+	}
+	db, err := sql.Open("sqlite", strings.TrimPrefix(c.env["DATABASE_URL"], "sqlite:"))
+	testenv.Must(t, err, "open")
+	_, err = db.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, '999999_future.sql', unixepoch())")
+	testenv.Must(t, err, "insert")
+	db.Close()
+	for _, args := range [][]string{{"migrate"}, {"serve", "--listen", "127.0.0.1:0"}} {
+		code, _, errs := c.run("", args...)
+		if code != 2 || !strings.Contains(errs, "newer than this binary") || strings.Count(errs, "\n") != 1 {
+			t.Errorf("issuer %q on a newer schema: exit %d, stderr %q; want 2 and one line", args, code, errs)
+		}
 	}
 }

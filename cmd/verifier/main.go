@@ -3,6 +3,7 @@
 // and gRPC) ask it, on every request, whether the request may pass.
 //
 //	verifier [flags]
+//	verifier --version      print version, commit and Go version
 //
 // Every flag can also come from the environment variable its --help line names.
 package main
@@ -17,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/vexen/vexen-auth/internal/cli"
+	"github.com/vexen/vexen-auth/internal/version"
 	"github.com/vexen/vexen-auth/pkg/config"
 )
 
@@ -27,6 +29,10 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if version.Requested(args) {
+		fmt.Fprintln(stdout, version.String("verifier"))
+		return 0
+	}
 	err := runErr(ctx, args, getenv, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "verifier:", err)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -331,6 +332,16 @@ func TestVerifierBadConfig(t *testing.T) {
 		"COOKIE_NAME", "JWT_SECRET_KEY", "VERIFIER_REVOCATION", "VERIFIER_MAX_STALENESS", "REDIS_URL", "DATABASE_URL"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("--help lacks %s", v)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"--listen", "127.0.0.1:0", "-version"}} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
+		if code != 0 || !strings.HasPrefix(out.String(), "verifier ") || !strings.Contains(out.String(), "commit ") || !strings.Contains(out.String(), runtime.Version()) {
+			t.Errorf("verifier %q: %d %q %q; want 0 and the version line", args, code, out.String(), errb.String())
 		}
 	}
 }

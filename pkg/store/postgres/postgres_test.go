@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/vexen/vexen-auth/internal/testenv"
 	"github.com/vexen/vexen-auth/pkg/store"
 	"github.com/vexen/vexen-auth/pkg/store/postgres"
@@ -80,5 +82,28 @@ func TestUnmigratedStoreFails(t *testing.T) {
 	_, err := s.UserByID(context.Background(), "x")
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UserByID before Migrate: %v, want a schema error", err)
+	}
+}
+
+// A database migrated by a newer release (a schema_migrations version above every
+// embedded one) is refused, not "migrated" by an older binary.
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresURL(t)
+	s := open(t, url)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES (999999, '999999_future.sql')"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Migrate(ctx)
+	if !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), "999999") {
+		t.Fatalf("Migrate on a newer schema: %v, want ErrSchemaTooNew naming 999999", err)
 	}
 }
