@@ -2,7 +2,7 @@
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: run test test-short bench build vet fmt release
+.PHONY: run test test-short bench build vet fmt release image
 
 run:            ## issuer + verifier on SQLite, no Redis needed
 	bash scripts/run.sh
@@ -25,3 +25,6 @@ build:          ## bin/issuer, bin/verifier for this machine, version stamped
 
 release:        ## dist/: static, reproducible linux/amd64 + linux/arm64 binaries and SHA256SUMS
 	VERSION=$(VERSION) COMMIT=$(COMMIT) bash scripts/release.sh
+
+image: release  ## dist/image: OCI image layout (linux/amd64, arm64) built without a Docker daemon
+	cd deploy && $(GO) run ./cmd/vexen-image --dist ../dist --version $(VERSION) --commit $(COMMIT) --out ../dist/image
