@@ -186,6 +186,9 @@ func TestVersion(t *testing.T) {
 			t.Errorf("issuer %q: %d %q %q; want 0 and the version line", args, code, out, errs)
 		}
 	}
+	if _, out, _ := c.run("", "--help"); !strings.Contains(out, "--version") {
+		t.Errorf("--help does not mention --version:\n%s", out)
+	}
 	if _, err := os.Stat(strings.TrimPrefix(c.env["DATABASE_URL"], "sqlite:")); !os.IsNotExist(err) {
 		t.Errorf("--version opened the database (stat: %v)", err)
 	}

@@ -45,7 +45,7 @@ func runErr(ctx context.Context, args []string, getenv func(string) string, stdo
 	m.Stderr = stderr
 	if err := m.ParseFlags(args, getenv); err != nil {
 		if errors.Is(err, config.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: verifier [flags]\n\nFlags (each also read from the environment variable shown; the flag wins):")
+			fmt.Fprintln(stdout, "Usage: verifier [flags]\n       verifier --version    print version, commit and Go version\n\nFlags (each also read from the environment variable shown; the flag wins):")
 			m.flags(getenv).PrintDefaults(stdout)
 			fmt.Fprintln(stdout, "  JWT_SECRET_KEY (environment only)\n    \tshared secret of HS256 deployments; then no JWKS is fetched")
 			return nil

@@ -337,6 +337,10 @@ func TestVerifierBadConfig(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	var help bytes.Buffer
+	if run(context.Background(), []string{"--help"}, func(string) string { return "" }, &help, io.Discard); !strings.Contains(help.String(), "--version") {
+		t.Errorf("--help does not mention --version:\n%s", help.String())
+	}
 	for _, args := range [][]string{{"--version"}, {"--listen", "127.0.0.1:0", "-version"}} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
