@@ -2,7 +2,7 @@
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: run test test-short bench build vet fmt
+.PHONY: run test test-short bench build vet fmt release image
 
 run:            ## issuer + verifier on SQLite, no Redis needed
 	bash scripts/run.sh
@@ -16,8 +16,15 @@ test-short:     ## unit tests only
 bench:          ## Go benchmarks, then the load benchmark against the running binaries
 	bash scripts/bench.sh
 
-build:
-	$(GO) build -o bin/ ./cmd/...
+VERSION ?= $(shell git describe --tags --always --dirty)
+COMMIT  ?= $(shell git rev-parse HEAD)
+LDFLAGS := -X github.com/vexen/vexen-auth/internal/version.Version=$(VERSION) -X github.com/vexen/vexen-auth/internal/version.Commit=$(COMMIT)
 
-vet:
-	gofmt -l $$(git ls-files '*.go'); $(GO) vet ./...
+build:          ## bin/issuer, bin/verifier for this machine, version stamped
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+release:        ## dist/: static, reproducible linux/amd64 + linux/arm64 binaries and SHA256SUMS
+	VERSION=$(VERSION) COMMIT=$(COMMIT) bash scripts/release.sh
+
+image: release  ## dist/image: OCI image layout (linux/amd64, arm64) built without a Docker daemon
+	cd deploy && $(GO) run ./cmd/vexen-image --dist ../dist --version $(VERSION) --commit $(COMMIT) --out ../dist/image

@@ -488,6 +488,7 @@ func usage(w io.Writer, m *Main, getenv func(string) string) {
   issuer sessions list --email E
   issuer sessions revoke --email E       revoke every session of the user
   issuer keys rotate [flags]             add a new signing key (the newest signs)
+  issuer --version                       print version, commit and Go version
 
 Flags (each also read from the environment variable shown; the flag wins):
 `)

@@ -8,6 +8,7 @@
 //	issuer sessions list --email E
 //	issuer sessions revoke --email E
 //	issuer keys rotate
+//	issuer --version                  print version, commit and Go version
 //
 // Every flag can also come from the environment variable its --help line names.
 package main
@@ -22,6 +23,7 @@ import (
 
 	"github.com/vexen/vexen-auth/internal/cli"
 	"github.com/vexen/vexen-auth/internal/safetext"
+	"github.com/vexen/vexen-auth/internal/version"
 )
 
 func main() {
@@ -33,6 +35,10 @@ func main() {
 // run is main without the process: tests call it with their own arguments and streams.
 // The error line is escaped (safetext): it may quote an email or other stored text.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if version.Requested(args) {
+		fmt.Fprintln(stdout, version.String("issuer"))
+		return 0
+	}
 	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "issuer:", safetext.Escape(err.Error()))

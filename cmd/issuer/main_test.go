@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -344,5 +346,41 @@ func TestSessionsListEscapesClientText(t *testing.T) {
 	// The error line of a failed command is escaped too.
 	if code, _, errs := c.run("", "sessions", "list", "--email", "nobody\u202e@example.com"); code != 1 || rawRune(errs) >= 0 || !strings.Contains(errs, `nobody\u202e@example.com`) {
 		t.Fatalf("error line: %d %q", code, errs)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{{"--version"}, {"serve", "--version"}, {"migrate", "-version"}} {
+		code, out, errs := c.run("", args...)
+		if code != 0 || !strings.HasPrefix(out, "issuer ") || !strings.Contains(out, "commit ") || !strings.Contains(out, runtime.Version()) {
+			t.Errorf("issuer %q: %d %q %q; want 0 and the version line", args, code, out, errs)
+		}
+	}
+	if _, out, _ := c.run("", "--help"); !strings.Contains(out, "--version") {
+		t.Errorf("--help does not mention --version:\n%s", out)
+	}
+	if _, err := os.Stat(strings.TrimPrefix(c.env["DATABASE_URL"], "sqlite:")); !os.IsNotExist(err) {
+		t.Errorf("--version opened the database (stat: %v)", err)
+	}
+}
+
+// A database migrated by a newer release stops serve and migrate at once: exit 2
+// and one line that says so, before any port opens.
+func TestNewerSchemaRefused(t *testing.T) {
+	c := newCLI(t)
+	if code, _, errs := c.run("", "migrate"); code != 0 {
+		t.Fatalf("migrate: %d %s", code, errs)
+	}
+	db, err := sql.Open("sqlite", strings.TrimPrefix(c.env["DATABASE_URL"], "sqlite:"))
+	testenv.Must(t, err, "open")
+	_, err = db.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, '999999_future.sql', unixepoch())")
+	testenv.Must(t, err, "insert")
+	db.Close()
+	for _, args := range [][]string{{"migrate"}, {"serve", "--listen", "127.0.0.1:0"}} {
+		code, _, errs := c.run("", args...)
+		if code != 2 || !strings.Contains(errs, "newer than this binary") || strings.Count(errs, "\n") != 1 {
+			t.Errorf("issuer %q on a newer schema: exit %d, stderr %q; want 2 and one line", args, code, errs)
+		}
 	}
 }

@@ -5,6 +5,7 @@
 //	verifier [flags]
 //	verifier policy check FILE
 //	verifier policy explain --policy FILE --method M --host H --path P [--roles a,b] [--mfa] [--client IP]
+//	verifier --version      print version, commit and Go version
 //
 // Every flag can also come from the environment variable its --help line names.
 package main
@@ -19,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/vexen/vexen-auth/internal/cli"
+	"github.com/vexen/vexen-auth/internal/version"
 	"github.com/vexen/vexen-auth/pkg/config"
 )
 
@@ -29,6 +31,10 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if version.Requested(args) {
+		fmt.Fprintln(stdout, version.String("verifier"))
+		return 0
+	}
 	err := runErr(ctx, args, getenv, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "verifier:", err)
@@ -44,7 +50,7 @@ func runErr(ctx context.Context, args []string, getenv func(string) string, stdo
 	m.Stderr = stderr
 	if err := m.ParseFlags(args, getenv); err != nil {
 		if errors.Is(err, config.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: verifier [flags]\n       verifier policy check FILE | explain … (verifier policy --help)\n\nFlags (each also read from the environment variable shown; the flag wins):")
+			fmt.Fprintln(stdout, "Usage: verifier [flags]\n       verifier --version    print version, commit and Go version\n       verifier policy check FILE | explain … (verifier policy --help)\n\nFlags (each also read from the environment variable shown; the flag wins):")
 			m.flags(getenv).PrintDefaults(stdout)
 			fmt.Fprintln(stdout, "  JWT_SECRET_KEY (environment only)\n    \tshared secret of HS256 deployments; then no JWKS is fetched")
 			return nil

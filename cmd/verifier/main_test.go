@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -483,4 +484,18 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("Drain returned after %v, before the delay", el)
 	}
 	wantStatus(t, v, p.AccessToken, 200)
+}
+
+func TestVersion(t *testing.T) {
+	var help bytes.Buffer
+	if run(context.Background(), []string{"--help"}, func(string) string { return "" }, &help, io.Discard); !strings.Contains(help.String(), "--version") {
+		t.Errorf("--help does not mention --version:\n%s", help.String())
+	}
+	for _, args := range [][]string{{"--version"}, {"--listen", "127.0.0.1:0", "-version"}} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
+		if code != 0 || !strings.HasPrefix(out.String(), "verifier ") || !strings.Contains(out.String(), "commit ") || !strings.Contains(out.String(), runtime.Version()) {
+			t.Errorf("verifier %q: %d %q %q; want 0 and the version line", args, code, out.String(), errb.String())
+		}
+	}
 }

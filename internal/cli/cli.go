@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vexen/vexen-auth/pkg/store"
 )
 
 // UsageError is bad configuration: the program prints it on one line and exits 2
@@ -33,13 +35,14 @@ func Usage(err error) error {
 	return &UsageError{Err: err}
 }
 
-// ExitCode maps an error to the process exit status: 0 ok, 2 bad configuration, 1 otherwise.
+// ExitCode maps an error to the process exit status: 0 ok, 2 bad configuration or
+// a database schema newer than the binary (store.ErrSchemaTooNew), 1 otherwise.
 func ExitCode(err error) int {
 	var ue *UsageError
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, store.ErrSchemaTooNew):
 		return 2
 	default:
 		return 1

@@ -132,6 +132,17 @@ func newKeySource(cfg Config, now func() time.Time, log *slog.Logger) (*keySourc
 	return ks, nil
 }
 
+// signerAge is the age in seconds of the key that signs now (from its KID's
+// timestamp, else its file's modification time); 0 for the HS256 secret, which
+// has no creation time. It feeds vexen_issuer_signing_key_age_seconds.
+func (ks *keySource) signerAge() float64 {
+	k := ks.current().signer
+	if k.created.IsZero() {
+		return 0
+	}
+	return ks.now().Sub(k.created).Seconds()
+}
+
 // current returns the keyring in use.
 func (ks *keySource) current() *keyring { return ks.ring.Load() }
 

@@ -370,3 +370,39 @@ func TestKIDTime(t *testing.T) {
 		t.Error("validKID")
 	}
 }
+
+// vexen_issuer_signing_key_age_seconds follows the signer: it grows with the
+// clock and drops when a rotated key takes over (the rotation alert relies on it).
+func TestSigningKeyAgeMetric(t *testing.T) {
+	e := newEnv(t, newMemStore(), nil)
+	age := func() float64 {
+		t.Helper()
+		mfs, err := e.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "vexen_issuer_signing_key_age_seconds" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("vexen_issuer_signing_key_age_seconds not registered")
+		return 0
+	}
+	if a := age(); a < 0 || a > 1 {
+		t.Fatalf("age of a key made at start = %v, want ~0", a)
+	}
+	e.clock.Advance(3 * time.Hour)
+	if a := age(); a < 3*3600-1 || a > 3*3600+1 {
+		t.Fatalf("age after 3h = %v, want ~10800", a)
+	}
+	if _, err := generateKey(e.svc.cfg.KeysDir, e.svc.cfg.Alg, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.keys.rescan(); err != nil {
+		t.Fatal(err)
+	}
+	if a := age(); a < 0 || a > 1 {
+		t.Fatalf("age after rotation = %v, want ~0", a)
+	}
+}

@@ -154,6 +154,16 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.Registerer != nil {
+		// Alerted on by deploy/prometheus (a signing key due for rotation).
+		age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "signing_key_age_seconds",
+			Help: "Age of the key signing new access tokens; `issuer keys rotate` adds a newer one. 0 for HS256.",
+		}, s.keys.signerAge)
+		if err := d.Registerer.Register(age); err != nil {
+			return nil, fmt.Errorf("issue: register metrics: %w", err)
+		}
+	}
 	s.dummy, err = s.hasher.hash(string(randomBytes(24)), s.cfg.Password)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,11 @@ var (
 	// ErrTokenReused: a refresh token was presented again after it was rotated,
 	// outside the grace period. The session has been revoked in the same transaction.
 	ErrTokenReused = errors.New("store: refresh token reused")
+	// ErrSchemaTooNew: the database holds a migration newer than any this binary
+	// embeds (a newer release migrated it). Migrate refuses to run against it: the
+	// binary would misread or damage data it does not know. Upgrade the binary, or
+	// restore the backup taken before the upgrade.
+	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
 )
 
 // User is an account. Email is kept as given and matched case-insensitively.

@@ -115,6 +115,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
+	if err := migrations.CheckApplied(ms, versions); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
 	applied := map[int64]bool{}
 	for _, v := range versions {
 		applied[v] = true

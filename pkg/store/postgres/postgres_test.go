@@ -137,3 +137,26 @@ func TestPruneOneAtATime(t *testing.T) {
 		t.Fatalf("PruneExpired on the first instance while the lock is held = %+v, %v", got, err)
 	}
 }
+
+// A database migrated by a newer release (a schema_migrations version above every
+// embedded one) is refused, not "migrated" by an older binary.
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresURL(t)
+	s := open(t, url)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES (999999, '999999_future.sql')"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Migrate(ctx)
+	if !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), "999999") {
+		t.Fatalf("Migrate on a newer schema: %v, want ErrSchemaTooNew naming 999999", err)
+	}
+}

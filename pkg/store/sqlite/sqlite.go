@@ -324,6 +324,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	applied := map[int64]bool{}
+	var versions []int64
 	rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
@@ -335,11 +336,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}
 		applied[v] = true
+		versions = append(versions, v)
 	}
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if err := migrations.CheckApplied(ms, versions); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	for _, m := range ms {

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -146,5 +147,32 @@ func TestUnmigratedStoreFails(t *testing.T) {
 	_, err := s.UserByID(context.Background(), "x")
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UserByID before Migrate: %v, want a schema error", err)
+	}
+}
+
+// A database migrated by a newer release (a schema_migrations version above every
+// embedded one) is refused, not "migrated" by an older binary.
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.SQLiteURL(t)
+	s := open(t, url)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	path, err := sqlite.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, '999999_future.sql', unixepoch())"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Migrate(ctx)
+	if !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), "999999") {
+		t.Fatalf("Migrate on a newer schema: %v, want ErrSchemaTooNew naming 999999", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/vexen/vexen-auth/pkg/store"
 )
 
 // Migration is one embedded SQL file.
@@ -45,4 +47,23 @@ func List(fsys fs.FS, dir string) ([]Migration, error) {
 		}
 	}
 	return ms, nil
+}
+
+// CheckApplied returns an error wrapping store.ErrSchemaTooNew when applied (the
+// versions a database's schema_migrations lists) holds a version above the newest
+// of ms (the binary's embedded migrations): a newer release has migrated that
+// database, and this binary must not run against it.
+func CheckApplied(ms []Migration, applied []int64) error {
+	var newest int64
+	for _, m := range ms {
+		newest = max(newest, m.Version)
+	}
+	var db int64
+	for _, v := range applied {
+		db = max(db, v)
+	}
+	if db > newest {
+		return fmt.Errorf("%w: the database is at migration %d, this binary knows up to %d; run the newer release or restore the backup taken before it migrated", store.ErrSchemaTooNew, db, newest)
+	}
+	return nil
 }

@@ -1,9 +1,12 @@
 package migrations
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/vexen/vexen-auth/pkg/store"
 )
 
 func TestList(t *testing.T) {
@@ -31,5 +34,27 @@ func TestList(t *testing.T) {
 		if _, err := List(bad, "m"); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+func TestCheckApplied(t *testing.T) {
+	ms := []Migration{{Version: 1}, {Version: 2}, {Version: 3}}
+	for _, tc := range []struct {
+		name    string
+		applied []int64
+		tooNew  bool
+	}{
+		{"fresh database", nil, false},
+		{"behind", []int64{1}, false},
+		{"current", []int64{1, 2, 3}, false},
+		{"one ahead", []int64{1, 2, 3, 4}, true},
+		{"far ahead, unordered", []int64{9000, 1}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckApplied(ms, tc.applied)
+			if got := errors.Is(err, store.ErrSchemaTooNew); got != tc.tooNew {
+				t.Fatalf("CheckApplied(%v) = %v; want ErrSchemaTooNew: %v", tc.applied, err, tc.tooNew)
+			}
+		})
 	}
 }
