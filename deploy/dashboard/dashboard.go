@@ -61,12 +61,14 @@ func Build() (dashboard.Dashboard, error) {
 			query(`sum(rate(vexen_verifier_decisions_total{`+sel+`}[$__rate_interval]))`, "decisions/s"))).
 		WithPanel(single("503 share", "Decisions the verifier could not take (503).", "percentunit",
 			query(`sum(rate(vexen_verifier_decisions_total{`+sel+`,decision="error"}[$__rate_interval])) / sum(rate(vexen_verifier_decisions_total{`+sel+`}[$__rate_interval]))`, "503"))).
-		WithPanel(single("Feed fresh", "Verifiers whose revocation feed is fresh / all verifiers (without Redis the feed is never fresh).", "none",
+		WithPanel(single("Feed fresh", "Verifiers whose revocation feed is fresh (a read of the store's revocation log within max-staleness) / all verifiers.", "none",
 			query(`sum(vexen_verifier_feed_fresh{`+sel+`}) / count(vexen_verifier_feed_fresh{`+sel+`})`, "fresh"))).
 		WithPanel(single("Local cache entries", "Sessions held in the verifiers' in-process caches.", "short",
 			query(`sum(vexen_verifier_local_cache_entries{`+sel+`})`, "entries"))).
 		WithPanel(series("Decisions by outcome and reason", "vexen_verifier_decisions_total by decision and reason (ok, no_token, expired, revoked, forbidden, unavailable, …).", "reqps",
 			query(`sum by (decision, reason) (rate(vexen_verifier_decisions_total{`+sel+`}[$__rate_interval]))`, "{{decision}} {{reason}}"))).
+		WithPanel(series("Decisions by policy rule", "vexen_verifier_decisions_total by the deciding access-policy rule (rule names, default, none) and outcome.", "reqps",
+			query(`sum by (rule, decision) (rate(vexen_verifier_decisions_total{`+sel+`}[$__rate_interval]))`, "{{rule}} {{decision}}"))).
 		WithPanel(series("Cache hit ratio by layer", "Hits / lookups per cache layer (local: in-process, redis).", "percentunit",
 			query(`sum by (layer) (rate(vexen_verifier_cache_requests_total{`+sel+`,result="hit"}[$__rate_interval])) / sum by (layer) (rate(vexen_verifier_cache_requests_total{`+sel+`}[$__rate_interval]))`, "{{layer}}")).Min(0).Max(1)).
 		WithPanel(series("Decision latency", "p50 and p99 of vexen_verifier_decision_duration_seconds.", "s",
@@ -91,8 +93,9 @@ func Build() (dashboard.Dashboard, error) {
 			query(`sum by (endpoint, code) (rate(vexen_issuer_requests_total[$__rate_interval]))`, "{{endpoint}} {{code}}"))).
 		WithPanel(series("Issuer latency p99", "p99 of vexen_issuer_request_duration_seconds by endpoint.", "s",
 			query(`histogram_quantile(0.99, sum by (le, endpoint) (rate(vexen_issuer_request_duration_seconds_bucket[$__rate_interval])))`, "{{endpoint}}"))).
-		WithPanel(series("Revocations", "Sessions revoked, by reason.", "ops",
-			query(`sum by (reason) (rate(vexen_issuer_revocations_total[$__rate_interval]))`, "{{reason}}"))).
+		WithPanel(series("Revocations", "Sessions revoked, by reason; and those the issuer's repair job wrote to Redis later (their first write-through failed).", "ops",
+			query(`sum by (reason) (rate(vexen_issuer_revocations_total[$__rate_interval]))`, "{{reason}}"),
+			query(`sum(rate(vexen_issuer_revocations_resynced_total[$__rate_interval]))`, "repaired in Redis"))).
 		WithPanel(series("Issuer Redis errors and signing key age", "Write-through failures (logins still succeed); age of the signing key in days (the alert fires past 83).", "short",
 			query(`sum by (op) (rate(vexen_issuer_redis_errors_total[$__rate_interval]))`, "redis {{op}}/s"),
 			query(`max by (instance) (vexen_issuer_signing_key_age_seconds) / 86400`, "key age (days) {{instance}}")))
