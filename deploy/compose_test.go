@@ -47,7 +47,7 @@ func TestCompose(t *testing.T) {
 		r := v.GetScale()
 		t.Errorf("verifier replicas = %d, want 2", r)
 	}
-	for _, name := range []string{"postgres", "redis", "nginx"} {
+	for _, name := range []string{"postgres", "redis", "nginx", "issuer", "verifier"} {
 		hc := svc(name).HealthCheck
 		if hc == nil || len(hc.Test) < 2 || hc.Test[0] != "CMD" || hc.Disable {
 			t.Errorf("%s: health check %+v, want an exec-form test", name, hc)
@@ -59,13 +59,21 @@ func TestCompose(t *testing.T) {
 		{"issuer", "redis", types.ServiceConditionHealthy},
 		{"verifier", "postgres", types.ServiceConditionHealthy},
 		{"verifier", "redis", types.ServiceConditionHealthy},
-		{"verifier", "issuer", types.ServiceConditionStarted},
-		{"nginx", "verifier", types.ServiceConditionStarted},
-		{"nginx", "issuer", types.ServiceConditionStarted},
+		{"verifier", "issuer", types.ServiceConditionHealthy},
+		{"nginx", "verifier", types.ServiceConditionHealthy},
+		{"nginx", "issuer", types.ServiceConditionHealthy},
 	} {
 		d, ok := svc(dep.service).DependsOn[dep.on]
 		if !ok || d.Condition != dep.condition {
 			t.Errorf("%s depends_on %s: %+v (present %v), want condition %s", dep.service, dep.on, d, ok, dep.condition)
+		}
+	}
+
+	// The programs probe themselves with their own binary (the image has no shell).
+	for name, want := range map[string]string{"issuer": "CMD issuer healthcheck http://127.0.0.1:8080/readyz",
+		"verifier": "CMD verifier healthcheck http://127.0.0.1:8081/readyz"} {
+		if got := strings.Join(svc(name).HealthCheck.Test, " "); got != want {
+			t.Errorf("%s health check %q, want %q", name, got, want)
 		}
 	}
 

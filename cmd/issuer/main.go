@@ -9,6 +9,7 @@
 //	issuer sessions revoke --email E
 //	issuer keys rotate
 //	issuer --version                  print version, commit and Go version
+//	issuer healthcheck [URL]          exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 2xx
 //
 // Every flag can also come from the environment variable its --help line names.
 package main
@@ -39,7 +40,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, version.String("issuer"))
 		return 0
 	}
-	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
+	var err error
+	if len(args) > 0 && args[0] == "healthcheck" {
+		err = cli.Probe(ctx, args[1:], "http://127.0.0.1:8080/readyz", stdout)
+	} else {
+		err = dispatch(ctx, args, getenv, stdin, stdout, stderr)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "issuer:", safetext.Escape(err.Error()))
 	}

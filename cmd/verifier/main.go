@@ -6,6 +6,7 @@
 //	verifier policy check FILE
 //	verifier policy explain --policy FILE --method M --host H --path P [--roles a,b] [--mfa] [--client IP]
 //	verifier --version      print version, commit and Go version
+//	verifier healthcheck [URL]   exit 0 when URL (default http://127.0.0.1:8081/readyz) answers 2xx
 //
 // Every flag can also come from the environment variable its --help line names.
 package main
@@ -46,11 +47,14 @@ func runErr(ctx context.Context, args []string, getenv func(string) string, stdo
 	if len(args) > 0 && args[0] == "policy" {
 		return runPolicy(args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return cli.Probe(ctx, args[1:], "http://127.0.0.1:8081/readyz", stdout)
+	}
 	m := NewMain()
 	m.Stderr = stderr
 	if err := m.ParseFlags(args, getenv); err != nil {
 		if errors.Is(err, config.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: verifier [flags]\n       verifier --version    print version, commit and Go version\n       verifier policy check FILE | explain … (verifier policy --help)\n\nFlags (each also read from the environment variable shown; the flag wins):")
+			fmt.Fprintln(stdout, "Usage: verifier [flags]\n       verifier --version    print version, commit and Go version\n       verifier healthcheck [URL]   exit 0 when URL (default http://127.0.0.1:8081/readyz) answers 2xx\n       verifier policy check FILE | explain … (verifier policy --help)\n\nFlags (each also read from the environment variable shown; the flag wins):")
 			m.flags(getenv).PrintDefaults(stdout)
 			fmt.Fprintln(stdout, "  JWT_SECRET_KEY (environment only)\n    \tshared secret of HS256 deployments; then no JWKS is fetched")
 			return nil

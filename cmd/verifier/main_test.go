@@ -499,3 +499,24 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthcheckCommand: `verifier healthcheck URL` exits 0 on a ready verifier,
+// 1 when it is not ready (draining), 2 on a bad URL.
+func TestHealthcheckCommand(t *testing.T) {
+	s := newStack(t, testenv.SQLiteURL(t), "", "")
+	v := s.verifier("--shutdown-delay", "0s")
+	url := "http://" + v.Addr() + "/readyz"
+	code := func(args ...string) int {
+		return run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
+	}
+	if got := code("healthcheck", url); got != 0 {
+		t.Fatalf("ready verifier: exit %d", got)
+	}
+	v.Drain(context.Background())
+	if got := code("healthcheck", url); got != 1 {
+		t.Fatalf("draining verifier: exit %d, want 1", got)
+	}
+	if got := code("healthcheck", "ftp://x"); got != 2 {
+		t.Fatalf("bad URL: exit %d, want 2", got)
+	}
+}
