@@ -286,6 +286,11 @@ func (l *listValue) Set(v string) error {
 // named), the environment, then the flags in args. It returns ErrHelp for -h.
 // The first bad value ends parsing with an error that names the setting.
 func (s *Set) Parse(args []string) error {
+	if s.helpAsked(args) {
+		// --help works whatever the file and the environment hold.
+		s.fs.Parse(args)
+		return ErrHelp
+	}
 	if s.fileKey != nil {
 		path, err := s.configPath(args)
 		if err != nil {
@@ -343,6 +348,25 @@ func (s *Set) configPath(args []string) (string, error) {
 	}
 	v, _ := lookup(s.getenv, ConfigEnv)
 	return v, nil
+}
+
+// helpAsked reports -h, -help or --help among the flags (up to "--" or the first
+// argument that is neither a flag nor a flag's value).
+func (s *Set) helpAsked(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return false
+		}
+		name, _, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "h" || name == "help" {
+			return true
+		}
+		if f := s.fs.Lookup(name); f != nil && !hasVal && !isBool(f) {
+			i++
+		}
+	}
+	return false
 }
 
 func isBool(f *flag.Flag) bool {
