@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,5 +123,27 @@ func TestVerifierSubcommandHelp(t *testing.T) {
 				t.Errorf("output mentions %q:\n%s", tt.not, out.String())
 			}
 		})
+	}
+}
+
+// The README's configuration-file example is a valid verifier configuration.
+func TestReadmeConfigExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n# /etc/vexen/verifier.yaml")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no verifier.yaml example")
+	}
+	conf := filepath.Join(t.TempDir(), "verifier.yaml")
+	writeFile(t, conf, block)
+	m := NewMain()
+	if err := m.ParseFlags([]string{"--config", conf}, nil); err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	if m.Config.Revocation != "strict" || len(m.Config.Rules) != 2 || m.Config.Issuer != "https://auth.example.com" {
+		t.Fatalf("README example read as revocation %q, rules %q, issuer %q", m.Config.Revocation, m.Config.Rules, m.Config.Issuer)
 	}
 }
