@@ -138,7 +138,7 @@ func TestReadmeConfigExample(t *testing.T) {
 		t.Fatal("README has no verifier.yaml example")
 	}
 	conf := filepath.Join(t.TempDir(), "verifier.yaml")
-	writeFile(t, conf, block)
+	writeFile(t, conf, "#"+block) // the rest of the opening comment line
 	m := NewMain()
 	if err := m.ParseFlags([]string{"--config", conf}, nil); err != nil {
 		t.Fatalf("README example: %v", err)
