@@ -323,50 +323,54 @@ func (s *Set) Parse(args []string) error {
 	return nil
 }
 
-// configPath finds --config in args (before the flags are parsed, since the file
-// comes first in precedence), else VEXEN_CONFIG.
-func (s *Set) configPath(args []string) (string, error) {
+// preFlags walks the flags in args as flag.Parse will (up to "--" or the first
+// argument that is neither a flag nor a flag's value), before they are parsed:
+// visit gets each flag's name and its value ("" and false for a bool flag or
+// the last argument), and stops the walk by returning true.
+func (s *Set) preFlags(args []string, visit func(name, val string, hasVal bool) bool) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" || !strings.HasPrefix(a, "-") {
-			break
+			return
 		}
 		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name != "config" {
-			if f := s.fs.Lookup(name); f != nil && !hasVal && !isBool(f) {
-				i++ // skip the flag's value
-			}
-			continue
+		if f := s.fs.Lookup(name); f != nil && !hasVal && !isBool(f) && i+1 < len(args) {
+			i++
+			val, hasVal = args[i], true
 		}
-		if hasVal {
-			return val, nil
+		if visit(name, val, hasVal) {
+			return
 		}
-		if i+1 >= len(args) {
-			return "", errors.New("flag needs an argument: -config")
-		}
-		return args[i+1], nil
 	}
-	v, _ := lookup(s.getenv, ConfigEnv)
-	return v, nil
 }
 
-// helpAsked reports -h, -help or --help among the flags (up to "--" or the first
-// argument that is neither a flag nor a flag's value).
-func (s *Set) helpAsked(args []string) bool {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" || !strings.HasPrefix(a, "-") {
+// configPath finds --config in args (before the flags are parsed, since the file
+// comes first in precedence), else VEXEN_CONFIG.
+func (s *Set) configPath(args []string) (path string, err error) {
+	found := false
+	s.preFlags(args, func(name, val string, hasVal bool) bool {
+		if name != "config" {
 			return false
 		}
-		name, _, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name == "h" || name == "help" {
-			return true
+		found = true
+		if path = val; !hasVal {
+			err = errors.New("flag needs an argument: -config")
 		}
-		if f := s.fs.Lookup(name); f != nil && !hasVal && !isBool(f) {
-			i++
-		}
+		return true
+	})
+	if !found {
+		path, _ = lookup(s.getenv, ConfigEnv)
 	}
-	return false
+	return path, err
+}
+
+// helpAsked reports -h, -help or --help among the flags in args.
+func (s *Set) helpAsked(args []string) (asked bool) {
+	s.preFlags(args, func(name, _ string, _ bool) bool {
+		asked = name == "h" || name == "help"
+		return asked
+	})
+	return asked
 }
 
 func isBool(f *flag.Flag) bool {
