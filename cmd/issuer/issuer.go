@@ -163,7 +163,7 @@ func (m *Main) validate() error {
 		return m.set.Annotate(err)
 	}
 	if err := store.CheckURL(m.DatabaseURL); err != nil {
-		return config.Invalid("DATABASE_URL", "%v", err)
+		return err // names DATABASE_URL, never its password
 	}
 	if m.RedisURL != "" {
 		if _, err := redis.ParseURL(m.RedisURL); err != nil {
@@ -343,15 +343,16 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	cmd := strings.Join(words, " ")
 	if sub, ok := groups[words0(words)]; ok && (len(words) == 1 || words[1] == "help") {
-		// "issuer user", "issuer user --help", "issuer user help": the group's commands.
+		// "issuer user --help", "issuer user help": the group's commands;
+		// "issuer user" alone is a usage error that names them.
+		if len(words) == 1 && !helpAsked(args) {
+			return cli.Usage(fmt.Errorf("%s: want a command: %s (issuer %s --help)", words[0], strings.Join(sub, ", "), words[0]))
+		}
 		fmt.Fprintf(stdout, "Usage:\n")
 		for _, c := range sub {
 			fmt.Fprintf(stdout, "  %-58s %s\n", commands[c].synopsis, commands[c].about)
 		}
 		fmt.Fprintf(stdout, "\nissuer %s COMMAND --help shows a command's flags.\n", words[0])
-		if len(words) == 1 && !helpAsked(args) {
-			return cli.Usage(fmt.Errorf("%s: want a command: %s", words[0], strings.Join(sub, ", ")))
-		}
 		return nil
 	}
 	m := NewMain()

@@ -160,7 +160,7 @@ func (m *Main) validate() error {
 		return m.set.Annotate(err)
 	}
 	if err := store.CheckURL(m.DatabaseURL); err != nil {
-		return config.Invalid("DATABASE_URL", "%v", err)
+		return err // names DATABASE_URL, never its password
 	}
 	if m.RedisURL != "" {
 		if _, err := redis.ParseURL(m.RedisURL); err != nil {

@@ -423,6 +423,9 @@ func (s *Set) applyFile(path string) error {
 		}
 		seen[k.Value] = true
 		fl := s.fs.Lookup(k.Value)
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias // key: *anchor
+		}
 		switch v.Kind {
 		case yaml.ScalarNode:
 			if err := s.decode[k.Value](v.Value); err != nil {

@@ -339,3 +339,17 @@ func TestSecretFromFile(t *testing.T) {
 		}
 	})
 }
+
+// A YAML alias is read as the value it points at.
+func TestConfigFileAlias(t *testing.T) {
+	file := writeFile(t, "c.yaml", "hosts: &h [a.example, b.example]\nlisten: &l \":5\"\nrule: *h\n")
+	var c fileSettings
+	s := New("t", env(nil))
+	bindFile(s, &c)
+	if err := s.Parse([]string{"--config", file}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Rules, "|"); got != "a.example|b.example" || c.Listen != ":5" {
+		t.Fatalf("rules %q listen %q", got, c.Listen)
+	}
+}
