@@ -116,14 +116,15 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.String(&m.rateIP, "login-rate-ip", "LOGIN_RATE_IP", "login attempts allowed per client IP, as EVENTS/PERIOD (burst EVENTS)")
 	s.String(&m.rateAccount, "login-rate-account", "LOGIN_RATE_ACCOUNT", "failed logins allowed per account, as EVENTS/PERIOD (burst EVENTS)")
 	s.String(&m.rateRefresh, "refresh-rate-ip", "REFRESH_RATE_IP", "refreshes allowed per client IP, as EVENTS/PERIOD (burst EVENTS)")
-	s.String(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db)")
-	s.String(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
+	s.SecretString(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db)")
+	s.SecretString(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
 	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel")
 	s.String(&m.LogFormat, "log-format", "LOG_FORMAT", "text or json")
 	s.String(&m.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
 	s.Duration(&m.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "how long SIGTERM waits for requests in flight")
 	s.Duration(&m.Retention.Interval, "retention-interval", "RETENTION_INTERVAL", "how often issuer serve prunes expired and revoked rows from the store")
 	s.Duration(&m.Retention.Window, "retention-window", "RETENTION_WINDOW", "how long rows are kept after they expire or their session is revoked (at least access-ttl + 1h)")
+	s.ConfigFile()
 	return s
 }
 
@@ -160,6 +161,9 @@ func (m *Main) validate() error {
 	m.Retention.AccessTTL = m.Config.AccessTTL
 	if err := m.Retention.Validate(); err != nil {
 		return m.set.Annotate(err)
+	}
+	if err := store.CheckURL(m.DatabaseURL); err != nil {
+		return err // names DATABASE_URL, never its password
 	}
 	if m.RedisURL != "" {
 		if _, err := redis.ParseURL(m.RedisURL); err != nil {
@@ -338,6 +342,19 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	cmd := strings.Join(words, " ")
+	if sub, ok := groups[words0(words)]; ok && (len(words) == 1 || words[1] == "help") {
+		// "issuer user --help", "issuer user help": the group's commands;
+		// "issuer user" alone is a usage error that names them.
+		if len(words) == 1 && !helpAsked(args) {
+			return cli.Usage(fmt.Errorf("%s: want a command: %s (issuer %s --help)", words[0], strings.Join(sub, ", "), words[0]))
+		}
+		fmt.Fprintf(stdout, "Usage:\n")
+		for _, c := range sub {
+			fmt.Fprintf(stdout, "  %-58s %s\n", commands[c].synopsis, commands[c].about)
+		}
+		fmt.Fprintf(stdout, "\nissuer %s COMMAND --help shows a command's flags.\n", words[0])
+		return nil
+	}
 	m := NewMain()
 	m.Stdout, m.Stderr = stdout, stderr
 	s := m.flags("issuer "+cmd, getenv)
@@ -357,11 +374,15 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		usage(stdout, m, getenv)
 		return nil
 	default:
-		return cli.Usage(fmt.Errorf("unknown command %q (want serve, migrate, user add|disable, sessions list|revoke, keys rotate)", cmd))
+		return cli.Usage(fmt.Errorf("unknown command %q (want serve, migrate, user add|disable, sessions list|revoke, keys rotate, healthcheck)", cmd))
 	}
 	if err := s.Parse(args); err != nil {
 		if errors.Is(err, config.ErrHelp) {
-			usage(stdout, m, getenv)
+			if cmd == "" {
+				usage(stdout, m, getenv)
+			} else {
+				commandUsage(stdout, cmd, s)
+			}
 			return nil
 		}
 		return cli.Usage(err)
@@ -479,6 +500,48 @@ func readPassword(r io.Reader) (string, error) {
 	return pw, nil
 }
 
+// commands describes each subcommand for its --help.
+var commands = map[string]struct{ synopsis, about string }{
+	"serve":           {"issuer [serve] [flags]", "run the service (the default command)"},
+	"migrate":         {"issuer migrate [flags]", "apply the schema migrations to DATABASE_URL and exit"},
+	"user add":        {"issuer user add --email E [--role R]... --password-stdin", "add a user; the password is read from standard input"},
+	"user disable":    {"issuer user disable --email E", "disable the user and revoke every session"},
+	"sessions list":   {"issuer sessions list --email E", "list the user's sessions"},
+	"sessions revoke": {"issuer sessions revoke --email E", "revoke every session of the user"},
+	"keys rotate":     {"issuer keys rotate [flags]", "add a new signing key to --keys (the newest signs)"},
+}
+
+// groups are the two-word commands, by their first word.
+var groups = map[string][]string{
+	"user":     {"user add", "user disable"},
+	"sessions": {"sessions list", "sessions revoke"},
+	"keys":     {"keys rotate"},
+}
+
+func words0(words []string) string {
+	if len(words) == 0 {
+		return ""
+	}
+	return words[0]
+}
+
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
+// commandUsage is one subcommand's --help: its synopsis, what it does, its flags.
+func commandUsage(w io.Writer, cmd string, s *config.Set) {
+	c := commands[cmd]
+	fmt.Fprintf(w, "Usage: %s\n\n%s.\n\nFlags (each also read from the environment variable shown, or from --config FILE; precedence flag > environment > file > default):\n", c.synopsis, c.about)
+	s.PrintDefaults(w)
+	fmt.Fprintln(w, "  JWT_SECRET_KEY or JWT_SECRET_KEY_FILE (environment only)\n    \tshared secret for --alg HS256")
+}
+
 func usage(w io.Writer, m *Main, getenv func(string) string) {
 	fmt.Fprint(w, `Usage:
   issuer [serve] [flags]                 run the service (default)
@@ -488,10 +551,13 @@ func usage(w io.Writer, m *Main, getenv func(string) string) {
   issuer sessions list --email E
   issuer sessions revoke --email E       revoke every session of the user
   issuer keys rotate [flags]             add a new signing key (the newest signs)
+  issuer healthcheck [URL]               exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 2xx
   issuer --version                       print version, commit and Go version
 
-Flags (each also read from the environment variable shown; the flag wins):
+issuer COMMAND --help shows a command's own usage and flags.
+
+Flags (each also read from the environment variable shown, or from --config FILE; precedence flag > environment > file > default):
 `)
 	m.flags("issuer", getenv).PrintDefaults(w)
-	fmt.Fprintln(w, "  JWT_SECRET_KEY (environment only)\n    \tshared secret for --alg HS256")
+	fmt.Fprintln(w, "  JWT_SECRET_KEY or JWT_SECRET_KEY_FILE (environment only)\n    \tshared secret for --alg HS256")
 }

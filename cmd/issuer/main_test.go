@@ -384,3 +384,136 @@ func TestNewerSchemaRefused(t *testing.T) {
 		}
 	}
 }
+
+// Every bad value is one line and exit 2, whether it comes from a flag, the
+// environment, a *_FILE variable or the --config file.
+func TestBadConfigFromFileAndSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	secret := write("db", "postgres://vexen:hunter2@127.0.0.1/x\n")
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"unknown DATABASE_URL scheme", map[string]string{"DATABASE_URL": "mysql://u:hunter2@h/db"}, nil, []string{"DATABASE_URL", `"mysql"`}},
+		{"unknown key", nil, []string{"--config", write("a.yaml", "listen: \":1\"\naccess-tll: 15m\n")}, []string{"a.yaml:2", `"access-tll"`, "unknown key"}},
+		{"bad duration in file", map[string]string{"VEXEN_CONFIG": write("b.yaml", "access-ttl: soon\n")}, nil, []string{"b.yaml:1", `"access-ttl"`, "duration"}},
+		{"wrong type in file", nil, []string{"--config", write("c.yaml", "listen:\n  - a\n")}, []string{"c.yaml:2", `"listen"`}},
+		{"valid type, invalid value in file", nil, []string{"--config", write("d.yaml", "alg: none\n")}, []string{"ISSUER_ALG"}},
+		{"subcommand flag in file", nil, []string{"user", "add", "--config", write("e.yaml", "email: a@b.example\n"), "--password-stdin"}, []string{`"email"`, "unknown key"}},
+		{"missing file", nil, []string{"--config", filepath.Join(dir, "nope.yaml")}, []string{"nope.yaml"}},
+		{"X and X_FILE", map[string]string{"DATABASE_URL_FILE": secret}, nil, []string{"DATABASE_URL_FILE", "DATABASE_URL is set too"}},
+		{"unreadable X_FILE", map[string]string{"DATABASE_URL": "", "REDIS_URL_FILE": filepath.Join(dir, "none")}, nil, []string{"REDIS_URL_FILE"}},
+		{"unreadable JWT_SECRET_KEY_FILE", map[string]string{"JWT_SECRET_KEY_FILE": filepath.Join(dir, "none")}, nil, []string{"JWT_SECRET_KEY_FILE"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCLI(t)
+			for k, v := range tt.env {
+				c.env[k] = v
+			}
+			code, _, stderr := c.run("pw\n", tt.args...)
+			if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Fatalf("exit %d, stderr %q; want exit 2 and one line", code, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q lacks %q", stderr, w)
+				}
+			}
+			if strings.Contains(stderr, "hunter2") {
+				t.Errorf("stderr prints a secret: %q", stderr)
+			}
+		})
+	}
+}
+
+// A config file and *_FILE secrets configure a real run: migrate and user add
+// reach the database the file names, and a flag still wins over the file.
+func TestConfigFileAndSecretFileDriveCommands(t *testing.T) {
+	dir := t.TempDir()
+	dbFile := filepath.Join(dir, "secret-db-url")
+	if err := os.WriteFile(dbFile, []byte("sqlite:"+filepath.Join(dir, "fromfile.db")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "issuer.yaml")
+	if err := os.WriteFile(conf, []byte("keys: "+filepath.Join(dir, "keys")+"\nargon2-memory: 8192\nallowed-redirect-hosts: [a.example, b.example]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	delete(c.env, "DATABASE_URL")
+	delete(c.env, "ISSUER_KEYS") // the environment would win over the file
+	c.env["DATABASE_URL_FILE"] = dbFile
+	c.env["VEXEN_CONFIG"] = conf
+	if code, out, errs := c.run("", "migrate"); code != 0 || !strings.Contains(out, "migrations applied") {
+		t.Fatalf("migrate: %d %q %q", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fromfile.db")); err != nil {
+		t.Fatalf("DATABASE_URL_FILE not used: %v", err)
+	}
+	if code, out, errs := c.run("correct horse battery\n", "user", "add", "--email", "file@example.com", "--password-stdin"); code != 0 || !strings.Contains(out, "added") {
+		t.Fatalf("user add: %d %q %q", code, out, errs)
+	}
+	// The file's value is used, and the flag wins over it.
+	m := NewMain()
+	s := m.flags("issuer", func(k string) string { return c.env[k] })
+	if err := s.Parse([]string{"--argon2-memory", "16384"}); err != nil {
+		t.Fatal(err)
+	}
+	if m.argon2Memory != 16384 || m.Config.KeysDir != filepath.Join(dir, "keys") || strings.Join(m.Config.AllowedRedirectHosts, ",") != "a.example,b.example" {
+		t.Fatalf("argon2-memory %d, keys %q, hosts %v", m.argon2Memory, m.Config.KeysDir, m.Config.AllowedRedirectHosts)
+	}
+}
+
+// Every subcommand and group answers --help with its own usage on stdout, exit 0.
+func TestEverySubcommandHasHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--help"}, []string{"issuer migrate", "issuer healthcheck", "--config", "VEXEN_CONFIG"}},
+		{[]string{"serve", "--help"}, []string{"Usage: issuer [serve]", "-listen", "-config"}},
+		{[]string{"migrate", "--help"}, []string{"Usage: issuer migrate", "DATABASE_URL_FILE"}},
+		{[]string{"user", "--help"}, []string{"issuer user add", "issuer user disable"}},
+		{[]string{"user", "help"}, []string{"issuer user add", "issuer user disable"}},
+		{[]string{"user", "add", "--help"}, []string{"Usage: issuer user add", "-password-stdin", "-role", "-email"}},
+		{[]string{"user", "add", "--email", "a@b.example", "-h"}, []string{"Usage: issuer user add"}},
+		{[]string{"user", "disable", "--help"}, []string{"Usage: issuer user disable", "-email"}},
+		{[]string{"sessions", "--help"}, []string{"issuer sessions list", "issuer sessions revoke"}},
+		{[]string{"sessions", "list", "--help"}, []string{"Usage: issuer sessions list", "-email"}},
+		{[]string{"sessions", "revoke", "--help"}, []string{"Usage: issuer sessions revoke", "-email"}},
+		{[]string{"keys", "--help"}, []string{"issuer keys rotate"}},
+		{[]string{"keys", "rotate", "--help"}, []string{"Usage: issuer keys rotate", "-keys"}},
+		{[]string{"healthcheck", "--help"}, []string{"Usage: healthcheck [URL]", "8080/readyz"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			c := newCLI(t)
+			c.env["VEXEN_CONFIG"] = "/nonexistent/help-works-anyway.yaml"
+			code, out, errs := c.run("", tt.args...)
+			if code != 0 || errs != "" {
+				t.Fatalf("exit %d, stderr %q", code, errs)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if len(tt.args) > 2 && strings.Contains(out, "issuer [serve] [flags]") {
+				t.Errorf("a subcommand's --help prints the serve usage:\n%s", out)
+			}
+		})
+	}
+	// A group without a command is a usage error.
+	if code, _, errs := newCLI(t).run("", "user"); code != 2 || !strings.Contains(errs, "want a command") {
+		t.Errorf("issuer user: exit %d, stderr %q; want 2", code, errs)
+	}
+}

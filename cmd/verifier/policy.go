@@ -12,6 +12,12 @@ import (
 	"github.com/vexen/vexen-auth/pkg/policy"
 )
 
+const policyCheckUsage = `Usage: verifier policy check FILE
+
+Compile FILE as the verifier would; exit 0 (warnings on stderr), or 2 with every
+error as FILE:LINE: message. No flags.
+`
+
 const policyUsage = `Usage:
   verifier policy check FILE
       compile FILE as the verifier would; exit 0 (warnings on stderr), or 2 with
@@ -43,8 +49,8 @@ func runPolicy(args []string, getenv func(string) string, stdout, stderr io.Writ
 }
 
 func policyCheck(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
-		fmt.Fprint(stdout, policyUsage)
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stdout, policyCheckUsage)
 		return nil
 	}
 	if len(args) != 1 {
@@ -80,7 +86,11 @@ func policyExplain(args []string, getenv func(string) string, stdout io.Writer) 
 	s.Bool(&locMFA, "location-mfa", "", "the location requires a second factor (/auth?mfa=1)")
 	if err := s.Parse(args); err != nil {
 		if errors.Is(err, config.ErrHelp) {
-			fmt.Fprint(stdout, policyUsage, "\nFlags:\n")
+			fmt.Fprint(stdout, "Usage: verifier policy explain --policy FILE --method M --host H --path P [--client IP]\n",
+				"                        [--roles a,b] [--mfa] [--location-roles a,b] [--location-mfa]\n\n",
+				"Show how the verifier reads the request, the rule that decides it and the answer\n",
+				"without a token and with a valid token carrying --roles (and, with --mfa, a second\n",
+				"factor); --location-* are the proxy location's tightening (/auth?roles=…&mfa=1).\n\nFlags:\n")
 			s.PrintDefaults(stdout)
 			return nil
 		}

@@ -111,13 +111,14 @@ func (m *Main) flags(getenv func(string) string) *config.Set {
 	s.Strings(&c.Rules, "rule", "VERIFIER_RULES", ";", `access rule "HOST PATH_PREFIX ROLE[,ROLE]" (repeat the flag; env: separate rules with ';'); not with --policy`)
 	s.Int(&c.MaxTokenBytes, "max-token-bytes", "VERIFIER_MAX_TOKEN_BYTES", "longest token considered; longer ones are malformed")
 	s.Int(&m.MaxHeaderBytes, "max-header-bytes", "VERIFIER_MAX_HEADER_BYTES", "largest request header block accepted (larger: 431)")
-	s.String(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db); read-only use")
-	s.String(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
+	s.SecretString(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db); read-only use")
+	s.SecretString(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
 	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel (the issuer's too)")
 	s.String(&m.LogFormat, "log-format", "LOG_FORMAT", "text or json")
 	s.String(&m.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
 	s.Duration(&m.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "how long SIGTERM waits for requests in flight")
 	s.Duration(&m.ShutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", "after SIGTERM, how long /readyz (and gRPC health) report not ready while requests are still served, before the graceful drain")
+	s.ConfigFile()
 	return s
 }
 
@@ -157,6 +158,9 @@ func (m *Main) validate() error {
 	}
 	if err := m.Config.Validate(); err != nil {
 		return m.set.Annotate(err)
+	}
+	if err := store.CheckURL(m.DatabaseURL); err != nil {
+		return err // names DATABASE_URL, never its password
 	}
 	if m.RedisURL != "" {
 		if _, err := redis.ParseURL(m.RedisURL); err != nil {

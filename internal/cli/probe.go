@@ -16,7 +16,11 @@ const probeTimeout = 3 * time.Second
 // checks in images without a shell or curl: it GETs rawURL (default def) and
 // succeeds on a 2xx answer. args holds at most the URL.
 func Probe(ctx context.Context, args []string, def string, stdout io.Writer) error {
-	if len(args) > 1 || (len(args) == 1 && (args[0] == "-h" || args[0] == "--help")) {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintf(stdout, "Usage: healthcheck [URL]\n\nGET URL (default %s) and exit 0 when it answers 2xx, 1 otherwise\n(for container health checks in images without a shell or curl). No flags.\n", def)
+		return nil
+	}
+	if len(args) > 1 {
 		return Usage(fmt.Errorf("usage: healthcheck [URL] (default %s): exit 0 when URL answers 2xx", def))
 	}
 	raw := def

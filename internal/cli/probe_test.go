@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -29,7 +30,11 @@ func TestProbe(t *testing.T) {
 	if err := Probe(context.Background(), []string{srv.URL + "/nope"}, "http://127.0.0.1:1/", &out); ExitCode(err) != 1 {
 		t.Fatalf("404: %v, want exit 1", err)
 	}
-	for _, args := range [][]string{{"ftp://x/"}, {"a", "b"}, {"--help"}, {"not a url"}} {
+	out.Reset()
+	if err := Probe(context.Background(), []string{"--help"}, "http://127.0.0.1:1/readyz", &out); err != nil || !strings.Contains(out.String(), "Usage: healthcheck [URL]") {
+		t.Fatalf("--help: %v, %q; want exit 0 and the usage on stdout", err, out.String())
+	}
+	for _, args := range [][]string{{"ftp://x/"}, {"a", "b"}, {"not a url"}} {
 		if err := Probe(context.Background(), args, "http://127.0.0.1:1/", &out); ExitCode(err) != 2 {
 			t.Errorf("%q: %v, want exit 2", args, err)
 		}

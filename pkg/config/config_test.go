@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,194 @@ func TestStrings(t *testing.T) {
 		if strings.Join(rules, "|") != strings.Join(tc.want, "|") || len(rules) != len(tc.want) {
 			t.Errorf("env %q args %q: %q, want %q", tc.env, tc.args, rules, tc.want)
 		}
+	}
+}
+
+func writeFile(t testing.TB, name, content string) string {
+	t.Helper()
+	p := t.TempDir() + "/" + name
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type fileSettings struct {
+	settings
+	Rules []string
+	Email string
+}
+
+func bindFile(s *Set, c *fileSettings) {
+	bind(s, &c.settings)
+	s.Strings(&c.Rules, "rule", "T_RULES", ";", "rules")
+	s.ConfigFile()
+	s.String(&c.Email, "email", "", "command-line only")
+}
+
+func TestConfigFilePrecedence(t *testing.T) {
+	file := writeFile(t, "c.yaml", "listen: \":7\"\nttl: 2h\nn: 4\non: true\nhosts: [f1, \"f2,f3\"]\nrule:\n  - \"a.example / admin,ops\"\n  - \"b.example /x user\"\n")
+	tests := []struct {
+		name  string
+		env   map[string]string
+		args  []string
+		want  settings
+		rules string
+	}{
+		{"file over default", nil, []string{"--config", file},
+			settings{Listen: ":7", TTL: 2 * time.Hour, N: 4, On: true, Hosts: []string{"f1", "f2", "f3"}}, "a.example / admin,ops|b.example /x user"},
+		{"file from VEXEN_CONFIG", map[string]string{"VEXEN_CONFIG": file}, nil,
+			settings{Listen: ":7", TTL: 2 * time.Hour, N: 4, On: true, Hosts: []string{"f1", "f2", "f3"}}, "a.example / admin,ops|b.example /x user"},
+		{"env over file", map[string]string{"T_LISTEN": ":8", "T_HOSTS": "e", "T_RULES": "c / r"}, []string{"--config=" + file},
+			settings{Listen: ":8", TTL: 2 * time.Hour, N: 4, On: true, Hosts: []string{"e"}}, "c / r"},
+		{"flag over env over file", map[string]string{"T_LISTEN": ":8", "T_N": "5"}, []string{"--n", "6", "--config", file, "--listen", ":9", "--rule", "d / s"},
+			settings{Listen: ":9", TTL: 2 * time.Hour, N: 6, On: true, Hosts: []string{"f1", "f2", "f3"}}, "d / s"},
+		{"flag --config over VEXEN_CONFIG", map[string]string{"VEXEN_CONFIG": "/nonexistent"}, []string{"-config", file},
+			settings{Listen: ":7", TTL: 2 * time.Hour, N: 4, On: true, Hosts: []string{"f1", "f2", "f3"}}, "a.example / admin,ops|b.example /x user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fileSettings{settings: settings{Listen: ":1", TTL: time.Minute, Hosts: []string{"a"}}}
+			s := New("t", env(tt.env))
+			bindFile(s, &c)
+			if err := s.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if c.Listen != tt.want.Listen || c.TTL != tt.want.TTL || c.N != tt.want.N || c.On != tt.want.On ||
+				strings.Join(c.Hosts, "|") != strings.Join(tt.want.Hosts, "|") {
+				t.Fatalf("got %+v, want %+v", c.settings, tt.want)
+			}
+			if got := strings.Join(c.Rules, "|"); got != tt.rules {
+				t.Fatalf("rules %q, want %q", got, tt.rules)
+			}
+		})
+	}
+}
+
+func TestConfigFileErrors(t *testing.T) {
+	tests := []struct {
+		name, content string
+		want          []string // each in the one-line error
+	}{
+		{"unknown key", "listen: \":1\"\nlisten-addr: \":2\"\n", []string{"c.yaml:2:", `key "listen-addr"`, "unknown key"}},
+		{"command-line only flag", "email: a@b\n", []string{"c.yaml:1:", `key "email"`, "unknown key"}},
+		{"config in config", "config: other.yaml\n", []string{`key "config"`, "unknown key"}},
+		{"wrong type list for scalar", "\n\nlisten: [a, b]\n", []string{"c.yaml:3:", `key "listen"`, "single value"}},
+		{"mapping value", "ttl:\n  h: 1\n", []string{"c.yaml:2:", `key "ttl"`, "not a mapping"}},
+		{"bad duration", "ttl: soon\n", []string{"c.yaml:1:", `key "ttl"`, "not a duration"}},
+		{"bad int", "n: 1.5\n", []string{`key "n"`, "not an integer"}},
+		{"bad bool", "on: maybe\n", []string{`key "on"`, "not a boolean"}},
+		{"nested list", "hosts: [[a]]\n", []string{`key "hosts"`, "plain values"}},
+		{"twice", "n: 1\nn: 2\n", []string{"c.yaml:2:", "given twice"}},
+		{"not a mapping", "- a\n- b\n", []string{"c.yaml:1:", "want a mapping"}},
+		{"syntax", "listen: \":1\n", []string{"c.yaml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := writeFile(t, "c.yaml", tt.content)
+			var c fileSettings
+			s := New("t", env(nil))
+			bindFile(s, &c)
+			err := s.Parse([]string{"--config", file})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error spans lines: %q", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		var c fileSettings
+		s := New("t", env(map[string]string{"VEXEN_CONFIG": "/nonexistent/vexen.yaml"}))
+		bindFile(s, &c)
+		if err := s.Parse(nil); err == nil || !strings.Contains(err.Error(), "/nonexistent/vexen.yaml") {
+			t.Fatalf("got %v, want an error naming the file", err)
+		}
+	})
+	t.Run("no --config without ConfigFile", func(t *testing.T) {
+		var c settings
+		s := New("t", env(map[string]string{"VEXEN_CONFIG": "/nonexistent/vexen.yaml"}))
+		bind(s, &c)
+		if err := s.Parse(nil); err != nil {
+			t.Fatalf("a set without ConfigFile read VEXEN_CONFIG: %v", err)
+		}
+		if err := s.Parse([]string{"--config", "x"}); err == nil {
+			t.Fatal("--config accepted by a set without ConfigFile")
+		}
+	})
+}
+
+func TestSecretFromFile(t *testing.T) {
+	const secret = "s3cr3t-value"
+	good := writeFile(t, "secret", secret+"\n")
+	crlf := writeFile(t, "crlf", secret+"\r\n")
+	empty := writeFile(t, "empty", "\n")
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    string
+		wantErr string
+	}{
+		{"variable", map[string]string{"T_SECRET": secret}, secret, ""},
+		{"file, newline trimmed", map[string]string{"T_SECRET_FILE": good}, secret, ""},
+		{"file, CRLF trimmed", map[string]string{"T_SECRET_FILE": crlf}, secret, ""},
+		{"both", map[string]string{"T_SECRET": secret, "T_SECRET_FILE": good}, "", "T_SECRET_FILE: T_SECRET is set too"},
+		{"unreadable", map[string]string{"T_SECRET_FILE": "/nonexistent/secret"}, "", "invalid T_SECRET_FILE"},
+		{"empty", map[string]string{"T_SECRET_FILE": empty}, "", "invalid T_SECRET_FILE"},
+	}
+	for _, tt := range tests {
+		for _, kind := range []string{"Secret", "SecretString"} {
+			t.Run(tt.name+"/"+kind, func(t *testing.T) {
+				var got string
+				s := New("t", env(tt.env))
+				if kind == "Secret" {
+					s.Secret(&got, "T_SECRET")
+				} else {
+					s.SecretString(&got, "secret", "T_SECRET", "a URL")
+				}
+				err := s.Parse(nil)
+				if tt.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+						t.Fatalf("got %v, want %q", err, tt.wantErr)
+					}
+					if strings.Contains(err.Error(), secret) {
+						t.Fatalf("error prints the secret: %v", err)
+					}
+					return
+				}
+				if err != nil || got != tt.want {
+					t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+				}
+			})
+		}
+	}
+	t.Run("flag wins over file", func(t *testing.T) {
+		var got string
+		s := New("t", env(map[string]string{"T_SECRET_FILE": good}))
+		s.SecretString(&got, "secret", "T_SECRET", "a URL")
+		if err := s.Parse([]string{"--secret", "flag"}); err != nil || got != "flag" {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	})
+}
+
+// A YAML alias is read as the value it points at.
+func TestConfigFileAlias(t *testing.T) {
+	file := writeFile(t, "c.yaml", "hosts: &h [a.example, b.example]\nlisten: &l \":5\"\nrule: *h\n")
+	var c fileSettings
+	s := New("t", env(nil))
+	bindFile(s, &c)
+	if err := s.Parse([]string{"--config", file}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Rules, "|"); got != "a.example|b.example" || c.Listen != ":5" {
+		t.Fatalf("rules %q listen %q", got, c.Listen)
 	}
 }

@@ -280,17 +280,36 @@ func Open(ctx context.Context, databaseURL string) (Store, error) {
 	if databaseURL == "" {
 		databaseURL = DefaultURL
 	}
+	open, err := opener(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return open(ctx, databaseURL)
+}
+
+// CheckURL reports, without opening anything, whether Open knows databaseURL's
+// scheme ("" is the default), so that programs refuse a bad DATABASE_URL as bad
+// configuration before they start. The error never holds the URL's password.
+func CheckURL(databaseURL string) error {
+	if databaseURL == "" {
+		return nil
+	}
+	_, err := opener(databaseURL)
+	return err
+}
+
+func opener(databaseURL string) (Opener, error) {
 	scheme, _, ok := strings.Cut(databaseURL, ":")
 	if !ok {
-		return nil, fmt.Errorf("store: DATABASE_URL %q has no scheme (want postgres://… or sqlite:PATH)", Redact(databaseURL))
+		return nil, fmt.Errorf("DATABASE_URL %q has no scheme (want postgres://… or sqlite:PATH)", Redact(databaseURL))
 	}
 	openersMu.RLock()
 	open := openers[strings.ToLower(scheme)]
 	openersMu.RUnlock()
 	if open == nil {
-		return nil, fmt.Errorf("store: unsupported DATABASE_URL scheme %q (have %s)", scheme, strings.Join(schemes(), ", "))
+		return nil, fmt.Errorf("unsupported DATABASE_URL scheme %q (have %s)", scheme, strings.Join(schemes(), ", "))
 	}
-	return open(ctx, databaseURL)
+	return open, nil
 }
 
 func schemes() []string {
