@@ -136,7 +136,9 @@ func same(a, b os.FileInfo) bool {
 
 // ServerTLS builds the tls.Config of a listener (nil when o is not Enabled):
 // TLS 1.2 at least, the certificate from a CertReloader and, with ClientCAFile,
-// client certificates required and verified against those CAs.
+// client certificates required and verified against those CAs. Each server takes
+// its own Clone (net/http and gRPC add their ALPN protocols to the config they
+// hold); the clones share the one CertReloader.
 func ServerTLS(o TLSOptions, log *slog.Logger) (*tls.Config, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -162,4 +164,15 @@ func ServerTLS(o TLSOptions, log *slog.Logger) (*tls.Config, error) {
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return cfg, nil
+}
+
+// WithoutClientAuth is cfg (same certificate) asking no client certificate, for a
+// listener the proxies do not call, such as metrics; nil stays nil.
+func WithoutClientAuth(cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		return nil
+	}
+	c := cfg.Clone()
+	c.ClientAuth, c.ClientCAs = tls.NoClientCert, nil
+	return c
 }
