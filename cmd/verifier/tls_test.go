@@ -154,3 +154,29 @@ func TestTLSWithoutClientCA(t *testing.T) {
 		t.Fatalf("gRPC Check over TLS: %v, %v", out.GetStatus(), err)
 	}
 }
+
+// TestTLSBadFilesExitTwo: a pair or client CA that does not load stops the
+// verifier with one line and exit 2, before any port is opened.
+func TestTLSBadFilesExitTwo(t *testing.T) {
+	dir := t.TempDir()
+	ca := testenv.NewCA(t, dir, "vexen")
+	srv := ca.Server(t, dir, "verifier")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing certificate", []string{"--tls-cert", dir + "/nope.crt", "--tls-key", srv.KeyFile}, "TLS_CERT"},
+		{"key of another pair", []string{"--tls-cert", srv.CertFile, "--tls-key", ca.File}, "TLS_CERT/TLS_KEY"},
+		{"client CA not PEM", []string{"--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile, "--tls-client-ca", srv.KeyFile}, "TLS_CLIENT_CA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"DATABASE_URL": testenv.SQLiteURL(t), "JWT_SECRET_KEY": strings.Repeat("k", 32)}
+			var out, errb strings.Builder
+			code := run(context.Background(), append([]string{"--listen", "127.0.0.1:0"}, tc.args...), func(k string) string { return env[k] }, &out, &errb)
+			if code != 2 || !strings.Contains(errb.String(), tc.want) || strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 {
+				t.Fatalf("exit %d, stderr %q; want 2 and one line naming %s", code, errb.String(), tc.want)
+			}
+		})
+	}
+}
