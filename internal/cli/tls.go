@@ -93,9 +93,9 @@ func (r *CertReloader) stat() (cert, key os.FileInfo, err error) {
 // GetCertificate is for tls.Config: the current pair, after a rate-limited check
 // of the files.
 func (r *CertReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if now := time.Now().UnixNano(); now >= r.nextCheck.Load() {
-		r.nextCheck.Store(now + int64(r.interval))
-		r.check()
+	now, next := time.Now().UnixNano(), r.nextCheck.Load()
+	if now >= next && r.nextCheck.CompareAndSwap(next, now+int64(r.interval)) {
+		r.check() // one handshake checks; the others go on with the current pair
 	}
 	return r.cur.Load(), nil
 }

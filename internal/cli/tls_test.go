@@ -270,3 +270,28 @@ func TestServerTLSOptions(t *testing.T) {
 		t.Fatalf("%v: MinVersion %x ClientAuth %v", err, cfg.MinVersion, cfg.ClientAuth)
 	}
 }
+
+// BenchmarkGetCertificate is the cost the reloader adds to a handshake: an atomic
+// load between checks, two stat calls once a second.
+func BenchmarkGetCertificate(b *testing.B) {
+	dir := b.TempDir()
+	ca := testenv.NewCA(b, dir, "test")
+	p := ca.Server(b, dir, "server")
+	r, err := NewCertReloader(p.CertFile, p.KeyFile, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("between checks", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.GetCertificate(nil)
+		}
+	})
+	b.Run("check every call", func(b *testing.B) {
+		r.interval = 0
+		b.ReportAllocs()
+		for b.Loop() {
+			r.GetCertificate(nil)
+		}
+	})
+}
