@@ -45,10 +45,10 @@ func TestBrowserSignIn(t *testing.T) {
 		signOut func(*testing.T, *browser, *stack, string)
 	}{
 		{"nginx", func(t *testing.T, s *stack) string {
-			return startNginx(t, testenv.RequireBinary(t, "nginx", "run scripts/install-deps.sh (Debian's nginx, with auth_request)"), s)
+			return startNginx(t, testenv.RequireBinary(t, "nginx", "run scripts/install-deps.sh (Debian's nginx, with auth_request)"), s, nil)
 		}, signOutByLink},
 		{"traefik", func(t *testing.T, s *stack) string {
-			return startTraefik(t, testenv.RequireBinary(t, "traefik", "run scripts/build-traefik.sh (installs into $VEXEN_TOOLS/bin)"), s)
+			return startTraefik(t, testenv.RequireBinary(t, "traefik", "run scripts/build-traefik.sh (installs into $VEXEN_TOOLS/bin)"), s, nil)
 		}, signOutByButton},
 	} {
 		t.Run(proxy.name, func(t *testing.T) {

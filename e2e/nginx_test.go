@@ -42,7 +42,7 @@ func TestNginx(t *testing.T) {
 	})
 
 	s := newStack(t, "127.0.0.1")
-	base := startNginx(t, bin, s)
+	base := startNginx(t, bin, s, nil)
 
 	runSuite(t, s, target{
 		name:       "nginx",
@@ -56,7 +56,10 @@ func TestNginx(t *testing.T) {
 
 // startNginx runs nginx/nginx.conf (with its two includes), rendered with test
 // addresses and paths, in front of s, and returns its base URL once it answers.
-func startNginx(t *testing.T, bin string, s *stack) string {
+// With tlsTo set, nginx asks the verifier over TLS (nginx/vexen-auth-tls.conf),
+// presenting tlsTo.client (none when nil); it is then only waited for until it
+// answers at all, since a refused client certificate makes every answer a 500.
+func startNginx(t *testing.T, bin string, s *stack, tlsTo *proxyTLS) string {
 	t.Helper()
 	port := testenv.FreePort(t)
 
@@ -89,6 +92,21 @@ func startNginx(t *testing.T, bin string, s *stack) string {
 		"vexen-auth.conf":         nil,
 		"vexen-auth-headers.conf": nil,
 	}
+	if tlsTo != nil {
+		repl["nginx.conf"] = append(repl["nginx.conf"], Replacement{"include vexen-auth.conf;", "include vexen-auth.conf;\n        include vexen-auth-tls.conf;"})
+		repl["vexen-auth.conf"] = []Replacement{{"proxy_pass http://vexen_verifier/", "proxy_pass https://vexen_verifier/"}}
+		r := []Replacement{
+			{"/etc/nginx/vexen/verifier-ca.pem", tlsTo.pki.ca.File},
+			{"proxy_ssl_name          verifier.internal;", "proxy_ssl_name          " + verifierName + ";"},
+		}
+		if c := tlsTo.client; c != nil {
+			r = append(r, Replacement{"/etc/nginx/vexen/nginx-client.crt", c.CertFile}, Replacement{"/etc/nginx/vexen/nginx-client.key", c.KeyFile})
+		} else {
+			r = append(r, Replacement{"proxy_ssl_certificate     /etc/nginx/vexen/nginx-client.crt;", ""},
+				Replacement{"proxy_ssl_certificate_key /etc/nginx/vexen/nginx-client.key;", ""})
+		}
+		repl["vexen-auth-tls.conf"] = r
+	}
 	if os.Geteuid() != 0 {
 		// "user" needs root; without it nginx warns and runs as the current user.
 		repl["nginx.conf"] = append(repl["nginx.conf"], Replacement{"user www-data;", ""})
@@ -107,6 +125,10 @@ func startNginx(t *testing.T, bin string, s *stack) string {
 			t.Logf("--- nginx error.log ---\n%s", tailString(string(b), 40))
 		}
 	})
-	waitProxy(t, p, "http://"+listen+"/", 20*time.Second)
+	if tlsTo != nil && !tlsTo.accepted {
+		waitAnswer(t, p, "http://"+listen+"/", 20*time.Second)
+	} else {
+		waitProxy(t, p, "http://"+listen+"/", 20*time.Second)
+	}
 	return "http://" + listen
 }

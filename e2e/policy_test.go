@@ -146,7 +146,7 @@ func TestNginxPolicy(t *testing.T) {
 	t.Parallel()
 	bin := testenv.RequireBinary(t, "nginx", "run scripts/install-deps.sh (Debian's nginx, with auth_request)")
 	s, file := newPolicyStack(t)
-	runPolicySuite(t, s, startNginx(t, bin, s), file)
+	runPolicySuite(t, s, startNginx(t, bin, s, nil), file)
 }
 
 // TestTraefikPolicy: the access policy through traefik/traefik.yml and dynamic.yml.
@@ -155,5 +155,5 @@ func TestTraefikPolicy(t *testing.T) {
 	t.Parallel()
 	bin := testenv.RequireBinary(t, "traefik", "run scripts/build-traefik.sh (installs into $VEXEN_TOOLS/bin)")
 	s, file := newPolicyStack(t)
-	runPolicySuite(t, s, startTraefik(t, bin, s), file)
+	runPolicySuite(t, s, startTraefik(t, bin, s, nil), file)
 }

@@ -124,7 +124,12 @@ func (p *proc) tail(n int) string {
 // or timeout passes.
 func waitReady(t testing.TB, p *proc, url string, timeout time.Duration) {
 	t.Helper()
-	c := &http.Client{Timeout: time.Second}
+	waitReadyWith(t, &http.Client{Timeout: time.Second}, p, url, timeout)
+}
+
+// waitReadyWith is waitReady with the client c (a TLS client, say).
+func waitReadyWith(t testing.TB, c *http.Client, p *proc, url string, timeout time.Duration) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
@@ -182,6 +187,13 @@ type stack struct {
 // (browser redirects to the issuer's /login for redirectHost) and the echo upstream.
 func newStack(t *testing.T, redirectHost string, verifierArgs ...string) *stack {
 	t.Helper()
+	return newStackTLS(t, redirectHost, nil, verifierArgs...)
+}
+
+// newStackTLS is newStack with, when pki is not nil, the verifier serving TLS and
+// requiring client certificates (pki.args).
+func newStackTLS(t *testing.T, redirectHost string, pki *verifierPKI, verifierArgs ...string) *stack {
+	t.Helper()
 	testenv.Integration(t)
 	dir := t.TempDir()
 	rdb := testenv.SharedRedis(t)
@@ -232,6 +244,9 @@ func newStack(t *testing.T, redirectHost string, verifierArgs ...string) *stack 
 	waitReady(t, s.issuer, s.issuerURL+"/readyz", 20*time.Second)
 
 	s.verifierAddr = addr(testenv.FreePort(t))
+	if pki != nil {
+		verifierArgs = append(pki.args(), verifierArgs...)
+	}
 	s.verifier = startProc(t, dir, "verifier", s.env, bins.verifier, append([]string{
 		"--listen", s.verifierAddr,
 		"--jwks-url", s.issuerURL + "/.well-known/jwks.json",
@@ -239,6 +254,10 @@ func newStack(t *testing.T, redirectHost string, verifierArgs ...string) *stack 
 		"--login-url", s.loginURL,
 		"--allowed-redirect-hosts", redirectHost,
 		"--max-staleness", "250ms"}, verifierArgs...)...)
+	if pki != nil {
+		waitReadyWith(t, pki.client(), s.verifier, "https://"+s.verifierAddr+"/readyz", 20*time.Second)
+		return s
+	}
 	waitReady(t, s.verifier, "http://"+s.verifierAddr+"/readyz", 20*time.Second)
 	return s
 }

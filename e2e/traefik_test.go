@@ -16,7 +16,7 @@ func TestTraefik(t *testing.T) {
 	t.Parallel()
 	bin := testenv.RequireBinary(t, "traefik", "run scripts/build-traefik.sh (installs into $VEXEN_TOOLS/bin)")
 	s := newStack(t, "127.0.0.1")
-	base := startTraefik(t, bin, s)
+	base := startTraefik(t, bin, s, nil)
 
 	runSuite(t, s, target{
 		name:       "traefik",
@@ -30,18 +30,25 @@ func TestTraefik(t *testing.T) {
 
 // startTraefik runs traefik/traefik.yml and traefik/dynamic.yml, rendered with test
 // addresses and paths, in front of s, and returns its base URL once it answers.
-func startTraefik(t *testing.T, bin string, s *stack) string {
+// With tlsTo set, forwardAuth asks the verifier over TLS with the tls options of
+// traefik/dynamic-tls.yml, presenting tlsTo.client (none when nil); Traefik is
+// then only waited for until it answers at all.
+func startTraefik(t *testing.T, bin string, s *stack, tlsTo *proxyTLS) string {
 	t.Helper()
 	port := testenv.FreePort(t)
 	dir := t.TempDir()
 	listen := addr(port)
 	dynamic := filepath.Join(dir, "dynamic.yml")
 	static := filepath.Join(dir, "traefik.yml")
-	if err := RenderFile(dynamic, filepath.Join("..", "traefik", "dynamic.yml"),
-		Replacement{"http://127.0.0.1:8081/auth", "http://" + s.verifierAddr + "/auth"},
-		Replacement{"http://127.0.0.1:9000", "http://" + s.upstreamAddr},
-		Replacement{"http://127.0.0.1:8080", s.issuerURL},
-	); err != nil {
+	repl := []Replacement{
+		{"http://127.0.0.1:8081/auth", "http://" + s.verifierAddr + "/auth"},
+		{"http://127.0.0.1:9000", "http://" + s.upstreamAddr},
+		{"http://127.0.0.1:8080", s.issuerURL},
+	}
+	if tlsTo != nil {
+		repl = append(traefikTLS(t, s, tlsTo), repl[1:]...)
+	}
+	if err := RenderFile(dynamic, filepath.Join("..", "traefik", "dynamic.yml"), repl...); err != nil {
 		t.Fatal(err)
 	}
 	if err := RenderFile(static, filepath.Join("..", "traefik", "traefik.yml"),
@@ -51,6 +58,10 @@ func startTraefik(t *testing.T, bin string, s *stack) string {
 		t.Fatal(err)
 	}
 	p := startProc(t, dir, "traefik", nil, bin, "--configFile="+static)
-	waitProxy(t, p, "http://"+listen+"/api/ready", 30*time.Second)
+	if tlsTo != nil && !tlsTo.accepted {
+		waitAnswer(t, p, "http://"+listen+"/api/ready", 30*time.Second)
+	} else {
+		waitProxy(t, p, "http://"+listen+"/api/ready", 30*time.Second)
+	}
 	return "http://" + listen
 }

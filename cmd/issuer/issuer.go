@@ -41,6 +41,7 @@ type Main struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	TLS             cli.TLSOptions // of the HTTP and metrics listeners
 	trustedProxies  []string
 	argon2Memory    int
 	argon2Time      int
@@ -96,6 +97,8 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	c := &m.Config
 	s.String(&m.Listen, "listen", "ISSUER_LISTEN", "address to serve HTTP on (the API, the pages, the JWKS; never /metrics)")
 	s.String(&m.MetricsListen, "metrics-listen", "METRICS_LISTEN", "address to serve Prometheus /metrics on, the only place it is served (keep it private); empty = off")
+	s.String(&m.TLS.CertFile, "tls-cert", "TLS_CERT", "PEM certificate (chain) of the HTTP and metrics listeners, reloaded when it changes; empty = plain TCP")
+	s.String(&m.TLS.KeyFile, "tls-key", "TLS_KEY", "PEM private key of --tls-cert, reloaded with it")
 	s.String(&c.IssuerURL, "issuer-url", "ISSUER_URL", "public URL of the issuer; the iss claim")
 	s.String(&c.Audience, "audience", "ISSUER_AUDIENCE", "aud claim of access tokens")
 	s.Duration(&c.AccessTTL, "access-ttl", "ACCESS_TOKEN_TTL", "access token lifetime")
@@ -170,6 +173,9 @@ func (m *Main) validate() error {
 			return config.Invalid("REDIS_URL", "%v", redactErr(err))
 		}
 	}
+	if err := m.TLS.Validate(); err != nil {
+		return err
+	}
 	if _, err := cli.Logger(io.Discard, m.LogFormat, m.LogLevel); err != nil {
 		return err
 	}
@@ -240,6 +246,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.open(ctx); err != nil {
 		return err
 	}
+	tlsCfg, err := cli.ServerTLS(m.TLS, m.Logger)
+	if err != nil {
+		return cli.Usage(err)
+	}
 	if err := m.buildService(ctx, false); err != nil {
 		return err
 	}
@@ -257,6 +267,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.metricsSrv = cli.MetricsServer(m.Registry, m.Logger)
+		m.metricsSrv.TLSConfig = tlsCfg.Clone()
 		m.metricsServed = cli.Serve(m.metricsSrv, m.metricsLn)
 	}
 	rctx, stop := context.WithCancel(context.Background())
@@ -269,8 +280,9 @@ func (m *Main) Run(ctx context.Context) error {
 	// The public port serves no /metrics: its login counters by result would tell
 	// anyone whether an email has an account.
 	m.srv = cli.NewServer(m.Service.Handler(), cli.ServerOptions{}, m.Logger)
+	m.srv.TLSConfig = tlsCfg.Clone() // net/http adds its ALPN protocols to its own copy
 	m.served = cli.Serve(m.srv, ln)
-	m.Logger.Info("issuer listening", "addr", ln.Addr().String(), "metrics", m.MetricsAddr(), "issuer", m.Config.IssuerURL,
+	m.Logger.Info("issuer listening", "addr", ln.Addr().String(), "metrics", m.MetricsAddr(), "tls", tlsCfg != nil, "issuer", m.Config.IssuerURL,
 		"store", store.Redact(orDefault(m.DatabaseURL, store.DefaultURL)), "redis", m.rdb != nil, "alg", m.Config.Alg)
 	return nil
 }

@@ -56,6 +56,8 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 		{map[string]string{"TRUSTED_PROXIES": "not-a-cidr"}, nil, "TRUSTED_PROXIES"},
 		{map[string]string{"REDIS_URL": "http://x"}, nil, "REDIS_URL"},
 		{map[string]string{"LOG_FORMAT": "xml"}, nil, "LOG_FORMAT"},
+		{nil, []string{"--tls-key", "server.key"}, "TLS_CERT"},
+		{map[string]string{"TLS_CERT": "server.crt"}, nil, "TLS_KEY"},
 		{map[string]string{"REFRESH_TOKEN_TTL": "1m"}, nil, "REFRESH_TOKEN_TTL"},
 		{nil, []string{"--argon2-memory", "0"}, "ARGON2_MEMORY"},
 		{map[string]string{"LOGIN_RATE_IP": "lots"}, nil, "LOGIN_RATE_IP"},

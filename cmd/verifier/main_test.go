@@ -385,6 +385,9 @@ func TestVerifierBadConfig(t *testing.T) {
 		{map[string]string{"TRUSTED_PROXIES": "everyone"}, nil, "TRUSTED_PROXIES"},
 		{map[string]string{"REDIS_URL": "localhost:6379"}, nil, "REDIS_URL"},
 		{nil, []string{"--rule", "only-one-field"}, "rule"},
+		{nil, []string{"--tls-cert", "server.crt"}, "TLS_KEY"},
+		{map[string]string{"TLS_KEY": "server.key"}, nil, "TLS_CERT"},
+		{map[string]string{"TLS_CLIENT_CA": "proxies.pem"}, nil, "TLS_CLIENT_CA"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -398,7 +401,8 @@ func TestVerifierBadConfig(t *testing.T) {
 		t.Fatalf("--help exit %d", code)
 	}
 	for _, v := range []string{"VERIFIER_LISTEN", "VERIFIER_GRPC_LISTEN", "JWKS_URL", "VERIFIER_ISSUER", "VERIFIER_AUDIENCE",
-		"COOKIE_NAME", "JWT_SECRET_KEY", "VERIFIER_REVOCATION", "VERIFIER_MAX_STALENESS", "REDIS_URL", "DATABASE_URL"} {
+		"COOKIE_NAME", "JWT_SECRET_KEY", "VERIFIER_REVOCATION", "VERIFIER_MAX_STALENESS", "REDIS_URL", "DATABASE_URL",
+		"TLS_CERT", "TLS_KEY", "TLS_CLIENT_CA"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("--help lacks %s", v)
 		}

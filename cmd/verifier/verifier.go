@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/extra/redisprometheus/v9"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/vexen/vexen-auth/internal/cli"
 	"github.com/vexen/vexen-auth/pkg/config"
@@ -47,6 +48,9 @@ type Main struct {
 	ShutdownDelay  time.Duration
 	MaxHeaderBytes int
 	PolicyFile     string
+	// TLS of the HTTP, gRPC and metrics listeners; the client CA is not asked
+	// for on the metrics listener.
+	TLS            cli.TLSOptions
 	trustedProxies []string
 
 	Stderr   io.Writer
@@ -93,6 +97,9 @@ func (m *Main) flags(getenv func(string) string) *config.Set {
 	s.String(&m.Listen, "listen", "VERIFIER_LISTEN", "address to serve the HTTP decision endpoint (/auth), health and metrics on")
 	s.String(&m.GRPCListen, "grpc-listen", "VERIFIER_GRPC_LISTEN", "address of the Envoy ext_authz v3 gRPC server; empty = off")
 	s.String(&m.MetricsListen, "metrics-listen", "METRICS_LISTEN", "address to serve Prometheus /metrics on as well (it stays on --listen too); empty = off")
+	s.String(&m.TLS.CertFile, "tls-cert", "TLS_CERT", "PEM certificate (chain) of the HTTP, gRPC and metrics listeners, reloaded when it changes; empty = plain TCP")
+	s.String(&m.TLS.KeyFile, "tls-key", "TLS_KEY", "PEM private key of --tls-cert, reloaded with it")
+	s.String(&m.TLS.ClientCAFile, "tls-client-ca", "TLS_CLIENT_CA", "PEM CA bundle: the HTTP and gRPC listeners accept only clients (proxies) with a certificate it signed; empty = no client certificate asked")
 	s.String(&c.JWKSURL, "jwks-url", "JWKS_URL", "the issuer's JWKS (ignored when JWT_SECRET_KEY is set)")
 	s.String(&c.Issuer, "issuer", "VERIFIER_ISSUER", "required iss claim")
 	s.String(&c.Audience, "audience", "VERIFIER_AUDIENCE", "required aud claim")
@@ -172,6 +179,9 @@ func (m *Main) validate() error {
 			return config.Invalid("VERIFIER_LOGIN_URL", "%v", err)
 		}
 	}
+	if err := m.TLS.Validate(); err != nil {
+		return err
+	}
 	if m.MaxHeaderBytes < 4096 {
 		return config.Invalid("VERIFIER_MAX_HEADER_BYTES", "%d is below 4096", m.MaxHeaderBytes)
 	}
@@ -187,6 +197,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Logger, m.store, m.rdb = b.Logger, b.Store, b.Redis
 	if err != nil {
 		return err
+	}
+	tlsCfg, err := cli.ServerTLS(m.TLS, m.Logger)
+	if err != nil {
+		return cli.Usage(err)
 	}
 	st := m.store
 	m.Registry = cli.Registry()
@@ -239,6 +253,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.srv = cli.NewServer(cli.WithMetrics(v.Handler(), m.Registry), cli.ServerOptions{
 		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, MaxHeaderBytes: m.MaxHeaderBytes,
 	}, m.Logger)
+	m.srv.TLSConfig = tlsCfg.Clone() // net/http adds its ALPN protocols to its own copy
 	m.served = cli.Serve(m.srv, ln)
 
 	if m.MetricsListen != "" {
@@ -246,6 +261,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.metricsSrv = cli.MetricsServer(m.Registry, m.Logger)
+		m.metricsSrv.TLSConfig = cli.WithoutClientAuth(tlsCfg)
 		m.metricsServed = cli.Serve(m.metricsSrv, m.metricsLn)
 	}
 
@@ -255,7 +271,11 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.grpcLn = gl
-		m.grpcSrv = extauthz.NewGRPCServer()
+		var opts []grpc.ServerOption
+		if tlsCfg != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+		}
+		m.grpcSrv = extauthz.NewGRPCServer(opts...)
 		m.authz = extauthz.New(v, m.grpcOptions())
 		m.authz.Register(m.grpcSrv)
 		go func() {
@@ -265,7 +285,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 	m.Logger.Info("verifier listening", "addr", ln.Addr().String(), "grpc", m.GRPCListen, "metrics", m.MetricsAddr(),
-		"store", store.Redact(orDefault(m.DatabaseURL, store.DefaultURL)), "redis", m.rdb != nil,
+		"tls", tlsCfg != nil, "client_certificates", m.TLS.ClientCAFile != "", "store", store.Redact(orDefault(m.DatabaseURL, store.DefaultURL)), "redis", m.rdb != nil,
 		"revocation", m.Config.Revocation, "max_staleness", m.Config.MaxStaleness)
 	return nil
 }

@@ -149,11 +149,17 @@ func Listen(setting, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve runs srv on ln in the background and reports its end on the returned channel.
+// Serve runs srv on ln in the background and reports its end on the returned
+// channel; with srv.TLSConfig set (ServerTLS) it serves HTTPS (HTTP/2 and 1.1).
 func Serve(srv *http.Server, ln net.Listener) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		err := srv.Serve(ln)
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig.GetCertificate
+		} else {
+			err = srv.Serve(ln)
+		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
