@@ -176,9 +176,16 @@ func escapeAttr(a slog.Attr) slog.Attr {
 	case slog.KindString:
 		a.Value = slog.StringValue(safetext.Escape(v.String()))
 	case slog.KindAny:
-		if err, ok := v.Any().(error); ok {
-			a.Value = slog.StringValue(safetext.Escape(err.Error()))
-		} else {
+		switch x := v.Any().(type) {
+		case error:
+			a.Value = slog.StringValue(safetext.Escape(x.Error()))
+		case []string:
+			out := make([]string, len(x))
+			for i, s := range x {
+				out[i] = safetext.Escape(s)
+			}
+			a.Value = slog.AnyValue(out)
+		default:
 			a.Value = slog.StringValue(safetext.Escape(fmt.Sprint(v.Any())))
 		}
 	case slog.KindGroup:
