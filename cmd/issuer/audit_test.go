@@ -59,6 +59,9 @@ func TestAdminCommandsAudit(t *testing.T) {
 		if len(got) != i+1 {
 			t.Fatalf("after %v: %d audit lines, want %d (appended):\n%s", s.args, len(got), i+1, b)
 		}
+		if op, _ := got[i]["operator"].(string); op == "" || got[i]["via"] != "cli" {
+			t.Errorf("%v: operator %v via %v, want the OS user via cli", s.args, got[i]["operator"], got[i]["via"])
+		}
 		if ev := got[i]["event"]; ev != s.event || got[i]["actor"] != "admin" {
 			t.Errorf("%v: line %v, want event %s by admin", s.args, got[i], s.event)
 		}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -398,6 +399,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		if err := m.openAudit(stderr); err != nil {
 			return err
 		}
+		ctx = audit.WithClient(ctx, audit.Client{Via: "cli", Operator: operator()})
 	}
 
 	switch cmd {
@@ -502,6 +504,14 @@ func (m *Main) openAudit(def io.Writer) error {
 	m.auditFile = f
 	m.Audit = audit.New(f)
 	return nil
+}
+
+// operator names the OS user running an admin command, for the audit log.
+func operator() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
 }
 
 func notFound(err error, email string) error {

@@ -78,7 +78,9 @@ var (
 type Client struct {
 	IP        netip.Addr
 	UserAgent string
-	Via       string // "api" or "browser"
+	Via       string // "api", "browser" or "cli"
+	// Operator names who ran an admin command (the OS user), for "actor":"admin".
+	Operator string
 }
 
 type clientKey struct{}
@@ -163,6 +165,7 @@ func (l *Logger) Record(ctx context.Context, e Event) {
 	}
 	str("user_agent", e.UserAgent)
 	str("via", e.Via)
+	str("operator", c.Operator)
 	for _, a := range e.Attrs {
 		attrs = append(attrs, escapeAttr(a))
 	}

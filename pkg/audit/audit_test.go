@@ -57,6 +57,13 @@ func TestLoggerFields(t *testing.T) {
 			absent: []string{"result", "reason", "user_agent"},
 		},
 		{
+			name:   "admin command",
+			ctx:    WithClient(context.Background(), Client{Via: "cli", Operator: "root"}),
+			ev:     Event{Event: EventUserAdded, Actor: ActorAdmin, UserID: "u9", Email: "x@example.com"},
+			want:   map[string]any{"event": "user_added", "actor": "admin", "via": "cli", "operator": "root"},
+			absent: []string{"client_ip", "user_agent"},
+		},
+		{
 			name: "attrs escaped",
 			ctx:  context.Background(),
 			ev: Event{Event: EventPolicyReload, Result: Failure, Actor: ActorSystem,
