@@ -231,24 +231,42 @@ func NewSampler(next Recorder, perSecond float64, burst int) *Sampler {
 
 // Record passes e on, or drops and counts it when over the rate.
 func (s *Sampler) Record(ctx context.Context, e Event) {
-	s.record(ctx, e, time.Now())
+	if n, ok := s.Allow(); ok {
+		s.Emit(ctx, e, n)
+	}
 }
 
-func (s *Sampler) record(ctx context.Context, e Event, now time.Time) {
+// Allow takes one event from the bucket: ok false means the event is dropped (and
+// counted), so a caller on a hot path builds its Event only when ok, then hands it to
+// Emit with n, the number dropped since the last line written.
+func (s *Sampler) Allow() (n uint64, ok bool) { return s.allow(time.Now()) }
+
+func (s *Sampler) allow(now time.Time) (uint64, bool) {
 	s.mu.Lock()
 	if !s.lim.AllowN(now, 1) {
 		s.pending++
 		s.mu.Unlock()
 		s.dropped.Add(1)
-		return
+		return 0, false
 	}
 	n := s.pending
 	s.pending = 0
 	s.mu.Unlock()
+	return n, true
+}
+
+// Emit writes an event Allow let through; n > 0 adds "dropped":n to it.
+func (s *Sampler) Emit(ctx context.Context, e Event, n uint64) {
 	if n > 0 {
 		e.Attrs = append(e.Attrs[:len(e.Attrs):len(e.Attrs)], slog.Uint64("dropped", n))
 	}
 	s.next.Record(ctx, e)
+}
+
+func (s *Sampler) record(ctx context.Context, e Event, now time.Time) {
+	if n, ok := s.allow(now); ok {
+		s.Emit(ctx, e, n)
+	}
 }
 
 // Dropped is the number of events dropped since the Sampler was made.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -162,5 +163,37 @@ func TestAuditDenialFlood(t *testing.T) {
 	}
 	if total := metricValue(t, f.reg, "vexen_verifier_audit_denials_dropped_total", nil); sum != total || total < dropped {
 		t.Fatalf("lines account for %v drops, counter %v (was %v)", sum, total, dropped)
+	}
+}
+
+// BenchmarkDecideDenyAudit is the cost of a denial (a malformed token) without an
+// audit log, and with one whose bucket is empty (a flood: the line is dropped) or
+// always full (every line written, to io.Discard).
+func BenchmarkDecideDenyAudit(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		rec  audit.Recorder
+		rate float64
+	}{
+		{"off", nil, 0},
+		{"flood_dropped", audit.New(io.Discard), 0},
+		{"written", audit.New(io.Discard), 1e12},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := newFixture(b, withAudit(bc.rec))
+			if bc.rate > 0 {
+				f.v.denials = audit.NewSampler(bc.rec, bc.rate, 1<<30)
+			} else if f.v.denials != nil {
+				f.v.denials = audit.NewSampler(bc.rec, 1e-9, 1)
+			}
+			req := Request{Method: http.MethodGet, Host: "app.example.com", Path: "/x",
+				Client: netip.MustParseAddr("198.51.100.9"), Token: "garbage", Source: SourceHeader}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				r := req
+				f.v.Decide(ctx, &r)
+			}
+		})
 	}
 }

@@ -324,6 +324,10 @@ func (v *Verifier) Decide(ctx context.Context, r *Request) (Decision, error) {
 // auditDenial records a denial (not a failure to decide: that is the operational
 // log's) in the audit log, rate-limited. The token is named by a hash prefix only.
 func (v *Verifier) auditDenial(ctx context.Context, r *Request, d Decision) {
+	n, ok := v.denials.Allow()
+	if !ok {
+		return // dropped and counted, before anything is built
+	}
 	attrs := []slog.Attr{
 		slog.Int("status", d.Status), slog.String("rule", d.Rule),
 		slog.String("method", truncate(r.Method)), slog.String("host", truncate(r.Host)),
@@ -333,8 +337,8 @@ func (v *Verifier) auditDenial(ctx context.Context, r *Request, d Decision) {
 		sum := sha256.Sum256([]byte(r.Token))
 		attrs = append(attrs, slog.String("token_hash", hex.EncodeToString(sum[:6])))
 	}
-	v.denials.Record(ctx, audit.Event{Event: audit.EventDenied, Result: audit.Failure, Reason: d.Reason.String(),
-		ClientIP: r.Client, Attrs: attrs})
+	v.denials.Emit(ctx, audit.Event{Event: audit.EventDenied, Result: audit.Failure, Reason: d.Reason.String(),
+		ClientIP: r.Client, Attrs: attrs}, n)
 }
 
 // truncate cuts s to maxAuditField bytes (the audit log escapes what is left).
