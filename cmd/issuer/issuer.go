@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/vexen/vexen-auth/internal/cli"
 	"github.com/vexen/vexen-auth/internal/safetext"
+	"github.com/vexen/vexen-auth/pkg/audit"
 	"github.com/vexen/vexen-auth/pkg/config"
 	"github.com/vexen/vexen-auth/pkg/issue"
 	"github.com/vexen/vexen-auth/pkg/rediscache"
@@ -40,6 +43,7 @@ type Main struct {
 	RedisPrefix     string
 	LogFormat       string
 	LogLevel        string
+	AuditLog        string // file the audit log is appended to; "": Stdout (serve) or Stderr (admin commands)
 	ShutdownTimeout time.Duration
 	TLS             cli.TLSOptions // of the HTTP and metrics listeners
 	trustedProxies  []string
@@ -53,6 +57,9 @@ type Main struct {
 
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
+	// Audit takes the audit events (set by openAudit, or by a test before Run).
+	Audit     audit.Recorder
+	auditFile *os.File
 
 	store    store.Store
 	rdb      *redis.Client
@@ -124,6 +131,7 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel")
 	s.String(&m.LogFormat, "log-format", "LOG_FORMAT", "text or json")
 	s.String(&m.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
+	s.String(&m.AuditLog, "audit-log", "AUDIT_LOG", "file to append the audit log to (JSON lines, created 0600); empty = standard output (admin commands: standard error)")
 	s.Duration(&m.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "how long SIGTERM waits for requests in flight")
 	s.Duration(&m.Retention.Interval, "retention-interval", "RETENTION_INTERVAL", "how often issuer serve prunes expired and revoked rows from the store")
 	s.Duration(&m.Retention.Window, "retention-window", "RETENTION_WINDOW", "how long rows are kept after they expire or their session is revoked (at least access-ttl + 1h)")
@@ -222,7 +230,7 @@ func (m *Main) buildService(ctx context.Context, admin bool) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	m.Registry = cli.Registry()
-	deps := issue.Deps{Store: m.store, Registerer: m.Registry, Logger: m.Logger}
+	deps := issue.Deps{Store: m.store, Registerer: m.Registry, Logger: m.Logger, Audit: m.Audit}
 	if m.rdb != nil {
 		cache := rediscache.New(m.rdb, rediscache.Options{Prefix: m.RedisPrefix, Registerer: m.Registry, Logger: m.Logger})
 		deps.Cache = cache
@@ -243,6 +251,13 @@ func (m *Main) buildService(ctx context.Context, admin bool) error {
 
 // Run opens everything and starts serving; it returns once the listener is open.
 func (m *Main) Run(ctx context.Context) error {
+	out := m.Stdout
+	if out == nil {
+		out = os.Stdout
+	}
+	if err := m.openAudit(out); err != nil {
+		return err
+	}
 	if err := m.open(ctx); err != nil {
 		return err
 	}
@@ -340,6 +355,10 @@ func (m *Main) Close() error {
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
 	}
+	if m.auditFile != nil {
+		errs = append(errs, m.auditFile.Close())
+		m.auditFile = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -408,6 +427,13 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	if (strings.HasPrefix(cmd, "user ") || strings.HasPrefix(cmd, "sessions ")) && email == "" {
 		return cli.Usage(errors.New("--email is required"))
 	}
+	if cmd != "" && cmd != "serve" && cmd != "migrate" {
+		// An admin command keeps stdout for its answer (serve's Run audits to stdout).
+		if err := m.openAudit(stderr); err != nil {
+			return err
+		}
+		ctx = audit.WithClient(ctx, audit.Client{Via: "cli", Operator: operator()})
+	}
 
 	switch cmd {
 	case "", "serve":
@@ -419,10 +445,15 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		m.Logger.Info("issuer shutting down")
 		return errors.Join(err, m.Close())
 	case "keys rotate":
+		defer m.Close()
 		kid, err := issue.RotateKey(m.Config.KeysDir, m.Config.Alg)
 		if err != nil {
+			m.Audit.Record(ctx, audit.Event{Event: audit.EventKeyRotated, Result: audit.Failure, Actor: audit.ActorAdmin,
+				Attrs: []slog.Attr{slog.String("alg", m.Config.Alg), slog.String("dir", m.Config.KeysDir), slog.Any("err", err)}})
 			return err
 		}
+		m.Audit.Record(ctx, audit.Event{Event: audit.EventKeyRotated, Result: audit.Success, Actor: audit.ActorAdmin,
+			Attrs: []slog.Attr{slog.String("key_id", kid), slog.String("alg", m.Config.Alg), slog.String("dir", m.Config.KeysDir)}})
 		fmt.Fprintf(stdout, "new signing key %s in %s\n", kid, m.Config.KeysDir)
 		return nil
 	}
@@ -487,6 +518,33 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(stdout, "%d session(s) of %s revoked\n", n, safetext.Escape(email))
 	}
 	return nil
+}
+
+// openAudit sets m.Audit, unless a test set it: the --audit-log file (appended to,
+// created 0600), or def.
+func (m *Main) openAudit(def io.Writer) error {
+	if m.Audit != nil {
+		return nil
+	}
+	if m.AuditLog == "" {
+		m.Audit = audit.New(def)
+		return nil
+	}
+	f, err := audit.OpenFile(m.AuditLog)
+	if err != nil {
+		return cli.Usage(fmt.Errorf("AUDIT_LOG: %w", err))
+	}
+	m.auditFile = f
+	m.Audit = audit.New(f)
+	return nil
+}
+
+// operator names the OS user running an admin command, for the audit log.
+func operator() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
 }
 
 func notFound(err error, email string) error {

@@ -92,7 +92,7 @@ func (s *stack) verifier(args ...string) *Main {
 	}
 	m := NewMain()
 	testenv.Must(s.t, m.ParseFlags(append([]string{"--listen", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }), "parse")
-	m.Stderr = io.Discard
+	m.Stdout, m.Stderr = io.Discard, io.Discard
 	testenv.Must(s.t, m.Run(context.Background()), "run verifier")
 	s.t.Cleanup(func() { m.Close() })
 	return m

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/vexen/vexen-auth/internal/cli"
+	"github.com/vexen/vexen-auth/pkg/audit"
 	"github.com/vexen/vexen-auth/pkg/config"
 	"github.com/vexen/vexen-auth/pkg/extauthz"
 	"github.com/vexen/vexen-auth/pkg/policy"
@@ -51,12 +52,18 @@ type Main struct {
 	// TLS of the HTTP, gRPC and metrics listeners; the client CA is not asked
 	// for on the metrics listener.
 	TLS            cli.TLSOptions
+	AuditLog       string // file the audit log is appended to; "" = Stdout
 	trustedProxies []string
 
-	Stderr   io.Writer
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
-	Verifier *verify.Verifier
+	Stdout io.Writer // the audit log without AuditLog; nil = os.Stdout
+	Stderr io.Writer
+	// Audit takes the audit events (denials, policy reloads); Run sets it from
+	// AuditLog unless a test did.
+	Audit     audit.Recorder
+	auditFile *os.File
+	Logger    *slog.Logger
+	Registry  *prometheus.Registry
+	Verifier  *verify.Verifier
 
 	store   store.Store
 	rdb     *redis.Client
@@ -123,6 +130,7 @@ func (m *Main) flags(getenv func(string) string) *config.Set {
 	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel (the issuer's too)")
 	s.String(&m.LogFormat, "log-format", "LOG_FORMAT", "text or json")
 	s.String(&m.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
+	s.String(&m.AuditLog, "audit-log", "AUDIT_LOG", "file to append the audit log to (JSON lines, created 0600): denials (at most 10 a second) and policy reloads; empty = standard output")
 	s.Duration(&m.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "how long SIGTERM waits for requests in flight")
 	s.Duration(&m.ShutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", "after SIGTERM, how long /readyz (and gRPC health) report not ready while requests are still served, before the graceful drain")
 	s.ConfigFile()
@@ -192,6 +200,22 @@ func (m *Main) validate() error {
 // Run opens the store and Redis, builds the verifier, starts its background work
 // and the servers; it returns once the listeners are open.
 func (m *Main) Run(ctx context.Context) error {
+	if m.Audit == nil {
+		if m.AuditLog != "" {
+			f, err := audit.OpenFile(m.AuditLog)
+			if err != nil {
+				return cli.Usage(fmt.Errorf("AUDIT_LOG: %w", err))
+			}
+			m.auditFile = f
+			m.Audit = audit.New(f)
+		} else {
+			out := m.Stdout
+			if out == nil {
+				out = os.Stdout
+			}
+			m.Audit = audit.New(out)
+		}
+	}
 	b, err := cli.OpenBackends(ctx, cli.BackendOptions{Logger: m.Logger, Stderr: m.Stderr,
 		LogFormat: m.LogFormat, LogLevel: m.LogLevel, DatabaseURL: m.DatabaseURL, RedisURL: m.RedisURL})
 	m.Logger, m.store, m.rdb = b.Logger, b.Store, b.Redis
@@ -204,7 +228,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	st := m.store
 	m.Registry = cli.Registry()
-	deps := verify.Deps{Sessions: st, Registerer: m.Registry, Logger: m.Logger}
+	deps := verify.Deps{Sessions: st, Registerer: m.Registry, Logger: m.Logger, Audit: m.Audit}
 	if rdb := m.rdb; rdb != nil {
 		deps.Shared = rediscache.New(rdb, rediscache.Options{Prefix: m.RedisPrefix, Registerer: m.Registry, Logger: m.Logger})
 		m.Registry.MustRegister(redisprometheus.NewCollector("vexen", "verifier_redis", rdb))
@@ -223,6 +247,7 @@ func (m *Main) Run(ctx context.Context) error {
 		if m.reload, err = policy.NewReloader(m.PolicyFile, m.Config.Policy, v.SetPolicy, m.Registry, m.Logger); err != nil {
 			return err
 		}
+		m.reload.SetAudit(m.Audit)
 		m.hup = make(chan os.Signal, 1)
 		signal.Notify(m.hup, syscall.SIGHUP)
 		m.bg.Go(func() { m.reload.Watch(bgctx, policyPoll) })
@@ -404,6 +429,10 @@ func (m *Main) Close() error {
 	}
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
+	}
+	if m.auditFile != nil {
+		errs = append(errs, m.auditFile.Close())
+		m.auditFile = nil
 	}
 	return errors.Join(errs...)
 }

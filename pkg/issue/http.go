@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vexen/vexen-auth/internal/strictjson"
+	"github.com/vexen/vexen-auth/pkg/audit"
 )
 
 // Handler returns the HTTP API:
@@ -136,6 +137,13 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Allow", allow)
 		writeError(sw, http.StatusMethodNotAllowed, "method_not_allowed", "use "+rt.method)
 		return
+	}
+	if h.s.audit != nil {
+		via := "api"
+		if ep == epLoginPage || ep == epLogoutPage || ep == epAccount {
+			via = "browser"
+		}
+		r = r.WithContext(audit.WithClient(r.Context(), audit.Client{IP: h.s.clientIP(r), UserAgent: r.UserAgent(), Via: via}))
 	}
 	if err := rt.serve(sw, r); err != nil {
 		h.fail(sw, r, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vexen/vexen-auth/pkg/audit"
 	"github.com/vexen/vexen-auth/pkg/hostlist"
 	"github.com/vexen/vexen-auth/pkg/rediscache"
 	"github.com/vexen/vexen-auth/pkg/store"
@@ -109,7 +110,10 @@ type Deps struct {
 	Limiter    Limiter
 	Registerer prometheus.Registerer // nil: metrics are kept but not exported
 	Logger     *slog.Logger          // nil: no logs
-	Now        func() time.Time      // nil: time.Now
+	// Audit takes one event per sign-in, sign-out, revocation, refresh reuse and
+	// user change (see audit.Event*); nil means no audit log.
+	Audit audit.Recorder
+	Now   func() time.Time // nil: time.Now
 }
 
 // cacheTimeout bounds each Redis write-through; it runs detached from the request's
@@ -130,6 +134,7 @@ type Service struct {
 	dummy    string // a hash of a random password, verified for unknown emails
 	m        *metrics
 	log      *slog.Logger
+	audit    audit.Recorder // nil: no audit log
 	now      func() time.Time
 	trusted  []netip.Prefix
 	handler  *apiHandler
@@ -206,6 +211,7 @@ func newService(cfg Config, d Deps) (*Service, error) {
 		cache:   d.Cache,
 		limiter: d.Limiter,
 		log:     d.Logger,
+		audit:   d.Audit,
 		now:     d.Now,
 		gate:    make(gate, cfg.HashConcurrency),
 		trusted: cfg.TrustedProxies,
@@ -339,12 +345,16 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 	if _, wait := s.reserve(ctx, ipKey("login", r.ClientIP), rl.PerIP); wait > 0 {
 		s.m.logins[loginRateLimited].Inc()
 		s.log.Debug("login throttled", "ip", r.ClientIP, "scope", "ip", "retry_after", wait)
+		s.record(ctx, audit.Event{Event: audit.EventLogin, Result: audit.Failure, Reason: loginRateLimited,
+			Email: r.Email, ClientIP: r.ClientIP, UserAgent: r.UserAgent, Attrs: []slog.Attr{slog.String("scope", "ip")}})
 		return TokenPair{}, &RateLimitError{RetryAfter: wait}
 	}
 	acct, wait := s.reserve(ctx, accountKey(r.Email), rl.PerAccount)
 	if wait > 0 {
 		s.m.logins[loginRateLimited].Inc()
 		s.log.Debug("login throttled", "ip", r.ClientIP, "scope", "account", "retry_after", wait)
+		s.record(ctx, audit.Event{Event: audit.EventLogin, Result: audit.Failure, Reason: loginRateLimited,
+			Email: r.Email, ClientIP: r.ClientIP, UserAgent: r.UserAgent, Attrs: []slog.Attr{slog.String("scope", "account")}})
 		return TokenPair{}, &RateLimitError{RetryAfter: wait}
 	}
 
@@ -382,6 +392,10 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 		// Both reservations stay spent: that is what bounds guessing.
 		s.m.logins[result].Inc()
 		s.log.Debug("login failed", "ip", r.ClientIP, "result", result)
+		// The operator's record names the attempted email even for an unknown user
+		// (the client's answer stays the same for all three reasons).
+		s.record(ctx, audit.Event{Event: audit.EventLogin, Result: audit.Failure, Reason: result,
+			UserID: user.ID, Email: r.Email, ClientIP: r.ClientIP, UserAgent: r.UserAgent})
 		return TokenPair{}, ErrInvalidCredentials
 	}
 	s.release(ctx, acct) // a user who knows the password is not throttled by logging in often
@@ -405,6 +419,8 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 		if errors.Is(err, store.ErrSessionRevoked) || errors.Is(err, store.ErrNotFound) {
 			// Disabled or deleted between the check and the insert.
 			s.m.logins[loginDisabled].Inc()
+			s.record(ctx, audit.Event{Event: audit.EventLogin, Result: audit.Failure, Reason: loginDisabled,
+				UserID: user.ID, Email: r.Email, ClientIP: r.ClientIP, UserAgent: r.UserAgent})
 			return TokenPair{}, ErrInvalidCredentials
 		}
 		s.m.logins[loginError].Inc()
@@ -414,6 +430,8 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 	s.sweepUserTokens(ctx, user.ID)
 	s.m.logins[loginSuccess].Inc()
 	s.log.Debug("login", "user", user.ID, "session", sid, "ip", r.ClientIP)
+	s.record(ctx, audit.Event{Event: audit.EventLogin, Result: audit.Success,
+		UserID: user.ID, Email: user.Email, SessionID: sid, ClientIP: r.ClientIP, UserAgent: r.UserAgent})
 	return pairOf(m, user.ID, sid, now), nil
 }
 
@@ -514,6 +532,9 @@ func (s *Service) Refresh(ctx context.Context, r RefreshRequest) (TokenPair, err
 		s.countRevocations(res.Revoked)
 		s.log.Warn("refresh token reused: session revoked", "token", hashPrefix(oldHash), "sessions", sessionIDs(res.Revoked))
 		s.cacheRevoke(ctx, res.Revoked)
+		s.record(ctx, audit.Event{Event: audit.EventRefreshReuse, Actor: audit.ActorSystem, Reason: store.ReasonReuse,
+			UserID: revokedUser(res.Revoked), SessionIDs: sessionIDs(res.Revoked), ClientIP: r.ClientIP,
+			Attrs: []slog.Attr{slog.String("token_hash", hashPrefix(oldHash))}})
 		return TokenPair{}, fmt.Errorf("%w: reused; the session is revoked", ErrInvalidGrant)
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTokenExpired), errors.Is(err, store.ErrSessionRevoked):
 		s.m.refreshes[refreshInvalid].Inc()
@@ -562,7 +583,11 @@ func (s *Service) Logout(ctx context.Context, refreshToken string) error {
 	if err != nil {
 		return fmt.Errorf("issue: logout: %w", err)
 	}
-	_, err = s.RevokeSession(ctx, sess.ID, store.ReasonLogout)
+	res, err := s.revokeSession(ctx, sess.ID, store.ReasonLogout)
+	if err == nil {
+		s.record(ctx, audit.Event{Event: audit.EventLogout, Actor: audit.ActorUser, UserID: sess.UserID, SessionID: sess.ID,
+			Attrs: []slog.Attr{slog.Int("revoked", len(res.Revocations))}})
+	}
 	return err
 }
 
@@ -574,7 +599,11 @@ func (s *Service) LogoutAccess(ctx context.Context, accessToken string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.RevokeSession(ctx, c.SessionID, store.ReasonLogout)
+	res, err := s.revokeSession(ctx, c.SessionID, store.ReasonLogout)
+	if err == nil {
+		s.record(ctx, audit.Event{Event: audit.EventLogout, Actor: audit.ActorUser, UserID: c.Subject, SessionID: c.SessionID,
+			Attrs: []slog.Attr{slog.Int("revoked", len(res.Revocations))}})
+	}
 	return err
 }
 
@@ -582,16 +611,28 @@ func (s *Service) LogoutAccess(ctx context.Context, accessToken string) error {
 // (revoked:{h} for its live tokens and an event on the revocation channel). It
 // returns the number of sessions that went from live to revoked (0 or 1).
 func (s *Service) RevokeSession(ctx context.Context, sessionID, reason string) (int, error) {
+	res, err := s.revokeSession(ctx, sessionID, reason)
+	if err != nil {
+		return 0, err
+	}
+	if len(res.Revocations) > 0 {
+		s.record(ctx, audit.Event{Event: audit.EventSessionRevoked, Actor: audit.ActorAdmin, Reason: reason,
+			UserID: revokedUser(res), SessionID: sessionID})
+	}
+	return len(res.Revocations), nil
+}
+
+func (s *Service) revokeSession(ctx context.Context, sessionID, reason string) (store.RevokeResult, error) {
 	res, err := s.store.RevokeSession(ctx, sessionID, reason, s.now())
 	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
+		return store.RevokeResult{}, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("issue: revoke session: %w", err)
+		return store.RevokeResult{}, fmt.Errorf("issue: revoke session: %w", err)
 	}
 	s.countRevocations(res)
 	s.cacheRevoke(ctx, res)
-	return len(res.Revocations), nil
+	return res, nil
 }
 
 // Authenticate checks a live access token against the store: the token verifies
@@ -621,20 +662,26 @@ func (s *Service) LogoutAll(ctx context.Context, accessToken string) (int, error
 	if err != nil {
 		return 0, err
 	}
-	return s.revokeUser(ctx, c.Subject, store.ReasonLogoutAll)
+	res, err := s.revokeUser(ctx, c.Subject, store.ReasonLogoutAll)
+	if err != nil {
+		return 0, err
+	}
+	s.record(ctx, audit.Event{Event: audit.EventLogoutAll, Actor: audit.ActorUser, UserID: c.Subject,
+		SessionID: c.SessionID, SessionIDs: sessionIDs(res)})
+	return len(res.Revocations), nil
 }
 
-func (s *Service) revokeUser(ctx context.Context, userID, reason string) (int, error) {
+func (s *Service) revokeUser(ctx context.Context, userID, reason string) (store.RevokeResult, error) {
 	res, err := s.store.RevokeUser(ctx, userID, reason, s.now())
 	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil // the user is gone, and with it every session
+		return store.RevokeResult{}, nil // the user is gone, and with it every session
 	}
 	if err != nil {
-		return 0, fmt.Errorf("issue: revoke sessions: %w", err)
+		return store.RevokeResult{}, fmt.Errorf("issue: revoke sessions: %w", err)
 	}
 	s.countRevocations(res)
 	s.cacheRevoke(ctx, res)
-	return len(res.Revocations), nil
+	return res, nil
 }
 
 // Sessions lists the live sessions of the access token's user, newest first; the
@@ -699,6 +746,8 @@ func (s *Service) AddUser(ctx context.Context, email, password string, roles []s
 	if err != nil {
 		return store.User{}, fmt.Errorf("issue: add user: %w", err)
 	}
+	s.record(ctx, audit.Event{Event: audit.EventUserAdded, Actor: audit.ActorAdmin, UserID: u.ID, Email: u.Email,
+		Attrs: []slog.Attr{slog.Any("roles", u.Roles)}})
 	return u, nil
 }
 
@@ -727,6 +776,11 @@ func (s *Service) setDisabled(ctx context.Context, email string, disabled bool) 
 	}
 	s.countRevocations(res)
 	s.cacheRevoke(ctx, res)
+	ev := audit.EventUserEnabled
+	if disabled {
+		ev = audit.EventUserDisabled
+	}
+	s.record(ctx, audit.Event{Event: ev, Actor: audit.ActorAdmin, UserID: u.ID, Email: u.Email, SessionIDs: sessionIDs(res)})
 	return len(res.Revocations), nil
 }
 
@@ -750,7 +804,28 @@ func (s *Service) RevokeSessions(ctx context.Context, email string) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	return s.revokeUser(ctx, u.ID, store.ReasonAdmin)
+	res, err := s.revokeUser(ctx, u.ID, store.ReasonAdmin)
+	if err != nil {
+		return 0, err
+	}
+	s.record(ctx, audit.Event{Event: audit.EventSessionRevoked, Actor: audit.ActorAdmin, Reason: store.ReasonAdmin,
+		UserID: u.ID, Email: u.Email, SessionIDs: sessionIDs(res)})
+	return len(res.Revocations), nil
+}
+
+// record hands e to the audit log, if there is one.
+func (s *Service) record(ctx context.Context, e audit.Event) {
+	if s.audit != nil {
+		s.audit.Record(ctx, e)
+	}
+}
+
+// revokedUser is the user whose sessions res revoked ("" if none).
+func revokedUser(res store.RevokeResult) string {
+	if len(res.Revocations) == 0 {
+		return ""
+	}
+	return res.Revocations[0].UserID
 }
 
 func (s *Service) userByEmail(ctx context.Context, email string) (store.User, error) {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vexen/vexen-auth/pkg/audit"
 )
 
 // Reloader keeps the latest good version of a policy file in force: Reload reads
@@ -21,6 +23,7 @@ type Reloader struct {
 	path  string
 	apply func(*Policy)
 	log   *slog.Logger
+	audit audit.Recorder // nil: no audit log
 	ok    prometheus.Counter
 	bad   prometheus.Counter
 
@@ -59,6 +62,14 @@ func NewReloader(path string, current *Policy, apply func(*Policy), reg promethe
 	return r, nil
 }
 
+// SetAudit makes every reload write one policy_reload event (result success or
+// failure, the file, the rule count or the error) to rec. Call it before Watch.
+func (r *Reloader) SetAudit(rec audit.Recorder) {
+	r.mu.Lock()
+	r.audit = rec
+	r.mu.Unlock()
+}
+
 func (r *Reloader) read() (stamp, []byte, error) {
 	f, err := os.Open(r.path)
 	if err != nil {
@@ -92,6 +103,7 @@ func (r *Reloader) Reload() error {
 			r.apply(p)
 			r.ok.Inc()
 			r.log.Info("access policy reloaded", "file", r.path, "rules", len(p.Rules()), "default", p.Default().Action.String())
+			r.record(audit.Success, slog.Int("rules", len(p.Rules())), slog.String("default", p.Default().Action.String()))
 			for _, w := range p.Warnings() {
 				r.log.Warn("access policy: unreachable rule", "warning", w)
 			}
@@ -99,6 +111,7 @@ func (r *Reloader) Reload() error {
 		}
 	}
 	r.bad.Inc()
+	r.record(audit.Failure, slog.Any("err", err))
 	var pe *Error
 	if errors.As(err, &pe) {
 		for _, pr := range pe.Problems {
@@ -108,6 +121,14 @@ func (r *Reloader) Reload() error {
 		r.log.Error("access policy not readable; the previous one stays in force", "file", r.path, "err", err)
 	}
 	return err
+}
+
+func (r *Reloader) record(result string, attrs ...slog.Attr) {
+	if r.audit == nil {
+		return
+	}
+	r.audit.Record(context.Background(), audit.Event{Event: audit.EventPolicyReload, Result: result, Actor: audit.ActorSystem,
+		Attrs: append([]slog.Attr{slog.String("file", r.path)}, attrs...)})
 }
 
 // changed reports whether the file differs from the version last read: size or

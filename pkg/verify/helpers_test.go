@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/vexen/vexen-auth/pkg/audit"
 	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
 )
 
@@ -37,6 +38,7 @@ type fixture struct {
 	sessions *verifytest.Sessions
 	shared   *verifytest.Shared
 	reg      *prometheus.Registry
+	audit    audit.Recorder // Deps.Audit
 	cfg      Config
 	v        *Verifier
 	verifies atomic.Int64
@@ -45,7 +47,8 @@ type fixture struct {
 
 type fixtureOption func(*fixture)
 
-func withRedis() fixtureOption { return func(f *fixture) { f.shared = verifytest.NewShared() } }
+func withAudit(r audit.Recorder) fixtureOption { return func(f *fixture) { f.audit = r } }
+func withRedis() fixtureOption                 { return func(f *fixture) { f.shared = verifytest.NewShared() } }
 func withConfig(fn func(*Config)) fixtureOption {
 	return func(f *fixture) { fn(&f.cfg) }
 }
@@ -70,7 +73,7 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 func (f *fixture) start() {
 	t := f.t
 	t.Helper()
-	d := Deps{Sessions: f.sessions, Registerer: f.reg, Now: f.clock.Now}
+	d := Deps{Sessions: f.sessions, Registerer: f.reg, Now: f.clock.Now, Audit: f.audit}
 	if f.shared != nil {
 		d.Shared = f.shared
 	}

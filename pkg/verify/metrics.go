@@ -112,8 +112,17 @@ func newMetrics(reg prometheus.Registerer, v *Verifier) (*metrics, error) {
 		}
 		return 0
 	})
+	dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vexen_verifier_audit_denials_dropped_total",
+		Help: "Denials left out of the audit log by its rate limit (DenialAuditRate a second).",
+	}, func() float64 {
+		if v.denials == nil {
+			return 0
+		}
+		return float64(v.denials.Dropped())
+	})
 	for _, c := range []prometheus.Collector{decisions, m.duration, m.propagation, backend, fetches,
-		m.jwksRefetches, m.keys, entries, tombs, fresh, &cacheCollector{v: v}} {
+		m.jwksRefetches, m.keys, entries, tombs, fresh, dropped, &cacheCollector{v: v}} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vexen/vexen-auth/pkg/audit"
 	"github.com/vexen/vexen-auth/pkg/hostlist"
 	"github.com/vexen/vexen-auth/pkg/policy"
 	"github.com/vexen/vexen-auth/pkg/rediscache"
@@ -73,7 +74,22 @@ type Deps struct {
 	Logger     *slog.Logger          // nil = discard
 	Now        func() time.Time      // nil = time.Now
 	HTTPClient *http.Client          // for the JWKS; nil = one with explicit timeouts
+	// Audit takes one access_denied event per denial, at most DenialAuditRate a
+	// second (bursts of DenialAuditBurst); the rest are dropped and counted in
+	// vexen_verifier_audit_denials_dropped_total. nil = no audit of denials.
+	Audit audit.Recorder
 }
+
+// The bound on denial audit lines, so that a flood of bad requests cannot fill a
+// disk: a line is under 1 KiB (host and path cut to 256 bytes), so a flood that
+// never stops writes at most about 0.9 GB a day; a burst writes 100 lines at once.
+const (
+	DenialAuditRate  = 10  // lines a second on average
+	DenialAuditBurst = 100 // lines at once
+)
+
+// maxAuditField bounds the client-controlled host and path in a denial line.
+const maxAuditField = 256
 
 // Timeouts and intervals of the decision path and the background work.
 const (
@@ -102,6 +118,7 @@ type Verifier struct {
 	sessions  Sessions
 	shared    Shared
 	log       *slog.Logger
+	denials   *audit.Sampler // nil: no audit of denials
 	now       func() time.Time
 	m         *metrics
 
@@ -157,6 +174,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Verifier, error) {
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	if d.Audit != nil {
+		v.denials = audit.NewSampler(d.Audit, DenialAuditRate, DenialAuditBurst)
 	}
 	var err error
 	if v.redirectTo, err = hostlist.Parse(cfg.AllowedRedirectHosts); err != nil {
@@ -295,7 +315,38 @@ func (v *Verifier) Decide(ctx context.Context, r *Request) (Decision, error) {
 	if d.Reason != ReasonOK && v.log.Enabled(ctx, slog.LevelDebug) {
 		v.logDecision(ctx, r, d, err)
 	}
+	if v.denials != nil && !d.Allow && err == nil {
+		v.auditDenial(ctx, r, d)
+	}
 	return d, err
+}
+
+// auditDenial records a denial (not a failure to decide: that is the operational
+// log's) in the audit log, rate-limited. The token is named by a hash prefix only.
+func (v *Verifier) auditDenial(ctx context.Context, r *Request, d Decision) {
+	n, ok := v.denials.Allow()
+	if !ok {
+		return // dropped and counted, before anything is built
+	}
+	attrs := []slog.Attr{
+		slog.Int("status", d.Status), slog.String("rule", d.Rule),
+		slog.String("method", truncate(r.Method)), slog.String("host", truncate(r.Host)),
+		slog.String("path", truncate(r.Path)),
+	}
+	if r.Token != "" && len(r.Token) <= v.cfg.MaxTokenBytes {
+		sum := sha256.Sum256([]byte(r.Token))
+		attrs = append(attrs, slog.String("token_hash", hex.EncodeToString(sum[:6])))
+	}
+	v.denials.Emit(ctx, audit.Event{Event: audit.EventDenied, Result: audit.Failure, Reason: d.Reason.String(),
+		ClientIP: r.Client, Attrs: attrs}, n)
+}
+
+// truncate cuts s to maxAuditField bytes (the audit log escapes what is left).
+func truncate(s string) string {
+	if len(s) > maxAuditField {
+		return s[:maxAuditField] + "…"
+	}
+	return s
 }
 
 func (v *Verifier) logDecision(ctx context.Context, r *Request, d Decision, err error) {
