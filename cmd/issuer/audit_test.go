@@ -108,7 +108,7 @@ func TestServeAuditsToStdout(t *testing.T) {
 	s := m.flags("issuer", func(k string) string { return c.env[k] })
 	testenv.Must(t, s.Parse([]string{"--listen", "127.0.0.1:0", "--metrics-listen", ""}), "parse")
 	testenv.Must(t, m.validate(), "validate")
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr := &testenv.Buffer{}, &testenv.Buffer{}
 	m.Stdout, m.Stderr = stdout, stderr
 	testenv.Must(t, m.Run(context.Background()), "run")
 	defer m.Close()

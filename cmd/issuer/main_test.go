@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -149,24 +148,6 @@ func TestAdminCommands(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer the program's goroutines may write while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestMetricsListenDefault: the issuer's metrics listener defaults to loopback port
 // 9090, and an empty --metrics-listen turns it off.
 func TestMetricsListenDefault(t *testing.T) {
@@ -202,7 +183,7 @@ func TestServeInProcess(t *testing.T) {
 	s := m.flags("issuer", func(k string) string { return c.env[k] })
 	testenv.Must(t, s.Parse([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}), "parse")
 	testenv.Must(t, m.validate(), "validate")
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	m.Stderr = logs
 	testenv.Must(t, m.Run(context.Background()), "run")
 	defer m.Close()

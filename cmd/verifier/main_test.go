@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -415,7 +414,7 @@ func TestRedisClientLogsAreJSON(t *testing.T) {
 	testenv.Integration(t)
 	s := newStack(t, testenv.SQLiteURL(t), "", "")
 	dead := testenv.FreePort(t) // nothing listens there
-	var logs lockedBuf
+	var logs testenv.Buffer
 	m := NewMain()
 	env := map[string]string{"DATABASE_URL": s.dbURL, "REDIS_URL": fmt.Sprintf("redis://127.0.0.1:%d/0", dead),
 		"LOG_FORMAT": "json", "JWKS_URL": s.issuer.URL + "/.well-known/jwks.json", "VERIFIER_ISSUER": s.issuer.URL}
@@ -437,24 +436,6 @@ func TestRedisClientLogsAreJSON(t *testing.T) {
 			t.Fatalf("not a JSON line: %q", line)
 		}
 	}
-}
-
-// lockedBuf is a bytes.Buffer the program's goroutines may write while the test reads.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestDrain: during the shutdown delay /readyz answers 503 while /auth goes on

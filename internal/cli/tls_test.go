@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -9,30 +8,11 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vexen/vexen-auth/internal/testenv"
 )
-
-// syncBuffer is a log sink the server goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // tlsServer serves "ok" over HTTPS with o and returns its address.
 func tlsServer(t *testing.T, o TLSOptions, log *slog.Logger) string {
@@ -106,7 +86,7 @@ func TestCertReloaderRotation(t *testing.T) {
 	first := ca.Server(t, dir, "server")
 	second := ca.Server(t, dir, "second")
 	third := ca.Server(t, dir, "third")
-	var logs syncBuffer
+	var logs testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	addr := tlsServer(t, TLSOptions{CertFile: first.CertFile, KeyFile: first.KeyFile}, log)
 	client := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", NextProtos: []string{"http/1.1"}}

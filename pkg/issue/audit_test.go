@@ -2,6 +2,7 @@ package issue
 
 import (
 	"encoding/json"
+	"github.com/vexen/vexen-auth/internal/testenv"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,9 +13,9 @@ import (
 )
 
 // auditEnv is a browser-capable env whose audit log goes to a buffer.
-func auditEnv(t *testing.T, mod func(*Config)) (*env, *syncBuffer) {
+func auditEnv(t *testing.T, mod func(*Config)) (*env, *testenv.Buffer) {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testenv.Buffer{}
 	e := newEnv(t, newMemStore(), func(c *Config, d *Deps) {
 		c.IssuerURL = "http://auth.example.com"
 		c.AllowedRedirectHosts = []string{"auth.example.com"}
@@ -27,7 +28,7 @@ func auditEnv(t *testing.T, mod func(*Config)) (*env, *syncBuffer) {
 }
 
 // auditLines decodes the JSON lines of the audit log from line from on.
-func auditLines(t testing.TB, buf *syncBuffer, from int) []map[string]any {
+func auditLines(t testing.TB, buf *testenv.Buffer, from int) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	all := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")

@@ -1,10 +1,10 @@
 package issue
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/vexen/vexen-auth/internal/testenv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -45,24 +45,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a Service under test with its handler, clock, registry and logs.
 type env struct {
 	t      testing.TB
@@ -70,7 +52,7 @@ type env struct {
 	store  Store
 	clock  *fakeClock
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 	hashes atomic.Int64 // argon2 runs since the Service was built
 }
 
@@ -85,7 +67,7 @@ func testConfig(t testing.TB) Config {
 // newEnv builds a Service over st; mod may change the config and deps first.
 func newEnv(t testing.TB, st Store, mod func(*Config, *Deps)) *env {
 	t.Helper()
-	e := &env{t: t, store: st, clock: newFakeClock(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e := &env{t: t, store: st, clock: newFakeClock(), reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
 	cfg := testConfig(t)
 	d := Deps{
 		Store:      st,

@@ -3,6 +3,7 @@ package issue
 import (
 	"context"
 	"errors"
+	"github.com/vexen/vexen-auth/internal/testenv"
 	"log/slog"
 	"strings"
 	"sync"
@@ -60,12 +61,12 @@ type retentionEnv struct {
 	r     *Retention
 	clock *fakeClock
 	reg   *prometheus.Registry
-	logs  *syncBuffer
+	logs  *testenv.Buffer
 }
 
 func newRetentionEnv(t *testing.T, p Pruner, cfg RetentionConfig, clock *fakeClock) *retentionEnv {
 	t.Helper()
-	e := &retentionEnv{clock: clock, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e := &retentionEnv{clock: clock, reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
 	r, err := NewRetention(cfg, RetentionDeps{
 		Store: p, Registerer: e.reg, Now: clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

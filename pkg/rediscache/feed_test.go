@@ -1,7 +1,6 @@
 package rediscache_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -185,7 +184,7 @@ func startFeed(t *testing.T, c *rediscache.Cache, h rediscache.FeedHandler, ever
 	return stop
 }
 
-func throwaway(t *testing.T, prefix string, opts ...func(*rediscache.Options)) (*testenv.Redis, *rediscache.Cache, *prometheus.Registry, *syncBuffer) {
+func throwaway(t *testing.T, prefix string, opts ...func(*rediscache.Options)) (*testenv.Redis, *rediscache.Cache, *prometheus.Registry, *testenv.Buffer) {
 	t.Helper()
 	srv := testenv.StartRedis(t)
 	rdb, err := rediscache.Open(srv.URL)
@@ -194,7 +193,7 @@ func throwaway(t *testing.T, prefix string, opts ...func(*rediscache.Options)) (
 	}
 	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	o := rediscache.Options{
 		Prefix:     prefix,
 		Registerer: reg,
@@ -208,23 +207,6 @@ func throwaway(t *testing.T, prefix string, opts ...func(*rediscache.Options)) (
 		t.Fatal(err)
 	}
 	return srv, c, reg, logs
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 func revocation(seq int64) store.Revocation {

@@ -2,9 +2,9 @@ package verify
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/vexen/vexen-auth/internal/testenv"
 	"io"
 	"net/http"
 	"net/netip"
@@ -16,24 +16,11 @@ import (
 	"github.com/vexen/vexen-auth/pkg/audit"
 )
 
-// lockedBuf is a goroutine-safe audit sink.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) lines(t testing.TB) []map[string]any {
+// auditLines decodes the JSON lines written to b so far.
+func auditLines(t testing.TB, b *testenv.Buffer) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
@@ -44,17 +31,11 @@ func (l *lockedBuf) lines(t testing.TB) []map[string]any {
 	return out
 }
 
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestAuditDenials: each denial through the HTTP adapter writes one access_denied
 // line at info level with its reason, the client, host and path, and a token hash
 // prefix, never the token; an allowed request writes nothing.
 func TestAuditDenials(t *testing.T) {
-	buf := &lockedBuf{}
+	buf := &testenv.Buffer{}
 	f := newFixture(t, withAudit(audit.New(buf)))
 	good := f.token("s1", "u1")
 	revoked := f.token("s2", "u2")
@@ -65,7 +46,7 @@ func TestAuditDenials(t *testing.T) {
 	if w := serve(h, authRequest("/auth", "Authorization", "Bearer "+good)); w.status != http.StatusOK {
 		t.Fatalf("good token: %d", w.status)
 	}
-	if n := len(buf.lines(t)); n != 0 {
+	if n := len(auditLines(t, buf)); n != 0 {
 		t.Fatalf("an allowed request wrote %d audit lines: %s", n, buf)
 	}
 	tests := []struct {
@@ -84,7 +65,7 @@ func TestAuditDenials(t *testing.T) {
 			if w.status == http.StatusOK {
 				t.Fatalf("allowed")
 			}
-			got := buf.lines(t)
+			got := auditLines(t, buf)
 			if len(got) != i+1 {
 				t.Fatalf("%d lines, want %d: %s", len(got), i+1, buf)
 			}
@@ -110,7 +91,7 @@ func TestAuditDenials(t *testing.T) {
 // are counted in vexen_verifier_audit_denials_dropped_total and the next line says
 // how many it stands for.
 func TestAuditDenialFlood(t *testing.T) {
-	buf := &lockedBuf{}
+	buf := &testenv.Buffer{}
 	f := newFixture(t, withAudit(audit.New(buf)))
 	req := Request{Method: http.MethodGet, Host: "app.example.com", Path: "/" + strings.Repeat("x", 5000),
 		Client: netip.MustParseAddr("198.51.100.9"), Token: "garbage", Source: SourceHeader}
@@ -131,7 +112,7 @@ func TestAuditDenialFlood(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	lines := buf.lines(t)
+	lines := auditLines(t, buf)
 	limit := DenialAuditBurst + int(elapsed.Seconds()*DenialAuditRate) + 1
 	if len(lines) < DenialAuditBurst || len(lines) > limit {
 		t.Fatalf("%d lines for 10000 denials in %v, want %d..%d", len(lines), elapsed, DenialAuditBurst, limit)
@@ -152,7 +133,7 @@ func TestAuditDenialFlood(t *testing.T) {
 	time.Sleep(time.Second / DenialAuditRate * 2) // the bucket refills a token
 	r := req
 	f.v.Decide(context.Background(), &r)
-	lines = buf.lines(t)
+	lines = auditLines(t, buf)
 	if _, ok := lines[len(lines)-1]["dropped"]; !ok {
 		t.Errorf("the first line after the flood does not say how many were dropped: %v", lines[len(lines)-1])
 	}
