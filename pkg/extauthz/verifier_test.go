@@ -154,6 +154,13 @@ func (f *realFixture) viaGRPC(t *testing.T, method, path string, hdr map[string]
 	if mode != "" {
 		req = withMode(req, mode)
 	}
+	return f.check(t, req)
+}
+
+// check sends req to the gRPC server and reads its answer as the HTTP adapter's
+// would be read: status, body, headers (allowed: 200 and the headers to add).
+func (f *realFixture) check(t *testing.T, req *authv3.CheckRequest) (answer, codes.Code) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	resp, err := f.grpc.Check(ctx, req)
@@ -406,25 +413,7 @@ func (f *realFixture) viaGRPCPolicy(t *testing.T, pr policyRequest) answer {
 		ext[extauthz.ModeKey] = extauthz.ModeBrowser
 	}
 	req.Attributes.ContextExtensions = ext
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := f.grpc.Check(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := answer{headers: map[string]string{}}
-	if ok := resp.GetOkResponse(); ok != nil {
-		a.status = 200
-		for _, o := range ok.GetHeaders() {
-			a.headers[o.GetHeader().GetKey()] = o.GetHeader().GetValue()
-		}
-	} else {
-		d := resp.GetDeniedResponse()
-		a.status, a.body = int(d.GetStatus().GetCode()), d.GetBody()
-		for _, o := range d.GetHeaders() {
-			a.headers[o.GetHeader().GetKey()] = o.GetHeader().GetValue()
-		}
-	}
+	a, _ := f.check(t, req)
 	return a
 }
 
