@@ -130,17 +130,24 @@ func waitReady(t testing.TB, p *proc, url string, timeout time.Duration) {
 // waitReadyWith is waitReady with the client c (a TLS client, say).
 func waitReadyWith(t testing.TB, c *http.Client, p *proc, url string, timeout time.Duration) {
 	t.Helper()
+	pollStatus(t, c, p, url, timeout, "ready", func(code int) bool { return code == http.StatusOK })
+}
+
+// pollStatus GETs url with c until done accepts the status (the process p must
+// not exit meanwhile), failing the test after timeout with p's last lines.
+func pollStatus(t testing.TB, c *http.Client, p *proc, url string, timeout time.Duration, what string, done func(int) bool) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		if done, err := p.exited(); done {
+		if exited, err := p.exited(); exited {
 			t.Fatalf("%s exited while starting (%v):\n%s", p.name, err, p.tail(40))
 		}
 		resp, err := c.Get(url)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if done(resp.StatusCode) {
 				return
 			}
 			last = resp.Status
@@ -149,7 +156,7 @@ func waitReadyWith(t testing.TB, c *http.Client, p *proc, url string, timeout ti
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s not ready at %s within %v (last: %s):\n%s", p.name, url, timeout, last, p.tail(40))
+	t.Fatalf("%s not %s at %s within %v (last: %s):\n%s", p.name, what, url, timeout, last, p.tail(40))
 }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }

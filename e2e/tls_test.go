@@ -75,26 +75,8 @@ func (p *verifierPKI) cases() []struct {
 // it is listening and has loaded its routes (Traefik answers 404 until then).
 func waitAnswer(t testing.TB, p *proc, url string, timeout time.Duration) {
 	t.Helper()
-	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		if done, err := p.exited(); done {
-			t.Fatalf("%s exited while starting (%v):\n%s", p.name, err, p.tail(40))
-		}
-		resp, err := c.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusNotFound {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: %s did not answer within %v (last: %s):\n%s", p.name, url, timeout, last, p.tail(40))
+	pollStatus(t, &http.Client{Timeout: time.Second}, p, url, timeout, "answering",
+		func(code int) bool { return code != http.StatusNotFound })
 }
 
 // refusedClosed checks that a proxy whose client certificate the verifier
