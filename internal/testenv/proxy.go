@@ -1,19 +1,22 @@
 package testenv
 
 import (
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Proxy is a TCP proxy on a loopback port in front of one server, which a test can
 // cut (every open connection is closed and new ones are refused at once) and
 // restore: a network partition between one client and the server, while other
-// clients keep reaching it directly.
+// clients keep reaching it directly. It can also slow the link down (SetDelay):
+// every chunk of bytes, in either direction, waits that long before it is passed on.
 type Proxy struct {
 	ln     net.Listener
 	target string
+	delay  atomic.Int64 // nanoseconds each chunk waits
 
 	mu    sync.Mutex
 	cut   bool
@@ -48,6 +51,10 @@ func (p *Proxy) Cut() {
 		c.Close()
 	}
 }
+
+// SetDelay makes every chunk of bytes wait d before it is passed on (0: none),
+// from now on, on open connections too.
+func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Restore lets connections through again.
 func (p *Proxy) Restore() {
@@ -92,7 +99,21 @@ func (p *Proxy) serve() {
 
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if d := p.delay.Load(); d > 0 {
+				time.Sleep(time.Duration(d))
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	dst.Close()
 	src.Close()
 	p.mu.Lock()

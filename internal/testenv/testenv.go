@@ -206,6 +206,14 @@ func (r *Redis) Stop(t testing.TB) {
 	r.cmd = nil
 }
 
+// Signal sends sig to a throwaway server (SIGSTOP pauses it, SIGCONT resumes it).
+func (r *Redis) Signal(sig os.Signal) error {
+	if r.cmd == nil {
+		return fmt.Errorf("testenv: redis not running")
+	}
+	return r.cmd.Process.Signal(sig)
+}
+
 // Addr is host:port of the server.
 func (r *Redis) Addr() string {
 	u, _ := url.Parse(r.URL)
@@ -267,6 +275,14 @@ func Must(t testing.TB, err error, what string, args ...any) {
 	if err != nil {
 		t.Fatalf("%s: %v", fmt.Sprintf(what, args...), err)
 	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Buffer is a bytes.Buffer that a program's goroutines may write (a logger's
