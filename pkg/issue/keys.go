@@ -84,8 +84,9 @@ type keySource struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	mu    sync.Mutex // serializes scans
-	stamp string     // the directory listing the current ring was built from
+	mu      sync.Mutex // serializes scans
+	stamp   string     // the directory listing the current ring was built from
+	scanned time.Time  // when the directory was last read (ks.now)
 	keys  []*signingKey
 	ring  atomic.Pointer[keyring]
 }
@@ -152,6 +153,7 @@ func (ks *keySource) current() *keyring { return ks.ring.Load() }
 func (ks *keySource) rescan() error {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
+	ks.scanned = ks.now()
 	if ks.dir == "" || ks.alg == jwa.HS256 {
 		ring, err := ks.build(ks.keys)
 		if err == nil {
@@ -191,6 +193,28 @@ func (ks *keySource) rescan() error {
 	ks.ring.Store(ring)
 	return nil
 }
+
+// rescanOnDemand is a rescan between the periodic ones, for a caller that may be
+// behind another process sharing the directory (another issuer ran `issuer keys
+// rotate`'s key first and signs with it): at most one every minGap. It reports
+// whether the directory listing changed.
+func (ks *keySource) rescanOnDemand() bool {
+	ks.mu.Lock()
+	due, stamp := ks.now().Sub(ks.scanned) >= minGap, ks.stamp
+	ks.mu.Unlock()
+	if !due || ks.dir == "" || ks.alg == jwa.HS256 {
+		return false
+	}
+	if err := ks.rescan(); err != nil {
+		return false // the periodic rescan logs it
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.stamp != stamp
+}
+
+// minGap is the least time between two on-demand rescans of the key directory.
+const minGap = 100 * time.Millisecond
 
 // build makes a ring from keys sorted oldest first: the newest key of the configured
 // algorithm signs; a key is published while it signs, while it is the newest, or

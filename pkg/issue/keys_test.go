@@ -406,3 +406,53 @@ func TestSigningKeyAgeMetric(t *testing.T) {
 		t.Fatalf("age after rotation = %v, want ~0", a)
 	}
 }
+
+// TestKeyRotationSharedDirectory is a regression test for a defect the chaos
+// harness found (chaos/, fault key-rotation): two issuers share a keys directory;
+// after `issuer keys rotate` the first one to rescan signs with the new key, and
+// until its own periodic rescan (30s) the other refused those tokens (a live
+// session's logout or logout-all answered 401) and left the key out of its JWKS
+// (a verifier fetching from it refused the live session with 401). Now a token
+// with a key it does not know, and a JWKS request, make it read the directory
+// (at most every 100ms).
+func TestKeyRotationSharedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	st := newMemStore()
+	shared := func(c *Config, _ *Deps) { c.KeysDir = dir }
+	a := newEnv(t, st, shared)
+	b := newEnv(t, st, shared)
+	a.addUser("ada@example.com", "correct horse battery")
+
+	a.clock.Advance(time.Minute)
+	b.clock.Advance(time.Minute)
+	kid, err := generateKey(dir, AlgES256, a.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.svc.keys.rescan(); err != nil {
+		t.Fatal(err)
+	}
+	if b.svc.KeyID() == kid {
+		t.Fatal("the second issuer read the new key before the test asked it")
+	}
+	p := a.login("ada@example.com", "correct horse battery")
+	if _, err := b.svc.VerifyAccessToken(p.AccessToken, false); err != nil {
+		t.Fatalf("the other issuer refused a token signed with the new key: %v", err)
+	}
+	if got := kids(parseJWKS(t, b.svc.JWKS())); !slices.Contains(got, kid) {
+		t.Fatalf("the other issuer's JWKS %v lacks the new key %s", got, kid)
+	}
+	// A forged token does not make it read the directory more than every 100ms.
+	before := b.svc.keys.scanned
+	b.svc.VerifyAccessToken(tamperSig(p.AccessToken), false)
+	if b.svc.keys.scanned != before {
+		t.Error("rescanned again within 100ms")
+	}
+}
+
+func tamperSig(token string) string {
+	if token[len(token)-2] == 'A' {
+		return token[:len(token)-2] + "B" + token[len(token)-1:]
+	}
+	return token[:len(token)-2] + "A" + token[len(token)-1:]
+}

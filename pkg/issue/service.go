@@ -283,6 +283,10 @@ func (s *Service) JWKS() []byte {
 	if s.keys == nil {
 		return []byte(`{"keys":[]}`)
 	}
+	// A verifier asks when it met a kid it does not know, which another issuer
+	// sharing the keys directory may already sign with: publish what the
+	// directory holds now, not at the last periodic rescan.
+	s.keys.rescanOnDemand()
 	return s.keys.current().jwks
 }
 

@@ -186,6 +186,12 @@ func (s *Service) VerifyAccessToken(token string, allowExpired bool) (Claims, er
 			jwt.WithValidator(jwt.IsNbfValid()), jwt.WithValidator(jwt.IsIssuedAtValid()))
 	}
 	tok, err := jwt.ParseString(token, opts...)
+	if err != nil && s.keys.rescanOnDemand() {
+		// Another issuer sharing the keys directory may already sign with a key
+		// this one has not read yet: read the directory, then try once more.
+		opts[0] = jwt.WithKeySet(s.keys.current().verify)
+		tok, err = jwt.ParseString(token, opts...)
+	}
 	if err != nil {
 		return c, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
