@@ -87,8 +87,8 @@ type keySource struct {
 	mu      sync.Mutex // serializes scans
 	stamp   string     // the directory listing the current ring was built from
 	scanned time.Time  // when the directory was last read (ks.now)
-	keys  []*signingKey
-	ring  atomic.Pointer[keyring]
+	keys    []*signingKey
+	ring    atomic.Pointer[keyring]
 }
 
 // newKeySource loads the keys (HS256: wraps the secret) and, on the first start or
