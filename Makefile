@@ -2,7 +2,7 @@
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: run test test-short bench build vet fmt release image
+.PHONY: run test test-short bench build vet fmt release image chaos
 
 run:            ## issuer + verifier on SQLite, no Redis needed
 	bash scripts/run.sh
@@ -12,6 +12,9 @@ test:           ## every test: unit, integration (PostgreSQL, Redis), end to end
 
 test-short:     ## unit tests only
 	$(GO) test -short ./...
+
+chaos:          ## faults under load for minutes (CHAOS_DURATION=10m CHAOS_SEED=N CHAOS_USERS=12); writes docs/reliability.md
+	bash scripts/chaos.sh
 
 bench:          ## Go benchmarks, then the load benchmark against the running binaries
 	bash scripts/bench.sh

@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	duration = flag.Duration("chaos.duration", 30*time.Second, "how long the workload runs while faults are injected (make chaos: minutes)")
+	duration = flag.Duration("chaos.duration", 20*time.Second, "how long the workload runs while faults are injected (make chaos: minutes)")
 	seedFlag = flag.Int64("chaos.seed", 0, "seed of the fault schedule and the workload; 0 = from the clock (printed)")
 	users    = flag.Int("chaos.users", 10, "simulated users at once")
 	report   = flag.String("chaos.report", "", "write the Markdown report (docs/reliability.md) here")
@@ -130,7 +130,7 @@ var faults = []fault{
 }
 
 // TestChaos runs the workload against the cluster while the schedule injects
-// faults, then checks the history. go test runs the short form (30 s);
+// faults, then checks the history. go test runs the short form (20 s);
 // `make chaos` runs it for minutes and writes docs/reliability.md.
 func TestChaos(t *testing.T) {
 	seed := *seedFlag
@@ -138,8 +138,29 @@ func TestChaos(t *testing.T) {
 		seed = time.Now().UnixNano() % 1_000_000_007
 	}
 	t.Logf("chaos: seed %d (replay: -chaos.seed=%d), %v, %d users", seed, seed, *duration, *users)
+	t0 := time.Now()
 	c := startCluster(t, maxStale)
+	t.Logf("chaos: cluster up in %v", time.Since(t0).Round(time.Millisecond))
 	w := newWorkload(c, seed)
+	// The users exist before the clock starts.
+	accounts := make([]*account, *users)
+	var aw sync.WaitGroup
+	for i := range accounts {
+		aw.Add(1)
+		go func(i int) {
+			defer aw.Done()
+			a, err := w.newAccount()
+			if err != nil {
+				t.Errorf("chaos: %v", err)
+			}
+			accounts[i] = a
+		}(i)
+	}
+	aw.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("chaos: %d users added in %v", *users, time.Since(t0).Round(time.Millisecond))
 	rng := mrand.New(mrand.NewSource(seed))
 
 	started := time.Now()
@@ -149,7 +170,7 @@ func TestChaos(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			w.run(ctx, i)
+			w.run(ctx, i, accounts[i])
 		}(i)
 	}
 
@@ -189,7 +210,9 @@ func TestChaos(t *testing.T) {
 			time.Sleep(wait)
 		}
 	}
+	t1 := time.Now()
 	storeViolations := finalChecks(t, c, w)
+	t.Logf("chaos: final checks in %v", time.Since(t1).Round(time.Millisecond))
 
 	res := Check(w.rec.history(), injected, Config{
 		Bound: func(via string) time.Duration {
@@ -261,7 +284,7 @@ func finalChecks(t *testing.T, c *cluster, w *workload) []Violation {
 		var revokedAt *time.Time
 		if err := conn.QueryRow(ctx, "SELECT revoked_at FROM sessions WHERE id = $1", s.sid).Scan(&revokedAt); err != nil || revokedAt == nil {
 			out = append(out, Violation{Rule: fmt.Sprintf("a revocation that answered success is not in the store (%v)", err),
-				Op: Op{Kind: "store", Sid: s.sid, RevokedAt: s.revokedAt}, Fault: "none (end of run)"})
+				Op: Op{Kind: "store read", Via: "postgres", Sid: s.sid, RevokedAt: s.revokedAt, Start: s.revokedAt, End: s.revokedAt}, Fault: "none (end of run)"})
 		}
 	}
 	n := 0

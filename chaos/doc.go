@@ -19,6 +19,6 @@
 // the history against the invariants. WriteReport renders the result
 // (docs/reliability.md).
 //
-//	go test ./chaos/                                        # the short form (30 s), part of make test
+//	go test ./chaos/                                        # the short form (20 s of workload), part of make test
 //	make chaos CHAOS_DURATION=10m CHAOS_SEED=42             # minutes long; writes docs/reliability.md
 package chaos

@@ -242,7 +242,7 @@ func (w *workload) useVia(via string, a *account, s *session, token string, clas
 			if r, err := echo.Decode(bytes.NewReader(ans.body)); err == nil {
 				o.Identity = r.Header.Get("X-Auth-User") + "/" + r.Header.Get("X-Auth-Session")
 			} else {
-				o.Identity = fmt.Sprintf("unreadable upstream answer %q", ans.body[:min(len(ans.body), 200)])
+				o.Identity = fmt.Sprintf("the application was not reached: %q", ans.body[:min(len(ans.body), 200)])
 			}
 		} else {
 			o.Identity = ans.header.Get("X-Auth-User") + "/" + ans.header.Get("X-Auth-Session")
@@ -259,16 +259,8 @@ func revoked(s *session, t time.Time) {
 }
 
 // run is one user's life until ctx ends.
-func (w *workload) run(ctx context.Context, id int) {
+func (w *workload) run(ctx context.Context, id int, a *account) {
 	rng := mrand.New(mrand.NewSource(w.seed + int64(id)*7919))
-	a, err := w.newAccount()
-	for err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		time.Sleep(time.Second)
-		a, err = w.newAccount()
-	}
 	for ctx.Err() == nil {
 		time.Sleep(time.Duration(20+rng.Intn(80)) * time.Millisecond)
 		live := a.live()

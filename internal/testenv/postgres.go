@@ -17,9 +17,11 @@ import (
 )
 
 // Postgres is a throwaway PostgreSQL server of a test's own (initdb and pg_ctl into
-// a temporary directory, trust authentication, fsync off), which the test may stop
-// (as a crash would) and start again. The machine's PostgreSQL service is never
-// touched. It is stopped and removed when the test ends.
+// a temporary directory, trust authentication), which the test may stop (as a
+// crash would) and start again. Commits are synchronous, so a stop loses none;
+// fsync is off, since the operating system does not crash. The machine's
+// PostgreSQL service is never touched. It is stopped and removed when the test
+// ends.
 type Postgres struct {
 	URL  string // postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
 	Port int
@@ -108,7 +110,7 @@ func (p *Postgres) pgctl(args ...string) ([]byte, error) {
 // Start starts the (stopped) server and waits until it accepts connections.
 func (p *Postgres) Start(t testing.TB) {
 	t.Helper()
-	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", p.Port)
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c full_page_writes=off -c max_connections=200", p.Port)
 	if out, err := p.pgctl("start", "-w", "-t", "60", "-l", filepath.Join(filepath.Dir(p.dir), "postgres.log"), "-o", opts); err != nil {
 		t.Fatalf("testenv: pg_ctl start: %v\n%s\n%s", err, out, p.LogTail(20))
 	}
