@@ -136,8 +136,8 @@ type Result struct {
 //   - a live session is never refused with 401 or 403 (nor a live refresh token,
 //     nor an enabled user's password), and a verifier asked directly refuses one
 //     only with 503;
-//   - refusals of live sessions and issuer failures happen only inside a fault's
-//     window (its start to its end plus the recovery bound);
+//   - refusals of live sessions and issuer failures happen only to requests that
+//     overlap a fault's window (its start to its end plus the recovery bound);
 //   - a replayed refresh token is never accepted, a disabled user never signs in.
 func Check(ops []Op, faults []Fault, cfg Config) Result {
 	sort.Slice(faults, func(i, j int) bool { return faults[i].Start.Before(faults[j].Start) })
@@ -158,22 +158,23 @@ func Check(ops []Op, faults []Fault, cfg Config) Result {
 	type occ struct{ firstRefusal, lastRefusal, lastFail time.Time }
 	occs := make([]occ, len(faults))
 
-	// window returns the index of the fault in force when t falls in a window (the
-	// latest one started), or -1.
-	window := func(t time.Time) int {
+	// window returns the index of the fault whose window the request overlapped
+	// (the latest one started), or -1: a request in flight when a fault began may
+	// fail by it.
+	window := func(o Op) int {
 		in := -1
 		for i, f := range faults {
-			if f.Start.After(t) {
+			if f.Start.After(o.End) {
 				break
 			}
-			if t.Before(f.End.Add(cfg.Recovery)) {
+			if o.Start.Before(f.End.Add(cfg.Recovery)) {
 				in = i
 			}
 		}
 		return in
 	}
 	for _, o := range ops {
-		w := window(o.Start)
+		w := window(o)
 		name := "none"
 		if w >= 0 {
 			name = faults[w].Name
@@ -182,7 +183,7 @@ func Check(ops []Op, faults []Fault, cfg Config) Result {
 		st.Requests++
 		violate := func(format string, args ...any) {
 			st.Violations++
-			res.Violations = append(res.Violations, Violation{Rule: fmt.Sprintf(format, args...), Op: o, Fault: describe(faults, w), Seed: cfg.Seed})
+			res.Violations = append(res.Violations, Violation{Rule: fmt.Sprintf(format, args...), Op: o, Fault: describe(faults, w, o), Seed: cfg.Seed})
 		}
 		allowed := o.Err == "" && o.Status >= 200 && o.Status < 300
 		if !allowed && (o.Err != "" || o.Status >= 400) {
@@ -264,9 +265,23 @@ func Check(ops []Op, faults []Fault, cfg Config) Result {
 	return res
 }
 
-func describe(faults []Fault, w int) string {
+func describe(faults []Fault, w int, o Op) string {
 	if w < 0 {
-		return "none"
+		// The nearest fault, for the reader.
+		near, dist := -1, time.Duration(1<<62)
+		for i, f := range faults {
+			d := f.Start.Sub(o.End)
+			if d < 0 {
+				d = o.Start.Sub(f.End)
+			}
+			if d < dist {
+				near, dist = i, d
+			}
+		}
+		if near < 0 {
+			return "none"
+		}
+		return "none; nearest: " + describe(faults, near, o)
 	}
 	f := faults[w]
 	s := fmt.Sprintf("%s (%s) from %s to %s", f.Name, f.Detail, f.Start.Format("15:04:05.000"), f.End.Format("15:04:05.000"))

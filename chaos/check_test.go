@@ -51,6 +51,8 @@ func TestCheck(t *testing.T) {
 		{"live 503 in a fault window", use(Live, "verifier-1", 11, 503), ""},
 		{"live 503 in the recovery after it", use(Live, "verifier-1", 17, 503), ""},
 		{"live 503 outside every window", use(Live, "verifier-1", 30, 503), "outside every fault window"},
+		{"live 503 in flight when the fault began", func() Op { o := use(Live, "nginx", 9.9, 500); o.End = at(10.05); return o }(), ""},
+		{"live 503 that ended before the fault began", use(Live, "nginx", 9.9, 500), "outside every fault window"},
 		{"live 500 from a verifier", use(Live, "verifier-2", 11, 500), "not 503"},
 		{"live 500 from nginx in a window", use(Live, "nginx", 11, 500), ""},
 		{"allowed as someone else", func() Op { o := use(Live, "nginx", 2, 200); o.Identity = "other/s9"; return o }(), "wrong identity"},
