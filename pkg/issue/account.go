@@ -177,34 +177,35 @@ func (s *Service) SetPassword(ctx context.Context, email, password string) (int,
 
 // SetRoles replaces the user's roles (cleaned as AddUser's) and revokes every session
 // of the user, so that no token with the old roles is honoured any more (the user
-// signs in again to get the new ones). It returns how many sessions were revoked.
-func (s *Service) SetRoles(ctx context.Context, email string, roles []string) (int, error) {
+// signs in again to get the new ones). It returns the roles as stored (trimmed,
+// de-duplicated) and how many sessions were revoked.
+func (s *Service) SetRoles(ctx context.Context, email string, roles []string) ([]string, int, error) {
 	roles, err := cleanRoles(roles)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	as, err := s.accountStore()
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	u, err := s.userByEmail(ctx, email)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	if err := as.SetUserRoles(ctx, u.ID, roles); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return 0, fmt.Errorf("%w: %s", ErrUnknownUser, email)
+			return nil, 0, fmt.Errorf("%w: %s", ErrUnknownUser, email)
 		}
-		return 0, fmt.Errorf("issue: set roles: %w", err)
+		return nil, 0, fmt.Errorf("issue: set roles: %w", err)
 	}
 	res, err := s.revokeUser(ctx, u.ID, store.ReasonRolesChanged)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	s.record(ctx, audit.Event{Event: audit.EventRolesChanged, Result: audit.Success, Actor: audit.ActorAdmin,
 		UserID: u.ID, Email: u.Email, SessionIDs: sessionIDs(res),
 		Attrs: []slog.Attr{slog.Any("old_roles", u.Roles), slog.Any("roles", roles)}})
-	return len(res.Revocations), nil
+	return roles, len(res.Revocations), nil
 }
 
 // DeleteUser deletes the user, after revoking every session (written through to
