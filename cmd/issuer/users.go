@@ -86,4 +86,3 @@ func (m *Main) userCommand(ctx context.Context, cmd, email string, roles []strin
 	}
 	return nil
 }
-

@@ -34,8 +34,8 @@ const (
 	EventPasswordChanged  = "password_changed"
 	EventResetLinkCreated = "reset_link_created" // an administrator made a one-time password reset link
 	EventResetLinkUsed    = "reset_link_used"    // a reset link was presented (success, or failure with reason)
-	EventPolicyReload   = "policy_reload"   // the verifier reloaded its policy file (success or failure)
-	EventDenied         = "access_denied"   // the verifier denied a request (rate limited)
+	EventPolicyReload     = "policy_reload"      // the verifier reloaded its policy file (success or failure)
+	EventDenied           = "access_denied"      // the verifier denied a request (rate limited)
 )
 
 // Results.
