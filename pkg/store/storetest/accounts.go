@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -212,4 +213,60 @@ func testPasswordReset(t *testing.T, s store.Store) {
 	wantErr(t, "CreatePasswordReset(duplicate hash)",
 		s.CreatePasswordReset(ctx, store.PasswordReset{Hash: link, UserID: createUser(t, s, "other@example.com").ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}),
 		store.ErrConflict)
+}
+
+// testDeleteUserRotateRace: deleting a user while each of its sessions is being
+// rotated neither deadlocks nor fails: every rotation ends refused (the session is
+// revoked or gone), and DeleteUser reports every session that was live.
+func testDeleteUserRotateRace(t *testing.T, s store.Store) {
+	const sessions = 8
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u := createUser(t, s, "race-delete@example.com")
+	errs := make(chan error, sessions)
+	started := make(chan struct{}, sessions)
+	var ids []string
+	for range sessions {
+		sess, tok := createSession(t, s, u.ID, t0, 24*time.Hour)
+		ids = append(ids, sess.ID)
+		go func() {
+			old, now := tok.Hash, t0.Add(time.Minute)
+			for n := 0; ; n++ {
+				if n == 2 {
+					started <- struct{}{}
+				}
+				now = now.Add(time.Millisecond)
+				res, err := s.Rotate(ctx, store.Rotation{OldHash: old, Now: now, Mint: minter(now, 24*time.Hour)})
+				if err != nil {
+					if n < 2 {
+						started <- struct{}{}
+					}
+					errs <- err
+					return
+				}
+				old = res.New.Hash
+			}
+		}()
+	}
+	for range sessions {
+		<-started
+	}
+	rr, err := s.DeleteUser(ctx, u.ID, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("DeleteUser during rotations: %v", err)
+	}
+	var revoked []string
+	for _, r := range rr.Revocations {
+		revoked = append(revoked, r.SessionID)
+	}
+	slices.Sort(revoked)
+	slices.Sort(ids)
+	if !slices.Equal(revoked, ids) {
+		t.Errorf("DeleteUser revoked %v, want every session %v", revoked, ids)
+	}
+	for range sessions {
+		if err := <-errs; !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrSessionRevoked) {
+			t.Errorf("a rotation racing DeleteUser ended with %v, want not found or revoked", err)
+		}
+	}
 }
