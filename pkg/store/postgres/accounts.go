@@ -110,23 +110,60 @@ func (s *Store) UpgradePasswordHash(ctx context.Context, userID, oldHash, newHas
 }
 
 // DeleteUser revokes the user's live sessions (so the log tells verifiers) and
-// deletes the user; sessions, tokens and reset links go with it (ON DELETE CASCADE).
+// deletes the user with its sessions, tokens and reset links.
+//
+// It takes two transactions. The first disables the user and revokes every live
+// session (as SetUserDisabled, reason ReasonUserDeleted): from its commit on, no
+// rotation succeeds and no session is created. The second deletes the rows: the
+// tokens first, so that a rotation in flight, which holds its token and then waits
+// for the session, finds the session revoked and lets go before the sessions are
+// locked (deleting them in one transaction with the revocation can deadlock with such
+// a rotation). Should the second fail, the user stays disabled with every session
+// revoked, and DeleteUser can be run again.
 func (s *Store) DeleteUser(ctx context.Context, userID string, now time.Time) (store.RevokeResult, error) {
 	now = rules.Norm(now)
+	rr, err := s.disableForDelete(ctx, userID, now)
+	if err != nil {
+		return store.RevokeResult{}, err
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return store.RevokeResult{}, fmt.Errorf("postgres: delete user: begin: %w", err)
 	}
 	defer rollback(tx)
-	// The token rows the cascade will delete, first (the lock order); then the user
-	// row, so that no session is created meanwhile.
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-		 WHERE s.user_id = $1 ORDER BY t.hash FOR UPDATE OF t`, userID); err != nil {
-		return store.RevokeResult{}, fmt.Errorf("postgres: delete user: lock tokens: %w", err)
-	}
 	var one int
 	if err := tx.QueryRow(ctx, "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", userID).Scan(&one); err != nil {
 		return store.RevokeResult{}, notFound("delete user", err)
+	}
+	for _, q := range []string{
+		"DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+		"DELETE FROM sessions WHERE user_id = $1",
+		"DELETE FROM password_resets WHERE user_id = $1",
+		"DELETE FROM users WHERE id = $1",
+	} {
+		if _, err := tx.Exec(ctx, q, userID); err != nil {
+			return store.RevokeResult{}, fmt.Errorf("postgres: delete user: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return store.RevokeResult{}, fmt.Errorf("postgres: delete user: commit: %w", err)
+	}
+	return rr, nil
+}
+
+// disableForDelete is DeleteUser's first transaction.
+func (s *Store) disableForDelete(ctx context.Context, userID string, now time.Time) (store.RevokeResult, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return store.RevokeResult{}, fmt.Errorf("postgres: delete user: begin: %w", err)
+	}
+	defer rollback(tx)
+	tag, err := tx.Exec(ctx, "UPDATE users SET disabled = true WHERE id = $1", userID)
+	if err != nil {
+		return store.RevokeResult{}, fmt.Errorf("postgres: delete user: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.RevokeResult{}, fmt.Errorf("postgres: delete user: %w", store.ErrNotFound)
 	}
 	sessions, err := lockLiveSessions(ctx, tx, userID, now)
 	if err != nil {
@@ -134,9 +171,6 @@ func (s *Store) DeleteUser(ctx context.Context, userID string, now time.Time) (s
 	}
 	rr, err := revoke(ctx, tx, sessions, store.ReasonUserDeleted, now)
 	if err != nil {
-		return store.RevokeResult{}, fmt.Errorf("postgres: delete user: %w", err)
-	}
-	if _, err := tx.Exec(ctx, "DELETE FROM users WHERE id = $1", userID); err != nil {
 		return store.RevokeResult{}, fmt.Errorf("postgres: delete user: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
