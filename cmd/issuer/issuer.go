@@ -399,13 +399,20 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		s.List(&roles, "role", "", "a role; repeat for several")
 		s.Bool(&passwordStdin, "password-stdin", "", "read the password from standard input (required)")
 		_ = passwordFile
-	case "user disable", "sessions list", "sessions revoke":
+	case "user disable", "user enable", "user delete", "user reset-link", "sessions list", "sessions revoke":
 		s.String(&email, "email", "", "the user's email (required)")
+	case "user set-roles":
+		s.String(&email, "email", "", "the user's email (required)")
+		s.List(&roles, "role", "", "a role; repeat for several (none: the user keeps no role)")
+	case "user set-password":
+		s.String(&email, "email", "", "the user's email (required)")
+		s.Bool(&passwordStdin, "password-stdin", "", "read the new password from standard input (required)")
+	case "user list":
 	case "help":
 		usage(stdout, m, getenv)
 		return nil
 	default:
-		return cli.Usage(fmt.Errorf("unknown command %q (want serve, migrate, user add|disable, sessions list|revoke, keys rotate, healthcheck)", cmd))
+		return cli.Usage(fmt.Errorf("unknown command %q (want serve, migrate, user add|list|disable|enable|delete|set-roles|set-password|reset-link, sessions list|revoke, keys rotate, healthcheck)", cmd))
 	}
 	if err := s.Parse(args); err != nil {
 		if errors.Is(err, config.ErrHelp) {
@@ -424,7 +431,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	if err := m.validate(); err != nil {
 		return cli.Usage(err)
 	}
-	if (strings.HasPrefix(cmd, "user ") || strings.HasPrefix(cmd, "sessions ")) && email == "" {
+	if (strings.HasPrefix(cmd, "user ") || strings.HasPrefix(cmd, "sessions ")) && cmd != "user list" && email == "" {
 		return cli.Usage(errors.New("--email is required"))
 	}
 	if cmd != "" && cmd != "serve" && cmd != "migrate" {
@@ -495,6 +502,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 			return notFound(err, email)
 		}
 		fmt.Fprintf(stdout, "user %s disabled; every session revoked\n", safetext.Escape(email))
+	default:
+		return m.userCommand(ctx, cmd, email, roles, passwordStdin, stdin, stdout)
 	case "sessions list":
 		list, err := m.Service.ListSessions(ctx, email)
 		if err != nil {
@@ -572,18 +581,24 @@ func readPassword(r io.Reader) (string, error) {
 
 // commands describes each subcommand for its --help.
 var commands = map[string]struct{ synopsis, about string }{
-	"serve":           {"issuer [serve] [flags]", "run the service (the default command)"},
-	"migrate":         {"issuer migrate [flags]", "apply the schema migrations to DATABASE_URL and exit"},
-	"user add":        {"issuer user add --email E [--role R]... --password-stdin", "add a user; the password is read from standard input"},
-	"user disable":    {"issuer user disable --email E", "disable the user and revoke every session"},
-	"sessions list":   {"issuer sessions list --email E", "list the user's sessions"},
-	"sessions revoke": {"issuer sessions revoke --email E", "revoke every session of the user"},
-	"keys rotate":     {"issuer keys rotate [flags]", "add a new signing key to --keys (the newest signs)"},
+	"serve":             {"issuer [serve] [flags]", "run the service (the default command)"},
+	"migrate":           {"issuer migrate [flags]", "apply the schema migrations to DATABASE_URL and exit"},
+	"user add":          {"issuer user add --email E [--role R]... --password-stdin", "add a user; the password is read from standard input"},
+	"user disable":      {"issuer user disable --email E", "disable the user and revoke every session"},
+	"user enable":       {"issuer user enable --email E", "lift a disable (revoked sessions stay revoked)"},
+	"user list":         {"issuer user list [flags]", "list every user: email, id, roles, state, creation time"},
+	"user delete":       {"issuer user delete --email E", "revoke every session of the user, then delete the user"},
+	"user set-roles":    {"issuer user set-roles --email E [--role R]...", "replace the user's roles and revoke every session (tokens carry roles)"},
+	"user set-password": {"issuer user set-password --email E --password-stdin", "set the user's password from standard input and revoke every session"},
+	"user reset-link":   {"issuer user reset-link --email E", "print a one-time link, valid one hour, with which the user chooses a new password"},
+	"sessions list":     {"issuer sessions list --email E", "list the user's sessions"},
+	"sessions revoke":   {"issuer sessions revoke --email E", "revoke every session of the user"},
+	"keys rotate":       {"issuer keys rotate [flags]", "add a new signing key to --keys (the newest signs)"},
 }
 
 // groups are the two-word commands, by their first word.
 var groups = map[string][]string{
-	"user":     {"user add", "user disable"},
+	"user":     {"user add", "user list", "user disable", "user enable", "user delete", "user set-roles", "user set-password", "user reset-link"},
 	"sessions": {"sessions list", "sessions revoke"},
 	"keys":     {"keys rotate"},
 }
@@ -617,7 +632,13 @@ func usage(w io.Writer, m *Main, getenv func(string) string) {
   issuer [serve] [flags]                 run the service (default)
   issuer migrate [flags]                 apply schema migrations
   issuer user add --email E [--role R]... --password-stdin
+  issuer user list                       list every user
   issuer user disable --email E          disable the user and revoke every session
+  issuer user enable --email E           lift a disable
+  issuer user delete --email E           revoke every session, then delete the user
+  issuer user set-roles --email E [--role R]...   replace the roles; every session is revoked
+  issuer user set-password --email E --password-stdin   set the password; every session is revoked
+  issuer user reset-link --email E       print a one-time password reset link (valid 1h)
   issuer sessions list --email E
   issuer sessions revoke --email E       revoke every session of the user
   issuer keys rotate [flags]             add a new signing key (the newest signs)

@@ -27,8 +27,15 @@ const (
 	EventUserDisabled   = "user_disabled"   // an administrator disabled a user (sessions revoked)
 	EventUserEnabled    = "user_enabled"    // an administrator lifted a disable
 	EventKeyRotated     = "key_rotated"     // a new signing key was written
-	EventPolicyReload   = "policy_reload"   // the verifier reloaded its policy file (success or failure)
-	EventDenied         = "access_denied"   // the verifier denied a request (rate limited)
+	EventUserDeleted    = "user_deleted"    // an administrator deleted a user (sessions revoked)
+	EventRolesChanged   = "roles_changed"   // an administrator replaced a user's roles (sessions revoked)
+	// EventPasswordChanged: a password was set, by its user (account page, POST
+	// /v1/password: the other sessions end) or an administrator (every session ends).
+	EventPasswordChanged  = "password_changed"
+	EventResetLinkCreated = "reset_link_created" // an administrator made a one-time password reset link
+	EventResetLinkUsed    = "reset_link_used"    // a reset link was presented (success, or failure with reason)
+	EventPolicyReload     = "policy_reload"      // the verifier reloaded its policy file (success or failure)
+	EventDenied           = "access_denied"      // the verifier denied a request (rate limited)
 )
 
 // Results.

@@ -63,6 +63,7 @@ var (
 	loginTmpl   = mustParse("templates/login.html")
 	accountTmpl = mustParse("templates/account.html")
 	messageTmpl = mustParse("templates/message.html")
+	resetTmpl   = mustParse("templates/reset.html")
 )
 
 func mustRead(name string) string {
@@ -93,6 +94,10 @@ type view struct {
 	Email    string
 	Error    string
 	Retry    string // message page: a link to try again
+	// The account lifecycle pages.
+	Notice         string // a confirmation shown on the account page
+	PasswordAction string // the account page's change-password form action
+	Token          string // the reset page: the link's token, carried through the form
 }
 
 // pages serves the browser pages: the sign-in form, sign-out, and the account page.
@@ -309,10 +314,17 @@ func (p *pages) account(w http.ResponseWriter, r *http.Request) error {
 		p.message(w, http.StatusServiceUnavailable, "Unavailable", msgUnavailable, here)
 		return nil
 	}
-	p.render(w, http.StatusOK, accountTmpl, view{
-		Title: "Signed in", Action: p.base + PathLogout, CSRF: p.csrfToken(w, r), Email: c.Email,
-	})
+	p.accountPage(w, r, http.StatusOK, c.Email, "", "")
 	return nil
+}
+
+// accountPage renders the account page with a confirmation or an error of its
+// change-password form.
+func (p *pages) accountPage(w http.ResponseWriter, r *http.Request, status int, email, notice, msg string) {
+	p.render(w, status, accountTmpl, view{
+		Title: "Signed in", Action: p.base + PathLogout, CSRF: p.csrfToken(w, r), Email: email,
+		PasswordAction: p.base + PathPassword, Notice: notice, Error: msg,
+	})
 }
 
 func (p *pages) loginForm(w http.ResponseWriter, r *http.Request, status int, rd, email, msg string) {

@@ -23,6 +23,19 @@
 // dummy hash made at start with the current parameters is verified), and a wrong
 // password, an unknown email and a disabled user get the same answer. At most
 // Config.HashConcurrency hashes run at once; others wait (bounded by their context).
+// A successful login re-hashes the password when its stored hash was made with weaker
+// parameters than Config.Password (less memory, fewer passes or lanes, a shorter salt
+// or key), and stores the new hash only if the old one is still in place.
+//
+// # Accounts
+//
+// ChangePassword (POST /v1/password and the account page's form) checks the current
+// password and revokes the user's other sessions; SetPassword, SetRoles and DeleteUser
+// (the operator's commands) revoke every session, so that no token carrying an old
+// password's session or old roles is honoured; CreateResetLink makes a one-time link
+// (ResetLinkTTL, stored as its SHA-256) that ResetPassword (POST /v1/password/reset and
+// the /reset page) spends. These need a store with the account operations
+// (store.Accounts, as both backends have); another Store answers ErrNoAccounts.
 //
 // # Signing keys
 //

@@ -27,6 +27,8 @@ import (
 //	POST /v1/logout                         {"refresh_token"} or Authorization: Bearer → 204
 //	POST /v1/logout-all                     Authorization: Bearer → 204
 //	GET  /v1/sessions                       Authorization: Bearer → 200 [sessions]
+//	POST /v1/password                       {"current_password","new_password"}, Bearer → 204
+//	POST /v1/password/reset                 {"token","new_password"} → 204
 //	GET  /.well-known/jwks.json             the JWKS
 //	GET  /.well-known/openid-configuration  discovery
 //	GET  /healthz, /readyz                  liveness, readiness (store, Redis)
@@ -36,7 +38,9 @@ import (
 //	GET  /login?rd=URL     the sign-in form, or a silent refresh and 303 to rd
 //	POST /login            email, password, rd, csrf_token → cookies, 303 to rd
 //	GET|POST /logout?rd=   revoke the session, clear the cookies, 303 to rd
-//	GET  /                 who is signed in, with a sign-out button
+//	GET  /                 who is signed in, a sign-out button, a change-password form
+//	POST /password         current_password, new_password, csrf_token → the account page
+//	GET|POST /reset        a reset link's new-password form (token, new_password, confirm_password)
 //
 // /metrics is not served here: the program serves its registry on a private listener
 // (the login counters by result would tell anyone whether an email has an account). Every error is
@@ -45,6 +49,7 @@ import (
 //	400 invalid_request       malformed JSON, unknown field, trailing data, missing field
 //	413 invalid_request       body over 1 MiB
 //	415 invalid_request       Content-Type is not application/json
+//	400 invalid_reset_link    reset link unknown, expired or already used
 //	401 invalid_credentials   wrong password, unknown email, disabled user (alike)
 //	401 invalid_grant         refresh token unknown, expired, reused or revoked
 //	401 invalid_token         bearer token missing, invalid, expired, or its session ended
@@ -71,6 +76,10 @@ func newAPIHandler(s *Service) *apiHandler {
 		PathLogin:                           {epLoginPage, "", p.login},
 		PathLogout:                          {epLogoutPage, "", p.logout},
 		PathAccount:                         {epAccount, "", p.account},
+		PathPassword:                        {epPasswordPage, "", p.password},
+		PathReset:                           {epResetPage, "", p.reset},
+		"/v1/password":                      {epPassword, http.MethodPost, h.changePassword},
+		"/v1/password/reset":                {epPasswordReset, http.MethodPost, h.resetPassword},
 		"/v1/login":                         {epLogin, http.MethodPost, h.login},
 		"/v1/refresh":                       {epRefresh, http.MethodPost, h.refresh},
 		"/v1/logout":                        {epLogout, http.MethodPost, h.logout},
@@ -140,7 +149,7 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.s.audit != nil {
 		via := "api"
-		if ep == epLoginPage || ep == epLogoutPage || ep == epAccount {
+		if ep == epLoginPage || ep == epLogoutPage || ep == epAccount || ep == epPasswordPage || ep == epResetPage {
 			via = "browser"
 		}
 		r = r.WithContext(audit.WithClient(r.Context(), audit.Client{IP: h.s.clientIP(r), UserAgent: r.UserAgent(), Via: via}))
@@ -170,6 +179,10 @@ func (h *apiHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, rq.status, "invalid_request", rq.desc)
 	case errors.Is(err, ErrInvalidRequest):
 		writeError(w, http.StatusBadRequest, "invalid_request", clientText(err, ErrInvalidRequest))
+	case errors.Is(err, ErrWeakPassword):
+		writeError(w, http.StatusBadRequest, "invalid_request", "new_password "+clientText(err, ErrWeakPassword))
+	case errors.Is(err, ErrInvalidResetLink):
+		writeError(w, http.StatusBadRequest, "invalid_reset_link", "the reset link is invalid, expired or already used")
 	case errors.As(err, &rl):
 		retryAfter(w, rl)
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many attempts; retry later")

@@ -21,11 +21,16 @@ const (
 	epLoginPage  = "login_page"  // GET|POST /login
 	epLogoutPage = "logout_page" // GET|POST /logout
 	epAccount    = "account"     // GET /
-	numEndpoints = 13
+	// The account lifecycle.
+	epPassword      = "password"       // POST /v1/password
+	epPasswordReset = "password_reset" // POST /v1/password/reset
+	epPasswordPage  = "password_page"  // POST /password (the account page's form)
+	epResetPage     = "reset_page"     // GET|POST /reset
+	numEndpoints    = 17
 )
 
 var endpoints = [numEndpoints]string{epLogin, epRefresh, epLogout, epLogoutAll, epSessions, epJWKS, epDiscovery, epHealthz, epReadyz, epNotFound,
-	epLoginPage, epLogoutPage, epAccount}
+	epLoginPage, epLogoutPage, epAccount, epPassword, epPasswordReset, epPasswordPage, epResetPage}
 
 // Login results, the values of vexen_issuer_logins_total{result}.
 const (
@@ -67,6 +72,7 @@ type metrics struct {
 	revocations *prometheus.CounterVec
 	waiting     prometheus.Gauge
 	resynced    prometheus.Counter
+	rehashes    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -98,8 +104,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	resynced := prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "revocations_resynced_total", Help: resyncedHelp,
 	})
+	rehashes := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "password_rehashes_total",
+		Help: "Password hashes upgraded at login to raised argon2 parameters.",
+	})
 	var errs []error
-	for _, c := range []prometheus.Collector{requests, duration, logins, refreshes, redisErrors, revocations, waiting, resynced} {
+	for _, c := range []prometheus.Collector{requests, duration, logins, refreshes, redisErrors, revocations, waiting, resynced, rehashes} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -114,6 +124,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		revocations: revocations,
 		waiting:     waiting,
 		resynced:    resynced,
+		rehashes:    rehashes,
 	}
 	for _, ep := range endpoints {
 		m.duration[ep] = duration.WithLabelValues(ep)

@@ -403,6 +403,7 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 		return TokenPair{}, ErrInvalidCredentials
 	}
 	s.release(ctx, acct) // a user who knows the password is not throttled by logging in often
+	s.rehash(ctx, user, r.Password)
 
 	now := s.now()
 	sid := newID()
@@ -906,7 +907,8 @@ func (s *Service) countRevocations(res store.RevokeResult) {
 
 func reasonLabel(r string) string {
 	switch r {
-	case store.ReasonLogout, store.ReasonLogoutAll, store.ReasonReuse, store.ReasonDisabled, store.ReasonAdmin:
+	case store.ReasonLogout, store.ReasonLogoutAll, store.ReasonReuse, store.ReasonDisabled, store.ReasonAdmin,
+		store.ReasonPasswordChanged, store.ReasonRolesChanged, store.ReasonUserDeleted:
 		return r
 	}
 	return "other"

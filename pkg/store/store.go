@@ -88,6 +88,14 @@ const (
 	ReasonReuse     = "refresh_reuse"
 	ReasonDisabled  = "user_disabled"
 	ReasonAdmin     = "admin"
+	// ReasonPasswordChanged: the password was changed (by the user, an operator or a
+	// reset link); the user's other sessions end.
+	ReasonPasswordChanged = "password_changed"
+	// ReasonRolesChanged: an operator changed the user's roles; tokens carrying the
+	// old roles stop being honoured at once.
+	ReasonRolesChanged = "roles_changed"
+	// ReasonUserDeleted: an operator deleted the user.
+	ReasonUserDeleted = "user_deleted"
 )
 
 // TokenHashes names the live tokens of a revoked session, for cache invalidation.
@@ -237,6 +245,52 @@ type Store interface {
 	// advisory lock; a call that finds it held does nothing and reports Skipped).
 	// Pruning never lowers LastRevocationSeq.
 	PruneExpired(ctx context.Context, before time.Time) (Pruned, error)
+
+	Accounts
+}
+
+// Accounts is the account lifecycle part of Store: listing users, changing roles
+// and passwords, deleting users, and one-time password reset links.
+type Accounts interface {
+	// ListUsers returns every user, ordered by lower-cased email.
+	ListUsers(ctx context.Context) ([]User, error)
+	// SetUserRoles replaces the user's roles (nil: none); ErrNotFound for an unknown
+	// user. It revokes nothing: the caller revokes the sessions whose tokens carry
+	// the old roles.
+	SetUserRoles(ctx context.Context, userID string, roles []string) error
+	// SetPassword stores a new password hash and, in the same transaction, revokes
+	// every live session of the user except keepSession ("" revokes them all; reason
+	// ReasonPasswordChanged) and deletes the user's password reset links. Unknown
+	// user: ErrNotFound.
+	SetPassword(ctx context.Context, userID, hash, keepSession string, now time.Time) (RevokeResult, error)
+	// UpgradePasswordHash replaces the user's hash with newHash only if it is still
+	// oldHash (a rehash at login must not undo a password change made meanwhile); it
+	// reports whether it did. Nothing is revoked.
+	UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash string) (bool, error)
+	// DeleteUser revokes every live session of the user (reason ReasonUserDeleted, so
+	// that verifiers hear of it through the log) and deletes the user with its
+	// sessions, tokens and reset links, in one transaction. Unknown user: ErrNotFound.
+	DeleteUser(ctx context.Context, userID string, now time.Time) (RevokeResult, error)
+	// CreatePasswordReset stores a reset link by its token's hash and deletes the
+	// user's other links (only the newest works). Unknown user: ErrNotFound; a hash
+	// already stored: ErrConflict.
+	CreatePasswordReset(ctx context.Context, r PasswordReset) error
+	// UsePasswordReset spends a reset link and sets the user's password hash in one
+	// transaction that locks the link's row: unknown → ErrNotFound; used before →
+	// ErrTokenReused; expired at now → ErrTokenExpired. On success the link is
+	// marked used, every live session of the user is revoked (ReasonPasswordChanged)
+	// and the user (with the new hash) is returned.
+	UsePasswordReset(ctx context.Context, hash, newPasswordHash string, now time.Time) (User, RevokeResult, error)
+}
+
+// PasswordReset is a one-time link that lets a user choose a new password, stored by
+// the lowercase hex SHA-256 of its token (the token itself is never stored).
+type PasswordReset struct {
+	Hash      string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until used
 }
 
 // Pruned is what one Store.PruneExpired call deleted, by kind.
