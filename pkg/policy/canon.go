@@ -128,8 +128,10 @@ func plainHost(a string) bool {
 	}
 	start := 0
 	for i := 0; i < len(a); i++ {
+		if hostAlnum[a[i]] {
+			continue
+		}
 		switch c := a[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case c == '-':
 			if i == start || i+1 == len(a) || a[i+1] == '.' {
 				return false
@@ -147,6 +149,23 @@ func plainHost(a string) bool {
 	// (an IPv4 address or something that reads like one).
 	return start < len(a) && len(a)-start <= 63 && (a[start] < '0' || a[start] > '9')
 }
+
+// hostAlnum: the ASCII letters and digits.
+var hostAlnum = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	return t
+}()
+
+// pathPlain: the bytes scanPath's switch has no case for (printable ASCII but
+// for '\', ';', '%', '/' and '.'), skipped without a look.
+var pathPlain = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c > ' ' && c < 0x7f && strings.IndexByte("\\;%/.", byte(c)) < 0
+	}
+	return t
+}()
 
 // canonicalHostSlow is canonicalHost for any spelling.
 func canonicalHostSlow(a string) (string, bool) {
@@ -247,10 +266,14 @@ func scanPath(target, host string) (p string, clean, params bool, err error) {
 			return "", false, false, errOtherHost
 		}
 	}
-	// One scan decides whether the path is canonical as it stands.
+	// One scan decides whether the path is canonical as it stands; most bytes are
+	// plain (pathPlain) and need no look at all.
 	clean = true
 	for i := 0; i < len(p); i++ {
 		c := p[i]
+		if pathPlain[c] {
+			continue
+		}
 		switch {
 		case c <= ' ' || c >= 0x7f:
 			return "", false, false, errByte
