@@ -181,3 +181,18 @@ func TestCheckCPU(t *testing.T) {
 		})
 	}
 }
+
+// TestKeptSection: a new report keeps the section scripts/policy-cost.sh wrote.
+func TestKeptSection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "benchmarks.md")
+	if got := keptSection(path); got != "" {
+		t.Fatalf("missing file: %q", got)
+	}
+	sec := "<!-- policy-cost: x -->\n## Access policy\n\n| a |\n<!-- /policy-cost -->"
+	if err := os.WriteFile(path, []byte("# Benchmarks\n\nold\n\n"+sec+"\ntail\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := keptSection(path); got != sec+"\n" {
+		t.Fatalf("kept %q", got)
+	}
+}

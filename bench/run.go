@@ -292,11 +292,15 @@ func (h *harness) write() error {
 		h.logf("chart written to %s", o.chart)
 	}
 	if o.out != "" {
+		kept := keptSection(o.out)
 		f, err := os.Create(o.out)
 		if err != nil {
 			return err
 		}
 		h.rep.Markdown(f)
+		if kept != "" {
+			fmt.Fprint(f, "\n"+kept)
+		}
 		if err := f.Close(); err != nil {
 			return err
 		}
@@ -339,4 +343,21 @@ func shellQuote(args []string) string {
 		b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
 	}
 	return b.String()
+}
+
+// keptSection is the section scripts/policy-cost.sh wrote into the report (between
+// its policy-cost markers), which a new report keeps at its end; "" when none.
+func keptSection(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.Index(s, "<!-- policy-cost")
+	end := "<!-- /policy-cost -->"
+	j := strings.Index(s, end)
+	if i < 0 || j < i {
+		return ""
+	}
+	return s[i:j+len(end)] + "\n"
 }

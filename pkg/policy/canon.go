@@ -110,6 +110,65 @@ func validMethod(m string) bool {
 // after removing one trailing dot from the name (app.example.com. is
 // app.example.com; app.example.com.. is nothing).
 func canonicalHost(a string) (string, bool) {
+	if plainHost(a) {
+		return a, true
+	}
+	return canonicalHostSlow(a)
+}
+
+// plainHost is the fast path of canonicalHost: a DNS name as most requests spell
+// it, without port, trailing dot or address (1 to 253 bytes of dot-separated
+// labels of 1 to 63 letters, digits and hyphens, not starting or ending with a
+// hyphen, the last not starting with a digit), which canonicalHostSlow returns
+// unchanged. FuzzFastPathMatchesCanonical checks that it never says yes where
+// canonicalHostSlow would answer anything else.
+func plainHost(a string) bool {
+	if a == "" || len(a) > 253 {
+		return false
+	}
+	start := 0
+	for i := 0; i < len(a); i++ {
+		if hostAlnum[a[i]] {
+			continue
+		}
+		switch c := a[i]; {
+		case c == '-':
+			if i == start || i+1 == len(a) || a[i+1] == '.' {
+				return false
+			}
+		case c == '.':
+			if i == start || i-start > 63 {
+				return false
+			}
+			start = i + 1
+		default:
+			return false
+		}
+	}
+	// The last label: not empty (no trailing dot), not too long, not a number
+	// (an IPv4 address or something that reads like one).
+	return start < len(a) && len(a)-start <= 63 && (a[start] < '0' || a[start] > '9')
+}
+
+// hostAlnum: the ASCII letters and digits.
+var hostAlnum = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	return t
+}()
+
+// pathPlain: the bytes scanPath's switch has no case for (printable ASCII but
+// for '\', ';', '%', '/' and '.'), skipped without a look.
+var pathPlain = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c > ' ' && c < 0x7f && strings.IndexByte("\\;%/.", byte(c)) < 0
+	}
+	return t
+}()
+
+// canonicalHostSlow is canonicalHost for any spelling.
+func canonicalHostSlow(a string) (string, bool) {
 	h, _, ok := hostlist.SplitAuthority(a)
 	if ok {
 		if strings.IndexByte(h, ':') >= 0 {
@@ -168,20 +227,34 @@ func unreserved(c byte) bool {
 // canonicalPath implements the path part of Canonicalize. host is the canonical
 // Host, compared with an absolute-form target's authority.
 func canonicalPath(target, host string) (string, bool, error) {
-	p := target
+	p, clean, params, err := scanPath(target, host)
+	if err != nil || clean {
+		// The fast path: a path that is canonical as it stands is its own canonical
+		// form (FuzzFastPathMatchesCanonical checks it against rewritePath).
+		return p, params, err
+	}
+	out, err := rewritePath(p)
+	return out, params, err
+}
+
+// scanPath reads the path of target in one pass: it returns the path without
+// query or absolute-form prefix, whether it is canonical as it stands (else
+// rewritePath makes it so), whether it has a ';', and the refusals.
+func scanPath(target, host string) (p string, clean, params bool, err error) {
+	p = target
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p = p[:i]
 	}
 	if strings.IndexByte(p, '#') >= 0 {
-		return "", false, errFragment
+		return "", false, false, errFragment
 	}
 	if p == "" {
-		return "/", false, nil
+		return "/", true, false, nil
 	}
 	if p[0] != '/' {
 		rest, ok := cutScheme(p)
 		if !ok {
-			return "", false, errNotPath
+			return "", false, false, errNotPath
 		}
 		auth := rest
 		p = "/"
@@ -190,48 +263,52 @@ func canonicalPath(target, host string) (string, bool, error) {
 		}
 		h, ok := canonicalHost(auth)
 		if !ok || !strings.EqualFold(h, host) {
-			return "", false, errOtherHost
+			return "", false, false, errOtherHost
 		}
 	}
-	// One scan decides whether the path is canonical as it stands.
-	clean, params := true, false
+	// One scan decides whether the path is canonical as it stands; most bytes are
+	// plain (pathPlain) and need no look at all.
+	clean = true
 	for i := 0; i < len(p); i++ {
 		c := p[i]
+		if pathPlain[c] {
+			continue
+		}
 		switch {
 		case c <= ' ' || c >= 0x7f:
-			return "", false, errByte
+			return "", false, false, errByte
 		case c == '\\':
-			return "", false, errBackslash
+			return "", false, false, errBackslash
 		case c == ';':
 			params = true
 		case c == '%':
 			if i+2 >= len(p) {
-				return "", false, errBadEscape
+				return "", false, false, errBadEscape
 			}
 			hi, ok1 := unhex(p[i+1])
 			lo, ok2 := unhex(p[i+2])
 			if !ok1 || !ok2 {
-				return "", false, errBadEscape
+				return "", false, false, errBadEscape
 			}
 			switch v := hi<<4 | lo; {
 			case v == '/':
-				return "", false, errEncodedSlash
+				return "", false, false, errEncodedSlash
 			case v == '\\':
-				return "", false, errBackslash
+				return "", false, false, errBackslash
 			case v < 0x20 || v == 0x7f:
-				return "", false, errEncodedNUL
+				return "", false, false, errEncodedNUL
 			case v == '%':
 				if i+4 < len(p) {
 					if _, ok := unhex(p[i+3]); ok {
 						if _, ok := unhex(p[i+4]); ok {
-							return "", false, errDoubleEncoded
+							return "", false, false, errDoubleEncoded
 						}
 					}
 				}
 			case v >= 0x80:
 				n, ok := utf8Run(p[i:])
 				if !ok {
-					return "", false, errBadUTF8
+					return "", false, false, errBadUTF8
 				}
 				for j := i; j < i+n; j += 3 {
 					if p[j+1] > 'F' || p[j+2] > 'F' {
@@ -260,11 +337,7 @@ func canonicalPath(target, host string) (string, bool, error) {
 			}
 		}
 	}
-	if clean {
-		return p, params, nil
-	}
-	out, err := rewritePath(p)
-	return out, params, err
+	return p, clean, params, nil
 }
 
 // cutScheme strips "http://" or "https://" (any case).

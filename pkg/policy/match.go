@@ -3,16 +3,17 @@ package policy
 import (
 	"net/netip"
 	"strings"
-	"unsafe"
 )
 
 // hostIndex narrows the rules a request can match by its host: for each host
 // named in a rule, and for each "*.parent" wildcard, the rules (in order) that can
 // match a host of that kind; any other host can only match the rules without hosts.
+//
+// Both are hash tables built at compile time (see table), looked up in any case.
 type hostIndex struct {
-	exact   map[string]*candidates // lower-case host → candidate rules
-	wild    map[string]*candidates // lower-case parent → candidates for names below it (that are not in exact)
-	anyHost *candidates            // rules without hosts
+	exact   table[*candidates] // lower-case host → candidate rules
+	wild    table[*candidates] // lower-case parent → candidates for names below it (that are not in exact)
+	anyHost *candidates        // rules without hosts
 }
 
 // candidates are the rules one kind of host can match, narrowed again by the
@@ -20,16 +21,17 @@ type hostIndex struct {
 // other for the rest. Rules without paths, or with a pattern that starts with a
 // wildcard, are in every list; every list keeps rule order.
 type candidates struct {
-	bySeg map[string][]int32
+	bySeg table[[]int32] // exact (paths are case-sensitive)
 	other []int32
 }
 
 func newCandidates(rules []Rule, idx []int32) *candidates {
-	c := &candidates{bySeg: map[string][]int32{}}
+	c := &candidates{}
+	bySeg := map[string][]int32{}
 	for _, i := range idx {
 		for _, p := range rules[i].paths {
 			if seg := p.segs[0]; seg != "*" && seg != "**" {
-				c.bySeg[seg] = nil
+				bySeg[seg] = nil
 			}
 		}
 	}
@@ -44,16 +46,17 @@ func newCandidates(rules []Rule, idx []int32) *candidates {
 		if anySeg {
 			c.other = append(c.other, i)
 		}
-		for seg, list := range c.bySeg {
+		for seg, list := range bySeg {
 			in := anySeg
 			for _, p := range r.paths {
 				in = in || p.segs[0] == seg
 			}
 			if in {
-				c.bySeg[seg] = append(list, i)
+				bySeg[seg] = append(list, i)
 			}
 		}
 	}
+	c.bySeg = newTable(bySeg)
 	return c
 }
 
@@ -67,7 +70,8 @@ func firstSegment(p string) string {
 }
 
 func buildIndex(rules []Rule) hostIndex {
-	ix := hostIndex{exact: map[string]*candidates{}, wild: map[string]*candidates{}}
+	var ix hostIndex
+	exact, wild := map[string]*candidates{}, map[string]*candidates{}
 	var exacts, parents []string
 	var anyHost []int32
 	for i := range rules {
@@ -108,48 +112,31 @@ func buildIndex(rules []Rule) hostIndex {
 	}
 	ix.anyHost = newCandidates(rules, anyHost)
 	for _, h := range exacts {
-		ix.exact[h] = newCandidates(rules, matching(h, false))
+		exact[h] = newCandidates(rules, matching(h, false))
 	}
 	// A name below parent matches the wildcards of parent and of its ancestors.
 	for _, p := range parents {
-		ix.wild[p] = newCandidates(rules, matching(p, true))
+		wild[p] = newCandidates(rules, matching(p, true))
 	}
+	ix.exact, ix.wild = newTable(exact), newTable(wild)
 	return ix
 }
 
 // Match returns the rule that decides t from client: the first rule that matches,
 // else the default. t comes from Canonicalize. It allocates nothing.
 func (p *Policy) Match(t *Target, client netip.Addr) *Rule {
-	// Rule hosts are lower case; most Host values are too and are looked up as
-	// they are. Others are lowered into a buffer on the stack.
+	// Rule hosts are lower case; the tables fold the case of the request's host.
 	h := t.Host
-	var buf [256]byte
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; c >= 'A' && c <= 'Z' {
-			if len(h) > len(buf) {
-				return &p.def // Canonicalize refuses hosts this long
-			}
-			n := copy(buf[:], h)
-			for j := i; j < n; j++ {
-				if c := buf[j]; c >= 'A' && c <= 'Z' {
-					buf[j] = c + 'a' - 'A'
-				}
-			}
-			// Only map lookups read it, and they keep no key: buf does not escape.
-			h = unsafe.String(&buf[0], n)
-			break
-		}
-	}
-	cands, ok := p.index.exact[h]
+	cands, ok := p.index.exact.lookupFold(h)
 	if !ok {
 		cands = p.index.anyHost
-		if len(p.index.wild) > 0 {
+		if p.index.wild.slots != nil {
 			// The longest parent first.
 			for i := 0; i < len(h); i++ {
 				if h[i] != '.' {
 					continue
 				}
-				if c, ok := p.index.wild[h[i+1:]]; ok {
+				if c, ok := p.index.wild.lookupFold(h[i+1:]); ok {
 					cands = c
 					break
 				}
@@ -157,8 +144,8 @@ func (p *Policy) Match(t *Target, client netip.Addr) *Rule {
 		}
 	}
 	list := cands.other
-	if len(cands.bySeg) > 0 {
-		if l, ok := cands.bySeg[firstSegment(t.Path)]; ok {
+	if cands.bySeg.slots != nil {
+		if l, ok := cands.bySeg.lookup(firstSegment(t.Path)); ok {
 			list = l
 		}
 	}

@@ -1,0 +1,152 @@
+package policy
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// fastPolicy mixes what the index has to get right: exact hosts under wildcard
+// parents, nested wildcards, rules without hosts, first segments named by some
+// rules and wildcards by others, case-sensitive segments, methods and networks.
+const fastPolicy = `default: deny
+rules:
+  - hosts: [a.b.example.com]
+    paths: ["/admin/**"]
+    action: deny
+  - hosts: ["*.b.example.com"]
+    paths: ["/Admin/*", "/x"]
+    action: public
+  - hosts: ["*.example.com", app.example.org]
+    paths: ["/*/static/**"]
+    methods: [GET, HEAD]
+    action: public
+  - paths: ["/internal/**"]
+    networks: [10.0.0.0/8, "2001:db8::/32"]
+    action: authenticated
+  - hosts: ["[2001:db8::1]", 192.0.2.10]
+    action: authenticated
+    roles: [ops]
+  - hosts: [b.example.com]
+    action: deny
+  - hosts: ["*.example.com"]
+    paths: ["/", "/admin"]
+    action: authenticated
+  - paths: ["/**"]
+    methods: [BREW]
+    action: public
+`
+
+// matchLinear is Match without the index or the fast paths: every rule in order,
+// hosts compared after lowering the request's host.
+func matchLinear(p *Policy, t *Target, client netip.Addr) *Rule {
+	host := strings.ToLower(t.Host)
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.hosts != nil {
+			ok := false
+			for _, h := range r.hosts {
+				if parent, wild := strings.CutPrefix(h, "*."); wild {
+					ok = ok || strings.HasSuffix(host, "."+parent)
+				} else {
+					ok = ok || host == h
+				}
+			}
+			if !ok {
+				continue
+			}
+		}
+		if r.matches(t, client) {
+			return r
+		}
+	}
+	return &p.def
+}
+
+// FuzzFastPathMatchesCanonical: the fast paths give the answers of the slow ones.
+// A host plainHost accepts is what canonicalHostSlow returns for it; a path the
+// scan finds canonical is what rewritePath makes of it; and Match (hash tables
+// folding case, the first-segment index) picks the rule a linear scan of every
+// rule picks, for the host in any case.
+func FuzzFastPathMatchesCanonical(f *testing.F) {
+	for _, tc := range canonTable {
+		f.Add(tc.method, tc.host, tc.target, []byte{10, 1, 2, 3})
+	}
+	for _, h := range []string{"a.b.example.com", "A.B.Example.COM", "x.a.b.example.com", "b.example.com", "example.com",
+		"app.example.org", "app7.example.com", "q.t96.example.net", "[2001:db8::1]", "192.0.2.10", "192.0.2.10.", "a-b.c", "a.-b", "1a.2b"} {
+		for _, target := range []string{"/", "/admin", "/admin/x", "/Admin/y", "/x", "/v/static/a", "/internal/z", "/api/v0/q", "/healthz2"} {
+			f.Add("GET", h, target, []byte(nil))
+			f.Add("BREW", h, target, []byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+		}
+	}
+	policies := []*Policy{mustParse(f, fastPolicy), bigPolicy(f)}
+	f.Fuzz(func(t *testing.T, method, host, target string, client []byte) {
+		if plainHost(host) {
+			if h, ok := canonicalHostSlow(host); !ok || h != host {
+				t.Fatalf("plainHost(%q), but canonicalHostSlow gives %q, %v", host, h, ok)
+			}
+		}
+		if h, ok := canonicalHost(host); ok {
+			if p, clean, _, err := scanPath(target, h); err == nil && clean {
+				if out, err := rewritePath(p); err != nil || out != p {
+					t.Fatalf("%q scanned as canonical %q, rewritten %q, %v", target, p, out, err)
+				}
+			}
+		}
+		tg, err := Canonicalize(method, host, target)
+		if err != nil {
+			return
+		}
+		var addr netip.Addr
+		switch len(client) {
+		case 4:
+			addr = netip.AddrFrom4([4]byte(client))
+		case 16:
+			addr = netip.AddrFrom16([16]byte(client))
+		}
+		for _, p := range policies {
+			want := matchLinear(p, &tg, addr)
+			for _, h := range []string{tg.Host, strings.ToUpper(tg.Host), strings.ToLower(tg.Host)} {
+				t2 := tg
+				t2.Host = h
+				if got := p.Match(&t2, addr); got != want {
+					t.Fatalf("%s %q %q from %v: Match gives rule %s, a linear scan %s", method, h, tg.Path, addr, got.Name, want.Name)
+				}
+			}
+		}
+	})
+}
+
+// TestTable: the hash table finds every key, in any case for lookupFold, and
+// nothing else.
+func TestTable(t *testing.T) {
+	m := map[string]int{}
+	for i, k := range []string{"", "a", "ab", "abc", "abcd", "abcdefg", "abcdefgh", "abcdefghi", "app.example.com", "app7.example.com",
+		"a.very.long.host.name.below.example.com", "2001:db8::1", "192.0.2.10"} {
+		m[k] = i + 1
+	}
+	tb := newTable(m)
+	if tb.len() != len(m) {
+		t.Fatalf("%d keys, want %d", tb.len(), len(m))
+	}
+	for k, v := range m {
+		if got, ok := tb.lookup(k); !ok || got != v {
+			t.Errorf("lookup(%q) = %d, %v", k, got, ok)
+		}
+		if got, ok := tb.lookupFold(strings.ToUpper(k)); !ok || got != v {
+			t.Errorf("lookupFold(%q) = %d, %v", strings.ToUpper(k), got, ok)
+		}
+		if _, ok := tb.lookup(k + "x"); ok {
+			t.Errorf("lookup(%q) found", k+"x")
+		}
+		if k != strings.ToUpper(k) {
+			if _, ok := tb.lookup(strings.ToUpper(k)); ok {
+				t.Errorf("lookup(%q) found", strings.ToUpper(k))
+			}
+		}
+	}
+	var empty table[int]
+	if _, ok := empty.lookupFold("a"); ok {
+		t.Fatal("empty table found a key")
+	}
+}

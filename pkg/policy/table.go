@@ -1,0 +1,139 @@
+package policy
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"math/bits"
+	"unsafe"
+)
+
+// table is a read-only hash table from strings to values, built once when a
+// policy is compiled and looked up on every request without allocating. Its hash
+// reads eight bytes at a time and folds ASCII case (c|0x20), so a host can be
+// looked up in any case without lowering it first; keys are compared exactly, or
+// (lookupFold) with the request's bytes folded the same way. Open addressing,
+// linear probing, at most half full; the seed is random per table, so that
+// nobody can choose hosts that collide with a policy's.
+type table[V any] struct {
+	seed  uint64
+	mask  uint64
+	slots []tableSlot[V] // a power of two long; nil when empty
+}
+
+type tableSlot[V any] struct {
+	key  string
+	val  V
+	used bool
+}
+
+const (
+	hashMul  = 0x9E3779B97F4A7C15
+	foldMask = 0x2020202020202020
+)
+
+// hashFold hashes s with every byte or'ed with 0x20: for the bytes of a
+// canonical host (letters, digits, '-', '.', ':') that maps upper case to lower
+// case and leaves the rest alone.
+func hashFold(s string, seed uint64) uint64 {
+	h := seed ^ uint64(len(s))*hashMul
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	n := len(b)
+	switch {
+	case n >= 8:
+		for len(b) > 8 {
+			h = mix(h, binary.LittleEndian.Uint64(b)|foldMask)
+			b = b[8:]
+		}
+		// The last eight bytes, overlapping what came before when n is not a multiple of 8.
+		h = mix(h, binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[n-8:]), 8))|foldMask)
+	case n >= 4:
+		w := uint64(binary.LittleEndian.Uint32(b))<<32 | uint64(binary.LittleEndian.Uint32(b[n-4:]))
+		h = mix(h, w|foldMask)
+	case n > 0:
+		w := uint64(b[0])<<16 | uint64(b[n/2])<<8 | uint64(b[n-1])
+		h = mix(h, w|0x202020)
+	}
+	return h ^ h>>29
+}
+
+func mix(h, w uint64) uint64 {
+	hi, lo := bits.Mul64(h^w, hashMul)
+	return hi ^ lo
+}
+
+// equalFold reports whether s, its bytes or'ed with 0x20, equals key (which is
+// lower case: every byte already has 0x20 set).
+func equalFold(s, key string) bool {
+	if len(s) != len(key) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i]|0x20 != key[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// newTable builds the table of m. Keys of a table looked up with lookupFold must
+// be lower case.
+func newTable[V any](m map[string]V) table[V] {
+	var t table[V]
+	if len(m) == 0 {
+		return t
+	}
+	var seed [8]byte
+	_, _ = rand.Read(seed[:]) // crypto/rand.Read never fails (Go 1.24+)
+	t.seed = binary.LittleEndian.Uint64(seed[:])
+	n := 8
+	for n < 2*len(m) {
+		n *= 2
+	}
+	t.slots = make([]tableSlot[V], n)
+	t.mask = uint64(n - 1)
+	for k, v := range m {
+		i := hashFold(k, t.seed) & t.mask
+		for t.slots[i].used {
+			i = (i + 1) & t.mask
+		}
+		t.slots[i] = tableSlot[V]{key: k, val: v, used: true}
+	}
+	return t
+}
+
+// lookup finds s exactly.
+func (t *table[V]) lookup(s string) (V, bool) {
+	if t.slots != nil {
+		for i := hashFold(s, t.seed) & t.mask; t.slots[i].used; i = (i + 1) & t.mask {
+			if t.slots[i].key == s {
+				return t.slots[i].val, true
+			}
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+// lookupFold finds s in any ASCII case (s is a canonical host: letters, digits,
+// '-', '.', ':').
+func (t *table[V]) lookupFold(s string) (V, bool) {
+	if t.slots != nil {
+		for i := hashFold(s, t.seed) & t.mask; t.slots[i].used; i = (i + 1) & t.mask {
+			if sl := &t.slots[i]; sl.key == s || equalFold(s, sl.key) {
+				return sl.val, true
+			}
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+func (t *table[V]) len() int {
+	n := 0
+	for i := range t.slots {
+		if t.slots[i].used {
+			n++
+		}
+	}
+	return n
+}
