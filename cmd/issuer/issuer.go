@@ -29,6 +29,7 @@ import (
 	"github.com/vexen/vexen-auth/pkg/store"
 	_ "github.com/vexen/vexen-auth/pkg/store/postgres" // DATABASE_URL=postgres://…
 	_ "github.com/vexen/vexen-auth/pkg/store/sqlite"   // DATABASE_URL=sqlite:PATH (default)
+	"github.com/vexen/vexen-auth/pkg/tracing"
 )
 
 // Main is the issuer program: ParseFlags, then Run, then Close. Tests start it
@@ -46,14 +47,19 @@ type Main struct {
 	AuditLog        string // file the audit log is appended to; "": Stdout (serve) or Stderr (admin commands)
 	ShutdownTimeout time.Duration
 	TLS             cli.TLSOptions // of the HTTP and metrics listeners
-	trustedProxies  []string
-	argon2Memory    int
-	argon2Time      int
-	argon2Threads   int
-	rateIP          string
-	rateAccount     string
-	rateRefresh     string
-	set             *config.Set
+	// Tracing is the OTEL_* environment (read with the flags): one span per
+	// request of `issuer serve`; off unless an endpoint is set.
+	Tracing        tracing.Config
+	trustedProxies []string
+	getenv         func(string) string
+	tracer         *tracing.Provider
+	argon2Memory   int
+	argon2Time     int
+	argon2Threads  int
+	rateIP         string
+	rateAccount    string
+	rateRefresh    string
+	set            *config.Set
 
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
@@ -100,6 +106,7 @@ func NewMain() *Main {
 // flags binds every setting of the issuer to a flag and its variable.
 func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s := config.New(name, getenv)
+	m.getenv = getenv
 	m.set = s
 	c := &m.Config
 	s.String(&m.Listen, "listen", "ISSUER_LISTEN", "address to serve HTTP on (the API, the pages, the JWKS; never /metrics)")
@@ -187,7 +194,9 @@ func (m *Main) validate() error {
 	if _, err := cli.Logger(io.Discard, m.LogFormat, m.LogLevel); err != nil {
 		return err
 	}
-	return nil
+	var err2 error
+	m.Tracing, err2 = cli.TracingConfig(m.getenv)
+	return err2
 }
 
 // parseRate reads "EVENTS/PERIOD", e.g. "30/1m"; the burst is EVENTS.
@@ -231,6 +240,9 @@ func (m *Main) buildService(ctx context.Context, admin bool) error {
 	}
 	m.Registry = cli.Registry()
 	deps := issue.Deps{Store: m.store, Registerer: m.Registry, Logger: m.Logger, Audit: m.Audit}
+	if !admin {
+		deps.TracerProvider = m.tracer.TracerProvider()
+	}
 	if m.rdb != nil {
 		cache := rediscache.New(m.rdb, rediscache.Options{Prefix: m.RedisPrefix, Registerer: m.Registry, Logger: m.Logger})
 		deps.Cache = cache
@@ -263,6 +275,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	tlsCfg, err := cli.ServerTLS(m.TLS, m.Logger)
 	if err != nil {
+		return cli.Usage(err)
+	}
+	if m.tracer, err = cli.StartTracing(ctx, m.Tracing, "vexen-issuer", m.Logger); err != nil {
 		return cli.Usage(err)
 	}
 	if err := m.buildService(ctx, false); err != nil {
@@ -346,6 +361,8 @@ func (m *Main) Close() error {
 	if m.metricsSrv != nil {
 		errs = append(errs, cli.Shutdown(m.metricsSrv, m.ShutdownTimeout))
 	}
+	errs = append(errs, cli.StopTracing(m.tracer)) // the spans of the last requests
+	m.tracer = nil
 	if m.Service != nil {
 		errs = append(errs, m.Service.Close())
 	}
