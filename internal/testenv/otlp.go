@@ -149,14 +149,15 @@ func (r *OTLPReceiver) add(req *collectortrace.ExportTraceServiceRequest) {
 func attrs(kvs []*commonpb.KeyValue) map[string]string {
 	m := make(map[string]string, len(kvs))
 	for _, kv := range kvs {
-		v := kv.GetValue()
-		switch {
-		case v.GetStringValue() != "":
-			m[kv.GetKey()] = v.GetStringValue()
-		case v.GetIntValue() != 0:
-			m[kv.GetKey()] = strconv.FormatInt(v.GetIntValue(), 10)
+		switch v := kv.GetValue().GetValue().(type) {
+		case *commonpb.AnyValue_StringValue:
+			m[kv.GetKey()] = v.StringValue
+		case *commonpb.AnyValue_IntValue:
+			m[kv.GetKey()] = strconv.FormatInt(v.IntValue, 10)
+		case *commonpb.AnyValue_BoolValue:
+			m[kv.GetKey()] = strconv.FormatBool(v.BoolValue)
 		default:
-			m[kv.GetKey()] = fmt.Sprint(v.GetValue())
+			m[kv.GetKey()] = fmt.Sprint(kv.GetValue())
 		}
 	}
 	return m
