@@ -629,6 +629,11 @@ func commandUsage(w io.Writer, cmd string, s *config.Set) {
 	fmt.Fprintln(w, "  JWT_SECRET_KEY or JWT_SECRET_KEY_FILE (environment only)\n    \tshared secret for --alg HS256")
 }
 
+// tracingHelp lists the OTEL_* variables `issuer serve` reads.
+const tracingHelp = "  OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL (grpc|http/protobuf),\n" +
+	"  OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER (environment only)\n" +
+	"    \tOpenTelemetry tracing: one span per request; off unless an endpoint is set"
+
 func usage(w io.Writer, m *Main, getenv func(string) string) {
 	fmt.Fprint(w, `Usage:
   issuer [serve] [flags]                 run the service (default)
@@ -638,7 +643,8 @@ func usage(w io.Writer, m *Main, getenv func(string) string) {
   issuer sessions list --email E
   issuer sessions revoke --email E       revoke every session of the user
   issuer keys rotate [flags]             add a new signing key (the newest signs)
-  issuer healthcheck [URL]               exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 2xx
+  issuer healthcheck [--cacert F] [--cert F --key F] [URL]
+                                         exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 2xx
   issuer --version                       print version, commit and Go version
 
 issuer COMMAND --help shows a command's own usage and flags.
@@ -647,4 +653,5 @@ Flags (each also read from the environment variable shown, or from --config FILE
 `)
 	m.flags("issuer", getenv).PrintDefaults(w)
 	fmt.Fprintln(w, "  JWT_SECRET_KEY or JWT_SECRET_KEY_FILE (environment only)\n    \tshared secret for --alg HS256")
+	fmt.Fprintln(w, tracingHelp)
 }
