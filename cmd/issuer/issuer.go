@@ -194,9 +194,9 @@ func (m *Main) validate() error {
 	if _, err := cli.Logger(io.Discard, m.LogFormat, m.LogLevel); err != nil {
 		return err
 	}
-	var err2 error
-	m.Tracing, err2 = cli.TracingConfig(m.getenv)
-	return err2
+	tc, err := cli.TracingConfig(m.getenv)
+	m.Tracing = tc
+	return err
 }
 
 // parseRate reads "EVENTS/PERIOD", e.g. "30/1m"; the burst is EVENTS.
