@@ -29,6 +29,7 @@ import (
 	"github.com/vexen/vexen-auth/pkg/store"
 	_ "github.com/vexen/vexen-auth/pkg/store/postgres" // DATABASE_URL=postgres://…
 	_ "github.com/vexen/vexen-auth/pkg/store/sqlite"   // DATABASE_URL=sqlite:PATH (default)
+	"github.com/vexen/vexen-auth/pkg/tracing"
 )
 
 // Main is the issuer program: ParseFlags, then Run, then Close. Tests start it
@@ -46,14 +47,19 @@ type Main struct {
 	AuditLog        string // file the audit log is appended to; "": Stdout (serve) or Stderr (admin commands)
 	ShutdownTimeout time.Duration
 	TLS             cli.TLSOptions // of the HTTP and metrics listeners
-	trustedProxies  []string
-	argon2Memory    int
-	argon2Time      int
-	argon2Threads   int
-	rateIP          string
-	rateAccount     string
-	rateRefresh     string
-	set             *config.Set
+	// Tracing is the OTEL_* environment (read with the flags): one span per
+	// request of `issuer serve`; off unless an endpoint is set.
+	Tracing        tracing.Config
+	trustedProxies []string
+	getenv         func(string) string
+	tracer         *tracing.Provider
+	argon2Memory   int
+	argon2Time     int
+	argon2Threads  int
+	rateIP         string
+	rateAccount    string
+	rateRefresh    string
+	set            *config.Set
 
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
@@ -100,6 +106,7 @@ func NewMain() *Main {
 // flags binds every setting of the issuer to a flag and its variable.
 func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s := config.New(name, getenv)
+	m.getenv = getenv
 	m.set = s
 	c := &m.Config
 	s.String(&m.Listen, "listen", "ISSUER_LISTEN", "address to serve HTTP on (the API, the pages, the JWKS; never /metrics)")
@@ -187,7 +194,9 @@ func (m *Main) validate() error {
 	if _, err := cli.Logger(io.Discard, m.LogFormat, m.LogLevel); err != nil {
 		return err
 	}
-	return nil
+	tc, err := cli.TracingConfig(m.getenv)
+	m.Tracing = tc
+	return err
 }
 
 // parseRate reads "EVENTS/PERIOD", e.g. "30/1m"; the burst is EVENTS.
@@ -231,6 +240,9 @@ func (m *Main) buildService(ctx context.Context, admin bool) error {
 	}
 	m.Registry = cli.Registry()
 	deps := issue.Deps{Store: m.store, Registerer: m.Registry, Logger: m.Logger, Audit: m.Audit}
+	if !admin {
+		deps.TracerProvider = m.tracer.TracerProvider()
+	}
 	if m.rdb != nil {
 		cache := rediscache.New(m.rdb, rediscache.Options{Prefix: m.RedisPrefix, Registerer: m.Registry, Logger: m.Logger})
 		deps.Cache = cache
@@ -263,6 +275,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	tlsCfg, err := cli.ServerTLS(m.TLS, m.Logger)
 	if err != nil {
+		return cli.Usage(err)
+	}
+	if m.tracer, err = cli.StartTracing(ctx, m.Tracing, "vexen-issuer", m.Logger); err != nil {
 		return cli.Usage(err)
 	}
 	if err := m.buildService(ctx, false); err != nil {
@@ -346,6 +361,8 @@ func (m *Main) Close() error {
 	if m.metricsSrv != nil {
 		errs = append(errs, cli.Shutdown(m.metricsSrv, m.ShutdownTimeout))
 	}
+	errs = append(errs, cli.StopTracing(m.tracer)) // the spans of the last requests
+	m.tracer = nil
 	if m.Service != nil {
 		errs = append(errs, m.Service.Close())
 	}
@@ -627,6 +644,11 @@ func commandUsage(w io.Writer, cmd string, s *config.Set) {
 	fmt.Fprintln(w, "  JWT_SECRET_KEY or JWT_SECRET_KEY_FILE (environment only)\n    \tshared secret for --alg HS256")
 }
 
+// tracingHelp lists the OTEL_* variables `issuer serve` reads.
+const tracingHelp = "  OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL (grpc|http/protobuf),\n" +
+	"  OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER (environment only)\n" +
+	"    \tOpenTelemetry tracing: one span per request; off unless an endpoint is set"
+
 func usage(w io.Writer, m *Main, getenv func(string) string) {
 	fmt.Fprint(w, `Usage:
   issuer [serve] [flags]                 run the service (default)
@@ -642,7 +664,8 @@ func usage(w io.Writer, m *Main, getenv func(string) string) {
   issuer sessions list --email E
   issuer sessions revoke --email E       revoke every session of the user
   issuer keys rotate [flags]             add a new signing key (the newest signs)
-  issuer healthcheck [URL]               exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 2xx
+  issuer healthcheck [--cacert F] [--cert F --key F] [URL]
+                                         exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 2xx
   issuer --version                       print version, commit and Go version
 
 issuer COMMAND --help shows a command's own usage and flags.
@@ -651,4 +674,5 @@ Flags (each also read from the environment variable shown, or from --config FILE
 `)
 	m.flags("issuer", getenv).PrintDefaults(w)
 	fmt.Fprintln(w, "  JWT_SECRET_KEY or JWT_SECRET_KEY_FILE (environment only)\n    \tshared secret for --alg HS256")
+	fmt.Fprintln(w, tracingHelp)
 }

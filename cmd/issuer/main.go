@@ -9,7 +9,7 @@
 //	issuer sessions revoke --email E
 //	issuer keys rotate
 //	issuer --version                  print version, commit and Go version
-//	issuer healthcheck [URL]          exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 2xx
+//	issuer healthcheck [--cacert F] [--cert F --key F] [URL]   exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 2xx
 //
 // Every flag can also come from the environment variable its --help line names.
 package main

@@ -6,7 +6,7 @@
 //	verifier policy check FILE
 //	verifier policy explain --policy FILE --method M --host H --path P [--roles a,b] [--mfa] [--client IP]
 //	verifier --version      print version, commit and Go version
-//	verifier healthcheck [URL]   exit 0 when URL (default http://127.0.0.1:8081/readyz) answers 2xx
+//	verifier healthcheck [--cacert F] [--cert F --key F] [URL]   exit 0 when URL (default http://127.0.0.1:8081/readyz) answers 2xx
 //
 // Every flag can also come from the environment variable its --help line names.
 package main
@@ -54,9 +54,12 @@ func runErr(ctx context.Context, args []string, getenv func(string) string, stdo
 	m.Stderr = stderr
 	if err := m.ParseFlags(args, getenv); err != nil {
 		if errors.Is(err, config.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: verifier [flags]\n       verifier --version    print version, commit and Go version\n       verifier healthcheck [URL]   exit 0 when URL (default http://127.0.0.1:8081/readyz) answers 2xx\n       verifier policy check FILE | explain … (verifier policy --help)\n\nverifier COMMAND --help shows a command's own usage and flags.\n\nFlags (each also read from the environment variable shown, or from --config FILE; precedence flag > environment > file > default):")
+			fmt.Fprintln(stdout, "Usage: verifier [flags]\n       verifier --version    print version, commit and Go version\n       verifier healthcheck [--cacert F] [--cert F --key F] [URL]   exit 0 when URL (default http://127.0.0.1:8081/readyz) answers 2xx\n       verifier policy check FILE | explain … (verifier policy --help)\n\nverifier COMMAND --help shows a command's own usage and flags.\n\nFlags (each also read from the environment variable shown, or from --config FILE; precedence flag > environment > file > default):")
 			m.flags(getenv).PrintDefaults(stdout)
 			fmt.Fprintln(stdout, "  JWT_SECRET_KEY or JWT_SECRET_KEY_FILE (environment only)\n    \tshared secret of HS256 deployments; then no JWKS is fetched")
+			fmt.Fprintln(stdout, "  OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL (grpc|http/protobuf),\n"+
+				"  OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER (environment only)\n"+
+				"    \tOpenTelemetry tracing of the decisions that leave the cache; off unless an endpoint is set")
 			return nil
 		}
 		return err

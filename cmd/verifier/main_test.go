@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -31,6 +32,7 @@ type stack struct {
 	prefix   string
 	issuer   *httptest.Server
 	svc      *issue.Service
+	env      map[string]string // more environment for the verifiers (OTEL_*…)
 }
 
 func newStack(t *testing.T, dbURL, redisURL, prefix string) *stack {
@@ -89,6 +91,7 @@ func (s *stack) verifier(args ...string) *Main {
 		"JWKS_URL":        s.issuer.URL + "/.well-known/jwks.json",
 		"VERIFIER_ISSUER": s.issuer.URL,
 	}
+	maps.Copy(env, s.env)
 	m := NewMain()
 	testenv.Must(s.t, m.ParseFlags(append([]string{"--listen", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }), "parse")
 	m.Stdout, m.Stderr = io.Discard, io.Discard

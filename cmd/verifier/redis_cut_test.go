@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/vexen/vexen-auth/internal/testenv"
 	"github.com/vexen/vexen-auth/pkg/issue"
@@ -156,14 +157,16 @@ func hashHex(tok string) string {
 }
 
 // grpcCheck asks the verifier's ext_authz server about a bearer token and returns
-// the status code of its answer (OK: allowed).
-func grpcCheck(t *testing.T, m *Main, token string) codes.Code {
+// the status code of its answer (OK: allowed); md are metadata key-value pairs
+// sent with the call.
+func grpcCheck(t *testing.T, m *Main, token string, md ...string) codes.Code {
 	t.Helper()
 	cc, err := grpc.NewClient(m.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	testenv.Must(t, err, "grpc client")
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, md...)
 	resp, err := authv3.NewAuthorizationClient(cc).Check(ctx, &authv3.CheckRequest{
 		Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
 			Http: &authv3.AttributeContext_HttpRequest{

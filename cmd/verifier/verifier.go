@@ -29,6 +29,7 @@ import (
 	"github.com/vexen/vexen-auth/pkg/store"
 	_ "github.com/vexen/vexen-auth/pkg/store/postgres" // DATABASE_URL=postgres://…
 	_ "github.com/vexen/vexen-auth/pkg/store/sqlite"   // DATABASE_URL=sqlite:PATH (default)
+	"github.com/vexen/vexen-auth/pkg/tracing"
 	"github.com/vexen/vexen-auth/pkg/verify"
 )
 
@@ -51,9 +52,14 @@ type Main struct {
 	PolicyFile     string
 	// TLS of the HTTP, gRPC and metrics listeners; the client CA is not asked
 	// for on the metrics listener.
-	TLS            cli.TLSOptions
-	AuditLog       string // file the audit log is appended to; "" = Stdout
+	TLS      cli.TLSOptions
+	AuditLog string // file the audit log is appended to; "" = Stdout
+	// Tracing is the OTEL_* environment (ParseFlags reads it): spans of the
+	// decisions that leave the cache; off unless an endpoint is set.
+	Tracing        tracing.Config
 	trustedProxies []string
+	getenv         func(string) string
+	tracer         *tracing.Provider
 
 	Stdout io.Writer // the audit log without AuditLog; nil = os.Stdout
 	Stderr io.Writer
@@ -100,6 +106,7 @@ func NewMain() *Main {
 func (m *Main) flags(getenv func(string) string) *config.Set {
 	s := config.New("verifier", getenv)
 	m.set = s
+	m.getenv = getenv
 	c := &m.Config
 	s.String(&m.Listen, "listen", "VERIFIER_LISTEN", "address to serve the HTTP decision endpoint (/auth), health and metrics on")
 	s.String(&m.GRPCListen, "grpc-listen", "VERIFIER_GRPC_LISTEN", "address of the Envoy ext_authz v3 gRPC server; empty = off")
@@ -193,6 +200,9 @@ func (m *Main) validate() error {
 	if m.MaxHeaderBytes < 4096 {
 		return config.Invalid("VERIFIER_MAX_HEADER_BYTES", "%d is below 4096", m.MaxHeaderBytes)
 	}
+	if m.Tracing, err = cli.TracingConfig(m.getenv); err != nil {
+		return err
+	}
 	_, err = cli.Logger(io.Discard, m.LogFormat, m.LogLevel)
 	return err
 }
@@ -226,9 +236,13 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return cli.Usage(err)
 	}
+	if m.tracer, err = cli.StartTracing(ctx, m.Tracing, "vexen-verifier", m.Logger); err != nil {
+		return cli.Usage(err)
+	}
 	st := m.store
 	m.Registry = cli.Registry()
-	deps := verify.Deps{Sessions: st, Registerer: m.Registry, Logger: m.Logger, Audit: m.Audit}
+	deps := verify.Deps{Sessions: st, Registerer: m.Registry, Logger: m.Logger, Audit: m.Audit,
+		TracerProvider: m.tracer.TracerProvider()}
 	if rdb := m.rdb; rdb != nil {
 		deps.Shared = rediscache.New(rdb, rediscache.Options{Prefix: m.RedisPrefix, Registerer: m.Registry, Logger: m.Logger})
 		m.Registry.MustRegister(redisprometheus.NewCollector("vexen", "verifier_redis", rdb))
@@ -420,6 +434,8 @@ func (m *Main) Close() error {
 	if m.hup != nil {
 		signal.Stop(m.hup)
 	}
+	errs = append(errs, cli.StopTracing(m.tracer)) // the spans of the last decisions
+	m.tracer = nil
 	if m.cancel != nil {
 		m.cancel()
 		m.bg.Wait()

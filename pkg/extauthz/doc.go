@@ -33,6 +33,13 @@
 // all, its failure_mode_allow: false and status_on_error decide; the sample
 // bootstraps in the repository's envoy/ directory set them.
 //
+// # Tracing
+//
+// The W3C trace context (traceparent, tracestate) is taken from the gRPC call's
+// metadata, where Envoy's tracing puts it with its ext_authz span as parent, else
+// from the original request's headers, and handed to the Decider in the Request;
+// the verifier reads it only for a decision it traces.
+//
 // # Browser mode
 //
 // With Options.LoginURL set, a route that asks for it explicitly (the context

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/vexen/vexen-auth/pkg/verify"
 )
@@ -197,6 +198,7 @@ func (s *Server) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.Ch
 		navigation(hdr, r.Method, r.Source)
 	r.RequireRoles = ext[RolesKey]
 	r.RequireMFA = ext[MFAKey] == "1" || ext[MFAKey] == "true"
+	r.TraceParent, r.TraceState = traceContext(ctx, hdr)
 
 	d, err := s.decider.Decide(ctx, &r)
 	if err != nil || d.Reason == verify.ReasonUnavailable || (!d.Allow && d.Status == 503) {
@@ -279,3 +281,16 @@ func NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 }
 
 var _ authv3.AuthorizationServer = authService{}
+
+// traceContext is the W3C trace context of a Check: the gRPC call's own metadata
+// (Envoy's tracing sets it, with the ext_authz span as parent), else the original
+// request's headers. Absent, it allocates nothing.
+func traceContext(ctx context.Context, hdr headers) (parent, state string) {
+	if v := metadata.ValueFromIncomingContext(ctx, "traceparent"); len(v) > 0 {
+		if s := metadata.ValueFromIncomingContext(ctx, "tracestate"); len(s) > 0 {
+			state = s[0]
+		}
+		return v[0], state
+	}
+	return hdr.get("traceparent", ","), hdr.get("tracestate", ",")
+}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vexen/vexen-auth/internal/strictjson"
 	"github.com/vexen/vexen-auth/pkg/audit"
 )
@@ -123,10 +125,19 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if found {
 		ep = rt.endpoint
 	}
+	var span trace.Span
+	if h.s.tracer != nil {
+		var ctx context.Context
+		ctx, span = h.s.startSpan(r, ep, found)
+		r = r.WithContext(ctx)
+	}
 	defer func() {
 		code := sw.code
 		if code == 0 {
 			code = http.StatusOK
+		}
+		if span != nil {
+			endSpan(span, code)
 		}
 		h.s.m.requests.WithLabelValues(ep, strconv.Itoa(code)).Inc()
 		h.s.m.duration[ep].Observe(time.Since(start).Seconds())

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vexen/vexen-auth/pkg/audit"
 	"github.com/vexen/vexen-auth/pkg/hostlist"
@@ -114,6 +115,9 @@ type Deps struct {
 	// user change (see audit.Event*); nil means no audit log.
 	Audit audit.Recorder
 	Now   func() time.Time // nil: time.Now
+	// TracerProvider gets one server span per HTTP request, named after its
+	// endpoint (issuer.login, issuer.refresh…); nil = no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // cacheTimeout bounds each Redis write-through; it runs detached from the request's
@@ -135,6 +139,7 @@ type Service struct {
 	m        *metrics
 	log      *slog.Logger
 	audit    audit.Recorder // nil: no audit log
+	tracer   trace.Tracer   // nil: no spans
 	now      func() time.Time
 	trusted  []netip.Prefix
 	handler  *apiHandler
@@ -218,6 +223,9 @@ func newService(cfg Config, d Deps) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if d.TracerProvider != nil {
+		s.tracer = d.TracerProvider.Tracer("github.com/vexen/vexen-auth/pkg/issue")
 	}
 	if s.now == nil {
 		s.now = time.Now

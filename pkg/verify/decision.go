@@ -35,6 +35,11 @@ type Request struct {
 	// policy asks. They never loosen it.
 	RequireRoles string
 	RequireMFA   bool
+	// TraceParent and TraceState are the W3C trace context the proxy sent
+	// (traceparent, tracestate), read only when the decision is traced: it leaves
+	// the cache and a TracerProvider is installed. "" = none.
+	TraceParent string
+	TraceState  string
 }
 
 // Reason is the fixed, bounded set of decision reasons; it labels metrics.

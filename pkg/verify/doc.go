@@ -138,6 +138,15 @@
 // a plain http(s) URL; otherwise rd is left out. API calls always get 401. nginx
 // cannot pass a 302 from auth_request: use its error_page 401 instead.
 //
+// # Tracing
+//
+// With Deps.TracerProvider set, a decision that leaves the local cache (a miss,
+// or a stale entry rechecked) makes a SpanDecide server span, child of the
+// Request's TraceParent, with SpanRedisLookup, SpanSignature and
+// SpanSessionState below it. A cached decision makes no span and allocates
+// nothing either way (TestCachedDecideAllocates0Traced). Spans carry the reason,
+// status, rule and backend results: never the token, host or path.
+//
 // # Metrics
 //
 //	vexen_verifier_decisions_total{decision="allow|deny|error",reason}

@@ -10,6 +10,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vexen/vexen-auth/pkg/audit"
 	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
@@ -38,7 +39,8 @@ type fixture struct {
 	sessions *verifytest.Sessions
 	shared   *verifytest.Shared
 	reg      *prometheus.Registry
-	audit    audit.Recorder // Deps.Audit
+	audit    audit.Recorder       // Deps.Audit
+	tp       trace.TracerProvider // Deps.TracerProvider
 	cfg      Config
 	v        *Verifier
 	verifies atomic.Int64
@@ -48,7 +50,10 @@ type fixture struct {
 type fixtureOption func(*fixture)
 
 func withAudit(r audit.Recorder) fixtureOption { return func(f *fixture) { f.audit = r } }
-func withRedis() fixtureOption                 { return func(f *fixture) { f.shared = verifytest.NewShared() } }
+func withTracer(tp trace.TracerProvider) fixtureOption {
+	return func(f *fixture) { f.tp = tp }
+}
+func withRedis() fixtureOption { return func(f *fixture) { f.shared = verifytest.NewShared() } }
 func withConfig(fn func(*Config)) fixtureOption {
 	return func(f *fixture) { fn(&f.cfg) }
 }
@@ -73,7 +78,7 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 func (f *fixture) start() {
 	t := f.t
 	t.Helper()
-	d := Deps{Sessions: f.sessions, Registerer: f.reg, Now: f.clock.Now, Audit: f.audit}
+	d := Deps{Sessions: f.sessions, Registerer: f.reg, Now: f.clock.Now, Audit: f.audit, TracerProvider: f.tp}
 	if f.shared != nil {
 		d.Shared = f.shared
 	}

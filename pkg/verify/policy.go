@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vexen/vexen-auth/pkg/policy"
 )
@@ -54,7 +55,7 @@ var decisionAnonymous = Decision{Allow: true, Status: http.StatusOK, Reason: Rea
 // token first (401) and then for roles (403) and a second factor (401
 // insufficient_user_authentication). rule is the deciding rule's index, -1 for a
 // request refused before matching.
-func (v *Verifier) decidePolicy(ctx context.Context, ap *activePolicy, r *Request, now time.Time) (d Decision, rule int, err error) {
+func (v *Verifier) decidePolicy(ctx context.Context, ap *activePolicy, r *Request, now time.Time, sp *trace.Span) (d Decision, rule int, err error) {
 	t, err := policy.Canonicalize(r.Method, r.Host, r.Path)
 	if err == nil {
 		err = ap.p.ParamsRefused(&t)
@@ -77,13 +78,13 @@ func (v *Verifier) decidePolicy(ctx context.Context, ap *activePolicy, r *Reques
 		}
 		// Identity headers only for a token that checks out; a bad, revoked or
 		// undecidable one passes as anonymous.
-		id, reason, _ := v.identify(ctx, r, now)
+		id, reason, _ := v.identify(ctx, r, now, sp)
 		if reason != ReasonOK {
 			return decisionAnonymous, m.Index, nil
 		}
 		return Decision{Allow: true, Status: http.StatusOK, Reason: ReasonOK, Identity: id}, m.Index, nil
 	}
-	id, reason, err := v.identify(ctx, r, now)
+	id, reason, err := v.identify(ctx, r, now, sp)
 	if reason != ReasonOK {
 		return deny(reason), m.Index, err
 	}

@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vexen/vexen-auth/pkg/audit"
 	"github.com/vexen/vexen-auth/pkg/hostlist"
@@ -78,6 +79,9 @@ type Deps struct {
 	// second (bursts of DenialAuditBurst); the rest are dropped and counted in
 	// vexen_verifier_audit_denials_dropped_total. nil = no audit of denials.
 	Audit audit.Recorder
+	// TracerProvider gets the spans of the decisions that leave the local cache
+	// (SpanDecide and its children); nil = no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // The bound on denial audit lines, so that a flood of bad requests cannot fill a
@@ -119,6 +123,7 @@ type Verifier struct {
 	shared    Shared
 	log       *slog.Logger
 	denials   *audit.Sampler // nil: no audit of denials
+	tracer    trace.Tracer   // nil: no spans
 	now       func() time.Time
 	m         *metrics
 
@@ -174,6 +179,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Verifier, error) {
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	if d.TracerProvider != nil {
+		v.tracer = d.TracerProvider.Tracer(tracerName)
 	}
 	if d.Audit != nil {
 		v.denials = audit.NewSampler(d.Audit, DenialAuditRate, DenialAuditBurst)
@@ -290,19 +298,21 @@ func (v *Verifier) Ready(ctx context.Context) error {
 
 // Decide answers one request. The cached path (a token seen before, its session
 // known live within the staleness bound) allocates nothing, with or without a
-// policy.
+// policy, and with or without a TracerProvider: only a decision that leaves the
+// cache is traced.
 func (v *Verifier) Decide(ctx context.Context, r *Request) (Decision, error) {
 	start := v.now()
 	ap := v.policy.Load()
 	var d Decision
 	var err error
+	var span trace.Span // set by the miss path when tracing
 	if ap == nil {
-		d, err = v.decide(ctx, r, start)
+		d, err = v.decide(ctx, r, start, &span)
 		d.Rule = policy.LabelNone
 		v.m.decisions[d.Reason].Inc()
 	} else {
 		var rule int
-		d, rule, err = v.decidePolicy(ctx, ap, r, start)
+		d, rule, err = v.decidePolicy(ctx, ap, r, start, &span)
 		if rule < 0 {
 			d.Rule = policy.LabelNone
 			v.m.decisions[d.Reason].Inc()
@@ -312,6 +322,9 @@ func (v *Verifier) Decide(ctx context.Context, r *Request) (Decision, error) {
 		}
 	}
 	v.m.duration.Observe(v.now().Sub(start).Seconds())
+	if span != nil {
+		endDecide(span, d, err)
+	}
 	if d.Reason != ReasonOK && v.log.Enabled(ctx, slog.LevelDebug) {
 		v.logDecision(ctx, r, d, err)
 	}
@@ -385,8 +398,8 @@ func deny(r Reason) Decision {
 
 // decide is the decision without a policy: any valid token passes, as far as the
 // location's tightening (Request.RequireRoles, RequireMFA) allows.
-func (v *Verifier) decide(ctx context.Context, r *Request, now time.Time) (Decision, error) {
-	id, reason, err := v.identify(ctx, r, now)
+func (v *Verifier) decide(ctx context.Context, r *Request, now time.Time, sp *trace.Span) (Decision, error) {
+	id, reason, err := v.identify(ctx, r, now, sp)
 	if reason != ReasonOK {
 		return deny(reason), err
 	}
@@ -398,8 +411,9 @@ func (v *Verifier) decide(ctx context.Context, r *Request, now time.Time) (Decis
 }
 
 // identify checks the request's token: its identity, or the reason it has none
-// (and an error when that could not be decided).
-func (v *Verifier) identify(ctx context.Context, r *Request, now time.Time) (*Identity, Reason, error) {
+// (and an error when that could not be decided). A check that leaves the local
+// cache starts the decision's span in *sp.
+func (v *Verifier) identify(ctx context.Context, r *Request, now time.Time, sp *trace.Span) (*Identity, Reason, error) {
 	tok := r.Token
 	if tok == "" {
 		return nil, ReasonNoToken, nil
@@ -416,7 +430,7 @@ func (v *Verifier) identify(ctx context.Context, r *Request, now time.Time) (*Id
 	var e *entry
 	if !v.cfg.NoLocalCache {
 		if e = v.cache.get(&h); e != nil {
-			if reason, err := v.cached(ctx, &h, e, now); reason != ReasonOK {
+			if reason, err := v.cached(ctx, r, &h, e, now, sp); reason != ReasonOK {
 				return nil, reason, err
 			}
 		}
@@ -426,6 +440,7 @@ func (v *Verifier) identify(ctx context.Context, r *Request, now time.Time) (*Id
 			reason Reason
 			err    error
 		)
+		ctx = v.startDecide(ctx, r, sp)
 		if e, reason, err = v.miss(ctx, tok, &h, now); reason != ReasonOK {
 			return nil, reason, err
 		}
@@ -453,7 +468,7 @@ func (v *Verifier) strictCheck(ctx context.Context, h *[32]byte, e *entry) (Reas
 }
 
 // cached applies the trust rule to a local hit.
-func (v *Verifier) cached(ctx context.Context, h *[32]byte, e *entry, now time.Time) (Reason, error) {
+func (v *Verifier) cached(ctx context.Context, r *Request, h *[32]byte, e *entry, now time.Time, sp *trace.Span) (Reason, error) {
 	ns := now.UnixNano()
 	if ns >= e.deadline {
 		v.cache.remove(h, e)
@@ -471,6 +486,7 @@ func (v *Verifier) cached(ctx context.Context, h *[32]byte, e *entry, now time.T
 	}
 	// Stale entry and a feed that cannot vouch for it: check again, once for all
 	// concurrent requests carrying this token.
+	ctx = v.startDecide(ctx, r, sp)
 	res, ok := v.rechecks.do(ctx, *h, func(fctx context.Context) recheckResult {
 		hv := *h
 		reason, err := v.recheck(fctx, &hv, e, v.now())
@@ -529,7 +545,7 @@ func (v *Verifier) recheck(ctx context.Context, h *[32]byte, e *entry, now time.
 	hx := hex.EncodeToString(h[:])
 	redisMiss := false
 	if v.redisUsable(now) {
-		l, err := v.shared.Lookup(ctx, hx)
+		l, err := v.lookup(ctx, hx)
 		switch {
 		case err != nil:
 			v.m.redisMisses.Add(1)
@@ -573,7 +589,11 @@ func (v *Verifier) recheck(ctx context.Context, h *[32]byte, e *entry, now time.
 // and those of a disabled user are ReasonRevoked (and tombstoned); a session of
 // another user than the token's is ReasonClaims; a store failure is an error.
 func (v *Verifier) sessionLive(ctx context.Context, sid, uid string, now time.Time) (Reason, error) {
-	st, err := v.sessions.SessionState(ctx, sid)
+	sctx, span := v.child(ctx, SpanSessionState, trace.SpanKindClient)
+	st, err := v.sessions.SessionState(sctx, sid)
+	if span != nil {
+		endSession(span, st, err, now)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return ReasonRevoked, nil
@@ -652,7 +672,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 	hx := hex.EncodeToString(h[:])
 	redisAnswered := false
 	if v.redisUsable(now) {
-		l, err := v.shared.Lookup(ctx, hx)
+		l, err := v.lookup(ctx, hx)
 		switch {
 		case err != nil:
 			v.m.redisMisses.Add(1)
@@ -707,7 +727,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 			if e := v.cache.peek(&hv); e != nil && now.UnixNano() < e.deadline {
 				return verifyResult{e: e, cached: true}
 			}
-			ver, reason, err := v.verifyToken(fctx, tok, now)
+			ver, reason, err := v.checkSignature(fctx, tok, now)
 			vr := verifyResult{ver: ver, reason: reason, err: err}
 			if reason == ReasonOK {
 				if vr.e = v.admit(&hv, ver.claims, now.UnixNano(), 0); vr.e == nil {
@@ -725,7 +745,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 		}
 		ver, e, reason, err = vr.ver, vr.e, vr.reason, vr.err
 	} else {
-		ver, reason, err = v.verifyToken(ctx, tok, now)
+		ver, reason, err = v.checkSignature(ctx, tok, now)
 	}
 	if reason != ReasonOK {
 		return missResult{reason: reason, err: err}
