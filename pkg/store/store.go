@@ -50,6 +50,9 @@ type Session struct {
 	RevokedAt  time.Time // zero while live
 	UserAgent  string
 	IP         string
+	// AMR lists the RFC 8176 authentication methods the session was opened with
+	// ("pwd"; "pwd", "otp", "mfa" after a second factor). Empty is stored as "pwd".
+	AMR []string
 }
 
 // Live reports whether the session is neither revoked nor expired at now.
