@@ -147,7 +147,7 @@ func checkIdentity(t *testing.T, seen echo.Request, c claims) {
 	}
 	for name, vs := range seen.Header {
 		for _, h := range identityHeaders {
-			if name != h && cgiName(name) == cgiName(h) {
+			if name != http.CanonicalHeaderKey(h) && cgiName(name) == cgiName(h) {
 				t.Errorf("upstream saw %q: %q, an alias of %s a client forged", name, vs, h)
 			}
 		}

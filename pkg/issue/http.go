@@ -75,6 +75,7 @@ func newAPIHandler(s *Service) *apiHandler {
 		PathLogin:                           {epLoginPage, "", p.login},
 		PathLogout:                          {epLogoutPage, "", p.logout},
 		PathAccount:                         {epAccount, "", p.account},
+		PathMFAPage:                         {epAccount, "", p.mfaPage},
 		"/v1/login":                         {epLogin, http.MethodPost, h.login},
 		"/v1/refresh":                       {epRefresh, http.MethodPost, h.refresh},
 		"/v1/logout":                        {epLogout, http.MethodPost, h.logout},
