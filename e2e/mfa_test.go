@@ -81,7 +81,7 @@ func TestBrowserTOTP(t *testing.T) {
 	if w := b.eval("qr", `String(document.querySelector('#totp-qr').naturalWidth)`); w == "0" || w == "" {
 		t.Fatalf("QR code not rendered (naturalWidth %s)", w)
 	}
-	png := run(b, "screenshot", chromedp.CaptureScreenshot())
+	png := run(b, "screenshot", chromedp.FullScreenshot(100)) // the whole page, as PNG
 	shot := filepath.Join(artifacts, "mfa-enrol.png")
 	if err := os.WriteFile(shot, png, 0o644); err != nil {
 		t.Fatal(err)
@@ -93,10 +93,7 @@ func TestBrowserTOTP(t *testing.T) {
 	if status, _ := b.submit("turn on"); status != http.StatusOK {
 		t.Fatalf("confirm: %d", status)
 	}
-	var recovery []string
-	for _, c := range strings.Fields(text("#recovery-codes")) {
-		recovery = append(recovery, c)
-	}
+	recovery := strings.Fields(b.eval("recovery codes", `Array.from(document.querySelectorAll('#recovery-codes code')).map(e => e.textContent).join(' ')`))
 	if len(recovery) != 10 {
 		t.Fatalf("recovery codes shown: %q, want 10", recovery)
 	}
