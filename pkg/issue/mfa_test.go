@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func TestMFA(t *testing.T) {
 		{"WrongCodesThrottled", testMFAThrottle},
 		{"StepUp", testMFAStepUp},
 		{"RefreshKeepsAMR", testMFARefreshKeepsAMR},
+		{"ConcurrentReplay", testMFAConcurrentReplay},
 	}
 	for _, rs := range realStores {
 		t.Run(rs.name, func(t *testing.T) {
@@ -387,5 +389,47 @@ func TestTOTPKeyFile(t *testing.T) {
 	os.Chmod(path, 0o644)
 	if _, err := loadSealer(path); err == nil || !strings.Contains(err.Error(), "0600") {
 		t.Fatalf("world-readable key: %v", err)
+	}
+}
+
+// testMFAConcurrentReplay: one code presented by 10 logins at once opens exactly one
+// session (the store accepts a time step once, atomically).
+func testMFAConcurrentReplay(t *testing.T, e *env) {
+	e.addUser("x@example.com", "x-password")
+	secret, _ := e.enrol(e.login("x@example.com", "x-password"))
+	const n = 10
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = e.mfaLogin("x@example.com", "x-password")
+	}
+	code := e.code(secret)
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := httptest.NewRequest(http.MethodPost, PathLoginMFA, strings.NewReader(mfaBody(toks[i], code)))
+			req.Header.Set("Content-Type", "application/json")
+			req.RemoteAddr = "192.0.2.10:40000"
+			w := httptest.NewRecorder()
+			e.svc.Handler().ServeHTTP(w, req)
+			codes <- w.Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	ok := 0
+	for c := range codes {
+		switch c {
+		case http.StatusOK:
+			ok++
+		case http.StatusUnauthorized, http.StatusTooManyRequests:
+		default:
+			t.Errorf("status %d", c)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d logins succeeded with one code, want exactly 1", ok)
 	}
 }
