@@ -15,12 +15,14 @@ import (
 )
 
 // TestBrowserTOTP is the second factor end to end in a real headless Chromium
-// through nginx with its sample config: sign in with a password, enrol an
+// through nginx with its sample config: sign in with a password; enrol an
 // authenticator on the issuer's /mfa page (the key read from the page, the code
-// computed from it), see the ten recovery codes once; sign out; sign in with the
-// password, where the same code again is refused (a replay) and the next step's code
-// lands on the original page with X-Auth-AMR pwd,otp,mfa; sign out; sign in with a
-// recovery code. The enrolment page's screenshot is saved in $VEXEN_ARTIFACTS as
+// computed from it) and see the ten recovery codes once; open a page whose policy
+// rule requires mfa, where the sign-in page asks for the code alone (step-up) and
+// the upstream then sees X-Auth-AMR pwd,otp,mfa; sign out; sign in with the password,
+// where the enrolment code again is refused (a replay) and the next step's code lands
+// on the original page; sign out; sign in with a recovery code, which a second time
+// is refused. The enrolment page's screenshot is saved in $VEXEN_ARTIFACTS as
 // mfa-enrol.png (docs/mfa-enrol.png is a copy).
 func TestBrowserTOTP(t *testing.T) {
 	testenv.Integration(t)
@@ -32,7 +34,9 @@ func TestBrowserTOTP(t *testing.T) {
 	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, "127.0.0.1")
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	writePolicy(t, policy, "default: authenticated\nrules:\n  - name: secure\n    paths: [\"/app/secure/**\"]\n    action: authenticated\n    mfa: true\n")
+	s := newStack(t, "127.0.0.1", "--policy", policy)
 	base := startNginx(t, testenv.RequireBinary(t, "nginx", "run scripts/install-deps.sh (Debian's nginx, with auth_request)"), s, nil)
 	b := newBrowser(t, chromium)
 	page := base + "/app/page?tab=mfa"
@@ -103,6 +107,26 @@ func TestBrowserTOTP(t *testing.T) {
 		t.Fatalf("second visit: codes %q, state %q", got, text("#mfa-state"))
 	}
 
+	// Step-up: a rule requires mfa; the password session is sent to the sign-in page,
+	// which asks only for the code, and comes back with mfa.
+	secure := base + "/app/secure/report"
+	status, loc := b.navigate(secure)
+	if status != http.StatusOK || !strings.HasPrefix(loc, s.loginURL+"?") || !strings.Contains(loc, "mfa=1") {
+		t.Fatalf("page requiring mfa: %d at %s, want the sign-in page with mfa=1", status, loc)
+	}
+	b.do("step-up form", chromedp.WaitVisible(chromedp.CSS("#code")))
+	if got := b.eval("no password field", `String(document.querySelector('#password') === null)`); got != "true" {
+		t.Fatal("the step-up form asks for the password")
+	}
+	stepCode := waitNextStep(t, code, secret)
+	b.do("step-up code", chromedp.SendKeys(chromedp.CSS("#code"), stepCode))
+	if status, loc := b.submit("step-up"); status != http.StatusOK || loc != secure {
+		t.Fatalf("step-up: %d at %s, want 200 at %s", status, loc, secure)
+	}
+	if got := upstreamPage(t, b).Header.Get("X-Auth-AMR"); got != "pwd,otp,mfa" {
+		t.Fatalf("X-Auth-AMR %q after step-up", got)
+	}
+
 	// 3. Sign out; password, then the code form. The code used to enrol is refused.
 	signOutByLink(t, b, s, page)
 	signIn("password again")
@@ -118,7 +142,7 @@ func TestBrowserTOTP(t *testing.T) {
 		t.Fatalf("alert %q", got)
 	}
 	// The next time step's code.
-	next := waitNextStep(t, code, secret)
+	next := waitNextStep(t, stepCode, secret)
 	b.do("fresh code", chromedp.SendKeys(chromedp.CSS("#code"), next))
 	if status, loc := b.submit("fresh code"); status != http.StatusOK || loc != page {
 		t.Fatalf("fresh code: %d at %s, want 200 at %s", status, loc, page)
