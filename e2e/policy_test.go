@@ -61,7 +61,7 @@ func runPolicySuite(t *testing.T, s *stack, base, file string) {
 	t.Run("public path without a token", func(t *testing.T) {
 		a := send(t, "GET", base+"/app/public/page", http.Header{"X-Auth-User": {"forged"}, "X-Auth-Roles": {"admin"}}, "")
 		seen := upstreamSaw(t, a)
-		for _, h := range []string{"X-Auth-User", "X-Auth-Email", "X-Auth-Roles", "X-Auth-Session"} {
+		for _, h := range []string{"X-Auth-User", "X-Auth-Email", "X-Auth-Roles", "X-Auth-Session", "X-Auth-AMR"} {
 			if v := seen.Header.Get(h); v != "" {
 				t.Errorf("upstream got %s: %q on an anonymous public request", h, v)
 			}

@@ -319,6 +319,7 @@ type claims struct {
 	Sid   string   `json:"sid"`
 	Email string   `json:"email"`
 	Roles []string `json:"roles"`
+	AMR   []string `json:"amr"`
 }
 
 // decodeClaims reads a JWT's payload without verifying it (the verifier does that).

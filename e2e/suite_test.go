@@ -42,7 +42,7 @@ var (
 )
 
 // identity headers the verifier sets and the proxies must control.
-var identityHeaders = []string{"X-Auth-User", "X-Auth-Email", "X-Auth-Roles", "X-Auth-Session"}
+var identityHeaders = []string{"X-Auth-User", "X-Auth-Email", "X-Auth-Roles", "X-Auth-Session", "X-Auth-AMR"}
 
 // client never follows redirects: the tests look at the proxy's own answer.
 var client = &http.Client{
@@ -133,6 +133,7 @@ func checkIdentity(t *testing.T, seen echo.Request, c claims) {
 		"X-Auth-Email":   c.Email,
 		"X-Auth-Roles":   strings.Join(c.Roles, ","),
 		"X-Auth-Session": c.Sid,
+		"X-Auth-AMR":     strings.Join(c.AMR, ","),
 	}
 	for _, h := range identityHeaders {
 		got := seen.Header.Values(h)
@@ -146,7 +147,7 @@ func checkIdentity(t *testing.T, seen echo.Request, c claims) {
 	}
 	for name, vs := range seen.Header {
 		for _, h := range identityHeaders {
-			if name != h && cgiName(name) == cgiName(h) {
+			if name != http.CanonicalHeaderKey(h) && cgiName(name) == cgiName(h) {
 				t.Errorf("upstream saw %q: %q, an alias of %s a client forged", name, vs, h)
 			}
 		}

@@ -97,7 +97,7 @@ func TestSampleGRPCMatchesServer(t *testing.T) {
 	for _, m := range strip.GetMutations().GetRequestMutations() {
 		removed = append(removed, m.GetRemove())
 	}
-	want := []string{extauthz.HeaderUser, extauthz.HeaderEmail, extauthz.HeaderRoles, extauthz.HeaderSession}
+	want := []string{extauthz.HeaderUser, extauthz.HeaderEmail, extauthz.HeaderRoles, extauthz.HeaderSession, extauthz.HeaderAMR}
 	if !slices.Equal(removed, want) {
 		t.Errorf("stripped %v, want %v", removed, want)
 	}
@@ -252,6 +252,7 @@ const (
                 - remove: x-auth-email
                 - remove: x-auth-roles
                 - remove: x-auth-session
+                - remove: x-auth-amr
 `
 	grpcHTTP2 = `    typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
@@ -436,7 +437,7 @@ func TestBrokenCopiesRejected(t *testing.T) {
 			sample:  "envoy-grpc.yaml",
 			edits:   []edit{{grpcStrip, ""}},
 			want:    []string{"identity-headers"},
-			message: "x-auth-user, x-auth-email, x-auth-roles, x-auth-session",
+			message: "x-auth-user, x-auth-email, x-auth-roles, x-auth-session, x-auth-amr",
 		},
 		{
 			name:    "one identity header not stripped",

@@ -119,6 +119,7 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.Duration(&c.RefreshTTL, "refresh-ttl", "REFRESH_TOKEN_TTL", "refresh token lifetime")
 	s.Duration(&c.RefreshGrace, "refresh-grace", "REFRESH_GRACE", "how long a just-rotated refresh token may be presented again without being taken for a replay")
 	s.String(&c.KeysDir, "keys", "ISSUER_KEYS", "directory of PKCS#8 PEM signing keys (KID.pem, mode 0600); one is generated on first start")
+	s.String(&c.TOTPKeyFile, "totp-key-file", "TOTP_KEY_FILE", "32-byte key (mode 0600) sealing TOTP secrets in the database; generated on first start; empty = KEYS/totp.key")
 	s.String(&c.Alg, "alg", "ISSUER_ALG", "signing algorithm: ES256, EdDSA, RS256 or HS256 (HS256 takes the secret from JWT_SECRET_KEY)")
 	s.Secret((*string)(&c.Secret), "JWT_SECRET_KEY")
 	s.String(&c.CookieName, "cookie-name", "COOKIE_NAME", "name of the access-token cookie (the verifier's too)")

@@ -36,6 +36,10 @@ const (
 	EventResetLinkUsed    = "reset_link_used"    // a reset link was presented (success, or failure with reason)
 	EventPolicyReload     = "policy_reload"      // the verifier reloaded its policy file (success or failure)
 	EventDenied           = "access_denied"      // the verifier denied a request (rate limited)
+
+	EventFactorAdded      = "mfa_factor_added"       // a user confirmed a second factor (attr method)
+	EventFactorRemoved    = "mfa_factor_removed"     // a user removed a second factor (attr method)
+	EventRecoveryCodeUsed = "mfa_recovery_code_used" // a recovery code stood in for a code (attr left)
 )
 
 // Results.

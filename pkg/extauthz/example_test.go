@@ -84,7 +84,7 @@ func Example() {
 	// set x-auth-user: u-42
 	// set x-auth-email: ada@example.com
 	// set x-auth-session: s-7
-	// remove [x-auth-roles]
+	// remove [x-auth-roles x-auth-amr]
 	// 401 Bearer realm="vexen", error="invalid_token"
 	// 401 Bearer realm="vexen"
 }

@@ -18,10 +18,11 @@ const (
 	HeaderEmail   = "x-auth-email"
 	HeaderRoles   = "x-auth-roles"
 	HeaderSession = "x-auth-session"
+	HeaderAMR     = "x-auth-amr" // RFC 8176 methods, comma-separated
 )
 
 // identityHeaders lists every identity header, in the order they are set.
-var identityHeaders = [...]string{HeaderUser, HeaderEmail, HeaderRoles, HeaderSession}
+var identityHeaders = [...]string{HeaderUser, HeaderEmail, HeaderRoles, HeaderSession, HeaderAMR}
 
 // The WWW-Authenticate challenges of a 401, as the HTTP endpoint sends them (RFC 6750
 // §3: no error code when the request carried no token).
@@ -73,6 +74,7 @@ func okResponse(id *verify.Identity) (resp *authv3.CheckResponse, dropped []stri
 			headerValue(id.EmailHeader, id.Email),
 			headerValue(id.RolesHeader, strings.Join(id.Roles, ",")),
 			headerValue(id.SessionHeader, id.SessionID),
+			headerValue(id.AMRHeader, strings.Join(id.AMR, ",")),
 		}
 	}
 	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, len(identityHeaders))}

@@ -136,6 +136,8 @@ func aliceIdentity() *verify.Identity {
 		EmailHeader:   []string{"alice@example.com"},
 		RolesHeader:   []string{"admin,dev"},
 		SessionHeader: []string{"s-1"},
+		AMR:           []string{"pwd", "otp", "mfa"},
+		AMRHeader:     []string{"pwd,otp,mfa"},
 	}
 }
 
@@ -201,6 +203,7 @@ func TestCheckAllow(t *testing.T) {
 		"x-auth-user":    "u-root",
 		"x-auth-email":   "root@example.com",
 		"x-auth-roles":   "superuser",
+		"x-auth-amr":     "pwd,otp,mfa",
 		"x-auth-session": "s-forged",
 	}
 	tests := []struct {
@@ -216,7 +219,7 @@ func TestCheckAllow(t *testing.T) {
 			headers: map[string]string{"authorization": "Bearer good.token.sig"},
 			wantSet: map[string]string{
 				"x-auth-user": "u-alice", "x-auth-email": "alice@example.com",
-				"x-auth-roles": "admin,dev", "x-auth-session": "s-1",
+				"x-auth-roles": "admin,dev", "x-auth-session": "s-1", "x-auth-amr": "pwd,otp,mfa",
 			},
 		},
 		{
@@ -225,7 +228,7 @@ func TestCheckAllow(t *testing.T) {
 			headers: forged,
 			wantSet: map[string]string{
 				"x-auth-user": "u-alice", "x-auth-email": "alice@example.com",
-				"x-auth-roles": "admin,dev", "x-auth-session": "s-1",
+				"x-auth-roles": "admin,dev", "x-auth-session": "s-1", "x-auth-amr": "pwd,otp,mfa",
 			},
 		},
 		{
@@ -236,17 +239,18 @@ func TestCheckAllow(t *testing.T) {
 			},
 			headers:    forged,
 			wantSet:    map[string]string{"x-auth-user": "u-bob", "x-auth-session": "s-2"},
-			wantRemove: []string{"x-auth-email", "x-auth-roles"},
+			wantRemove: []string{"x-auth-email", "x-auth-roles", "x-auth-amr"},
 		},
 		{
 			name: "raw fields when no header values were rendered",
 			id: &verify.Identity{
 				UserID: "u-carol", Email: "carol@example.com", Roles: []string{"a", "b"}, SessionID: "s-3",
+				AMR: []string{"pwd"},
 			},
 			headers: forged,
 			wantSet: map[string]string{
 				"x-auth-user": "u-carol", "x-auth-email": "carol@example.com",
-				"x-auth-roles": "a,b", "x-auth-session": "s-3",
+				"x-auth-roles": "a,b", "x-auth-session": "s-3", "x-auth-amr": "pwd",
 			},
 		},
 		{
@@ -256,7 +260,7 @@ func TestCheckAllow(t *testing.T) {
 			},
 			headers:    forged,
 			wantSet:    map[string]string{"x-auth-user": "u-dan", "x-auth-session": "s-4"},
-			wantRemove: []string{"x-auth-email", "x-auth-roles"},
+			wantRemove: []string{"x-auth-email", "x-auth-roles", "x-auth-amr"},
 		},
 	}
 	for _, tt := range tests {
@@ -276,7 +280,7 @@ func TestCheckAllow(t *testing.T) {
 				t.Errorf("headers_to_remove = %v, want %v", remove, tt.wantRemove)
 			}
 			// Every identity header is either replaced or removed: none a client sent survives.
-			for _, name := range []string{"x-auth-user", "x-auth-email", "x-auth-roles", "x-auth-session"} {
+			for _, name := range []string{"x-auth-user", "x-auth-email", "x-auth-roles", "x-auth-session", "x-auth-amr"} {
 				if _, set := got[name]; !set && !slices.Contains(remove, name) {
 					t.Errorf("identity header %q is neither set nor removed", name)
 				}
@@ -1090,7 +1094,7 @@ func TestCheckAnonymousAllow(t *testing.T) {
 		t.Errorf("headers set: %v", ok.GetHeaders())
 	}
 	removed := strings.Join(ok.GetHeadersToRemove(), ",")
-	if removed != "x-auth-user,x-auth-email,x-auth-roles,x-auth-session" {
+	if removed != "x-auth-user,x-auth-email,x-auth-roles,x-auth-session,x-auth-amr" {
 		t.Errorf("headers_to_remove %q", removed)
 	}
 }

@@ -114,7 +114,7 @@ type answer struct {
 // compared are the headers both adapters must agree on.
 var compared = []string{
 	"www-authenticate", "content-type", "cache-control", "x-content-type-options", "retry-after", "location",
-	"x-auth-user", "x-auth-email", "x-auth-roles", "x-auth-session",
+	"x-auth-user", "x-auth-email", "x-auth-roles", "x-auth-session", "x-auth-amr",
 }
 
 // viaHTTP asks the HTTP endpoint the way Envoy's HTTP ext_authz filter does:

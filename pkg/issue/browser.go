@@ -64,6 +64,8 @@ var (
 	accountTmpl = mustParse("templates/account.html")
 	messageTmpl = mustParse("templates/message.html")
 	resetTmpl   = mustParse("templates/reset.html")
+	codeTmpl    = mustParse("templates/code.html")
+	mfaTmpl     = mustParse("templates/mfa.html")
 )
 
 func mustRead(name string) string {
@@ -95,9 +97,12 @@ type view struct {
 	Error    string
 	Retry    string // message page: a link to try again
 	// The account lifecycle pages.
-	Notice         string // a confirmation shown on the account page
-	PasswordAction string // the account page's change-password form action
-	Token          string // the reset page: the link's token, carried through the form
+	Notice         string   // a confirmation shown on the account page
+	PasswordAction string   // the account page's change-password form action
+	Token          string   // the reset page: the link's token, carried through the form
+	MFAToken       string   // second step of a sign-in
+	MFALink        string   // account page: the second-factor page
+	MFA            *mfaView // the second-factor page
 }
 
 // pages serves the browser pages: the sign-in form, sign-out, and the account page.
@@ -122,7 +127,7 @@ func newPages(s *Service) *pages {
 	if p.secure {
 		p.csrfName = CSRFCookieSecure
 	}
-	p.csp = "default-src 'none'; style-src " + pageCSSHash + "; base-uri 'none'; frame-ancestors 'none'"
+	p.csp = "default-src 'none'; style-src " + pageCSSHash + "; img-src data:; base-uri 'none'; frame-ancestors 'none'"
 	if fa, ok := formActionSources(p.hosts, s.cfg.DefaultRedirect); ok {
 		p.csp += "; form-action " + fa
 	}
@@ -145,6 +150,9 @@ func (p *pages) login(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		rd := p.returnTo(r.URL.Query().Get("rd"))
+		if r.Method == http.MethodGet && r.URL.Query().Get("mfa") == "1" {
+			return p.stepUp(w, r, rd)
+		}
 		if r.Method == http.MethodGet {
 			if rt := cookieValue(r, RefreshCookie); rt != "" {
 				pair, err := p.s.Refresh(r.Context(), RefreshRequest{RefreshToken: rt, ClientIP: p.s.clientIP(r)})
@@ -191,13 +199,20 @@ func (p *pages) loginPost(w http.ResponseWriter, r *http.Request) error {
 		p.loginForm(w, r, http.StatusForbidden, rd, "", msgExpired)
 		return nil
 	}
+	if r.PostForm.Has("mfa_token") {
+		return p.loginCode(w, r, rd)
+	}
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	pair, err := p.s.Login(r.Context(), LoginRequest{
 		Email: email, Password: r.PostForm.Get("password"), ClientIP: p.s.clientIP(r), UserAgent: r.UserAgent(),
 	})
 	var rl *RateLimitError
+	var mfa *MFARequiredError
 	switch {
 	case err == nil:
+	case errors.As(err, &mfa):
+		p.codeForm(w, r, http.StatusOK, rd, mfa.Token, "")
+		return nil
 	case errors.As(err, &rl):
 		secs := retryAfter(w, rl)
 		p.loginForm(w, r, http.StatusTooManyRequests, rd, email, "Too many sign-in attempts. Please wait "+waitText(secs)+" and try again.")
@@ -216,13 +231,7 @@ func (p *pages) loginPost(w http.ResponseWriter, r *http.Request) error {
 		p.loginForm(w, r, http.StatusInternalServerError, rd, email, msgUnavailable)
 		return nil
 	}
-	// The session this browser held before, if any, ends: its refresh token is
-	// about to be overwritten and could not be used or revoked from here again.
-	if old := cookieValue(r, RefreshCookie); old != "" {
-		if err := p.s.Logout(r.Context(), old); err != nil && !errors.Is(err, ErrInvalidRequest) {
-			p.s.log.Warn("sign-in: ending the previous session failed", "err", err)
-		}
-	}
+	p.endPrevious(r)
 	p.setSession(w, pair)
 	redirect(w, rd)
 	return nil
@@ -321,10 +330,14 @@ func (p *pages) account(w http.ResponseWriter, r *http.Request) error {
 // accountPage renders the account page with a confirmation or an error of its
 // change-password form.
 func (p *pages) accountPage(w http.ResponseWriter, r *http.Request, status int, email, notice, msg string) {
-	p.render(w, status, accountTmpl, view{
+	v := view{
 		Title: "Signed in", Action: p.base + PathLogout, CSRF: p.csrfToken(w, r), Email: email,
 		PasswordAction: p.base + PathPassword, Notice: notice, Error: msg,
-	})
+	}
+	if p.s.mfaReady() == nil {
+		v.MFALink = p.base + PathMFAPage
+	}
+	p.render(w, status, accountTmpl, v)
 }
 
 func (p *pages) loginForm(w http.ResponseWriter, r *http.Request, status int, rd, email, msg string) {

@@ -129,8 +129,11 @@ type Config struct {
 	RefreshTTL   time.Duration // refresh token lifetime (sliding, renewed on refresh); default 720h
 	RefreshGrace time.Duration // how long a rotated refresh token may be presented again; default 5s (DefaultConfig), zero: none
 	KeysDir      string        // directory of KID.pem signing keys; default ./data/keys
-	Alg          string        // ES256 (default), EdDSA, RS256 or HS256
-	Secret       Secret        // JWT_SECRET_KEY: the HS256 key, at least 32 bytes; unused otherwise
+	// TOTPKeyFile holds the 32-byte key (AES-256-GCM) that seals TOTP secrets in the
+	// store; generated (mode 0600) on first start. Default: KeysDir/totp.key.
+	TOTPKeyFile string
+	Alg         string // ES256 (default), EdDSA, RS256 or HS256
+	Secret      Secret // JWT_SECRET_KEY: the HS256 key, at least 32 bytes; unused otherwise
 	// KeyRescan is how often KeysDir is re-read, so that a key added by `issuer keys
 	// rotate` starts signing without a restart; default 30s.
 	KeyRescan time.Duration

@@ -55,6 +55,10 @@ import (
 //	401 invalid_credentials   wrong password, unknown email, disabled user (alike)
 //	401 invalid_grant         refresh token unknown, expired, reused or revoked
 //	401 invalid_token         bearer token missing, invalid, expired, or its session ended
+//	401 mfa_required          password right, second factor owed: {"mfa_token","methods"}
+//	401 invalid_mfa_token     mfa_token unknown, expired or used
+//	401 invalid_code          second-factor code wrong or replayed, recovery code used
+//	409 mfa_already_enabled, no_factor; 501 not_supported (a store without factors)
 //	404 not_found, 405 method_not_allowed
 //	429 rate_limited          with Retry-After in whole seconds
 //	500 server_error, 503 temporarily_unavailable (readyz: not_ready)
@@ -82,11 +86,16 @@ func newAPIHandler(s *Service) *apiHandler {
 		PathReset:                           {epResetPage, "", p.reset},
 		"/v1/password":                      {epPassword, http.MethodPost, h.changePassword},
 		"/v1/password/reset":                {epPasswordReset, http.MethodPost, h.resetPassword},
+		PathMFAPage:                         {epAccount, "", p.mfaPage},
 		"/v1/login":                         {epLogin, http.MethodPost, h.login},
 		"/v1/refresh":                       {epRefresh, http.MethodPost, h.refresh},
 		"/v1/logout":                        {epLogout, http.MethodPost, h.logout},
 		"/v1/logout-all":                    {epLogoutAll, http.MethodPost, h.logoutAll},
 		"/v1/sessions":                      {epSessions, http.MethodGet, h.sessions},
+		PathLoginMFA:                        {epLoginMFA, http.MethodPost, h.loginMFA},
+		PathStepUp:                          {epLoginMFA, http.MethodPost, h.stepUp},
+		PathTOTP:                            {epMFA, "", h.totp},
+		PathTOTPConfirm:                     {epMFA, http.MethodPost, h.totpConfirm},
 		"/.well-known/jwks.json":            {epJWKS, http.MethodGet, h.jwks},
 		"/.well-known/openid-configuration": {epDiscovery, http.MethodGet, h.discovery},
 		"/healthz":                          {epHealthz, http.MethodGet, h.healthz},
@@ -185,6 +194,9 @@ func badRequest(desc string) error { return &requestError{http.StatusBadRequest,
 func (h *apiHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var rq *requestError
 	var rl *RateLimitError
+	if h.failMFA(w, err) {
+		return
+	}
 	switch {
 	case errors.As(err, &rq):
 		writeError(w, rq.status, "invalid_request", rq.desc)

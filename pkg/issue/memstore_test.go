@@ -77,6 +77,17 @@ func (m *memStore) UserByEmail(ctx context.Context, email string) (store.User, e
 	return store.User{}, store.ErrNotFound
 }
 
+func (m *memStore) UserByID(_ context.Context, id string) (store.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, x := range m.users {
+		if x.ID == id {
+			return x, nil
+		}
+	}
+	return store.User{}, store.ErrNotFound
+}
+
 func (m *memStore) SetUserDisabled(_ context.Context, userID string, disabled bool, now time.Time) (store.RevokeResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

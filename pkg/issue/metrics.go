@@ -26,11 +26,13 @@ const (
 	epPasswordReset = "password_reset" // POST /v1/password/reset
 	epPasswordPage  = "password_page"  // POST /password (the account page's form)
 	epResetPage     = "reset_page"     // GET|POST /reset
-	numEndpoints    = 17
+	epLoginMFA      = "login_mfa"      // /v1/login/mfa, /v1/login/step-up
+	epMFA           = "mfa"            // /v1/mfa/…
+	numEndpoints    = 19
 )
 
 var endpoints = [numEndpoints]string{epLogin, epRefresh, epLogout, epLogoutAll, epSessions, epJWKS, epDiscovery, epHealthz, epReadyz, epNotFound,
-	epLoginPage, epLogoutPage, epAccount, epPassword, epPasswordReset, epPasswordPage, epResetPage}
+	epLoginPage, epLogoutPage, epAccount, epPassword, epPasswordReset, epPasswordPage, epResetPage, epLoginMFA, epMFA}
 
 // Login results, the values of vexen_issuer_logins_total{result}.
 const (
@@ -40,6 +42,8 @@ const (
 	loginDisabled      = "disabled"
 	loginRateLimited   = "rate_limited"
 	loginError         = "error"
+	loginMFARequired   = "mfa_required" // the password was right; the second factor is owed
+	loginWrongCode     = "wrong_code"   // the second step's code was wrong or replayed
 	refreshSuccess     = "success"
 	refreshInvalid     = "invalid"
 	refreshReused      = "reused"
@@ -129,7 +133,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, ep := range endpoints {
 		m.duration[ep] = duration.WithLabelValues(ep)
 	}
-	for _, r := range []string{loginSuccess, loginWrongPass, loginUnknownUser, loginDisabled, loginRateLimited, loginError} {
+	for _, r := range []string{loginSuccess, loginWrongPass, loginUnknownUser, loginDisabled, loginRateLimited, loginError, loginMFARequired, loginWrongCode} {
 		m.logins[r] = logins.WithLabelValues(r)
 	}
 	for _, r := range []string{refreshSuccess, refreshInvalid, refreshReused, refreshRateLimited, refreshError} {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +77,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	CreateUser(ctx context.Context, u store.User) (store.User, error)
 	UserByEmail(ctx context.Context, email string) (store.User, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
 	SetUserDisabled(ctx context.Context, userID string, disabled bool, now time.Time) (store.RevokeResult, error)
 	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken) error
 	Rotate(ctx context.Context, r store.Rotation) (store.RotateResult, error)
@@ -143,6 +145,10 @@ type Service struct {
 	now      func() time.Time
 	trusted  []netip.Prefix
 	handler  *apiHandler
+	// factors is the store's second-factor part (nil: the store keeps none, and no
+	// login asks for one); sealer seals TOTP secrets (nil for an admin-only Service).
+	factors store.Factors
+	sealer  *sealer
 	// redirectHosts is Config.AllowedRedirectHosts compiled (rd's allowlist).
 	redirectHosts hostlist.List
 
@@ -172,6 +178,15 @@ func New(cfg Config, d Deps) (*Service, error) {
 		}, s.keys.signerAge)
 		if err := d.Registerer.Register(age); err != nil {
 			return nil, fmt.Errorf("issue: register metrics: %w", err)
+		}
+	}
+	if s.factors != nil {
+		keyFile := s.cfg.TOTPKeyFile
+		if keyFile == "" {
+			keyFile = filepath.Join(s.cfg.KeysDir, "totp.key")
+		}
+		if s.sealer, err = loadSealer(keyFile); err != nil {
+			return nil, err
 		}
 	}
 	s.dummy, err = s.hasher.hash(string(randomBytes(24)), s.cfg.Password)
@@ -221,6 +236,7 @@ func newService(cfg Config, d Deps) (*Service, error) {
 		gate:    make(gate, cfg.HashConcurrency),
 		trusted: cfg.TrustedProxies,
 	}
+	s.factors, _ = d.Store.(store.Factors)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -413,16 +429,30 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 	s.release(ctx, acct) // a user who knows the password is not throttled by logging in often
 	s.rehash(ctx, user, r.Password)
 
+	if has, err := s.hasTOTP(ctx, user.ID); err != nil {
+		s.m.logins[loginError].Inc()
+		return TokenPair{}, err
+	} else if has {
+		s.m.logins[loginMFARequired].Inc()
+		s.log.Debug("login: second factor required", "user", user.ID, "ip", r.ClientIP)
+		return TokenPair{}, s.startMFA(ctx, user, []string{"pwd"}, "", r.UserAgent, r.ClientIP)
+	}
+	return s.openSession(ctx, user, []string{"pwd"}, r.UserAgent, r.ClientIP)
+}
+
+// openSession opens a session for user, whose identity was proven by amr (RFC 8176
+// values), and mints its first token pair.
+func (s *Service) openSession(ctx context.Context, user store.User, amr []string, userAgent string, ip netip.Addr) (TokenPair, error) {
 	now := s.now()
 	sid := newID()
-	m, err := s.mint(sid, user.ID, user.Email, user.Roles, now)
+	m, err := s.mint(sid, user.ID, user.Email, user.Roles, amr, now)
 	if err != nil {
 		s.m.logins[loginError].Inc()
 		return TokenPair{}, err
 	}
 	sess := store.Session{
 		ID: sid, UserID: user.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: m.refreshExp,
-		UserAgent: cleanUserAgent(r.UserAgent), IP: ipString(r.ClientIP),
+		UserAgent: cleanUserAgent(userAgent), IP: ipString(ip), AMR: amr,
 	}
 	first := store.RefreshToken{
 		Hash: m.refreshHash, SessionID: sid, AccessHash: m.accessHash, AccessExpiresAt: m.accessExp,
@@ -433,7 +463,7 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 			// Disabled or deleted between the check and the insert.
 			s.m.logins[loginDisabled].Inc()
 			s.record(ctx, audit.Event{Event: audit.EventLogin, Result: audit.Failure, Reason: loginDisabled,
-				UserID: user.ID, Email: r.Email, ClientIP: r.ClientIP, UserAgent: r.UserAgent})
+				UserID: user.ID, Email: user.Email, ClientIP: ip, UserAgent: userAgent})
 			return TokenPair{}, ErrInvalidCredentials
 		}
 		s.m.logins[loginError].Inc()
@@ -442,9 +472,10 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 	s.storePair(ctx, user, sid, m, now)
 	s.sweepUserTokens(ctx, user.ID)
 	s.m.logins[loginSuccess].Inc()
-	s.log.Debug("login", "user", user.ID, "session", sid, "ip", r.ClientIP)
+	s.log.Debug("login", "user", user.ID, "session", sid, "ip", ip)
 	s.record(ctx, audit.Event{Event: audit.EventLogin, Result: audit.Success,
-		UserID: user.ID, Email: user.Email, SessionID: sid, ClientIP: r.ClientIP, UserAgent: r.UserAgent})
+		UserID: user.ID, Email: user.Email, SessionID: sid, ClientIP: ip, UserAgent: userAgent,
+		Attrs: []slog.Attr{slog.String("amr", strings.Join(amr, ","))}})
 	return pairOf(m, user.ID, sid, now), nil
 }
 
@@ -528,7 +559,7 @@ func (s *Service) Refresh(ctx context.Context, r RefreshRequest) (TokenPair, err
 		Now:     now,
 		Grace:   s.cfg.RefreshGrace,
 		Mint: func(sess store.Session, u store.User) (store.RefreshToken, error) {
-			m, err := s.mint(sess.ID, u.ID, u.Email, u.Roles, now)
+			m, err := s.mint(sess.ID, u.ID, u.Email, u.Roles, sess.AMR, now)
 			if err != nil {
 				return store.RefreshToken{}, err
 			}

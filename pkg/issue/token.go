@@ -92,6 +92,7 @@ type Claims struct {
 	SessionID string   `json:"sid"`
 	Email     string   `json:"email"`
 	Roles     []string `json:"roles"` // never null
+	AMR       []string `json:"amr,omitempty"`
 }
 
 // minted is one freshly signed token pair, with everything the store and Redis need.
@@ -113,7 +114,7 @@ func (m *minted) expiresIn(now time.Time) int64 {
 
 // mint signs an access token for user in session sid and makes a refresh token.
 // Times are whole seconds, as JWT NumericDates are; exp is now + AccessTTL.
-func (s *Service) mint(sid, userID, email string, roles []string, now time.Time) (*minted, error) {
+func (s *Service) mint(sid, userID, email string, roles, amr []string, now time.Time) (*minted, error) {
 	signer := s.keys.current().signer
 	iat := now.Unix()
 	exp := now.Add(s.cfg.AccessTTL).Unix()
@@ -131,6 +132,7 @@ func (s *Service) mint(sid, userID, email string, roles []string, now time.Time)
 		SessionID: sid,
 		Email:     email,
 		Roles:     roles,
+		AMR:       amr,
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -221,6 +223,15 @@ func (s *Service) VerifyAccessToken(token string, allowExpired bool) (Claims, er
 	}
 	if c.Roles == nil {
 		c.Roles = []string{}
+	}
+	if v, ok := tok.Get("amr"); ok {
+		if ms, ok := v.([]any); ok {
+			for _, m := range ms {
+				if m, ok := m.(string); ok {
+					c.AMR = append(c.AMR, m)
+				}
+			}
+		}
 	}
 	if c.SessionID == "" || c.Subject == "" {
 		return c, fmt.Errorf("%w: empty sub or sid", ErrInvalidToken)

@@ -30,7 +30,7 @@ func TestMintDecodesWithJWX(t *testing.T) {
 				c.AccessTTL = 10 * time.Minute
 			})
 			now := e.clock.Now()
-			m, err := e.svc.mint("sid-1", "user-1", "u@example.com", []string{"a", "b"}, now)
+			m, err := e.svc.mint("sid-1", "user-1", "u@example.com", []string{"a", "b"}, []string{"pwd"}, now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +86,7 @@ func TestMintDecodesWithJWX(t *testing.T) {
 
 func TestMintClaimsShape(t *testing.T) {
 	e := newEnv(t, newMemStore(), nil)
-	m, err := e.svc.mint("s", "u", "e@x.io", nil, e.clock.Now())
+	m, err := e.svc.mint("s", "u", "e@x.io", nil, []string{"pwd"}, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestMintClaimsShape(t *testing.T) {
 	if err := json.Unmarshal(m.claims, &raw); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "email", "roles"}
+	want := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "email", "roles", "amr"}
 	if len(raw) != len(want) {
 		t.Errorf("claims %s, want exactly %v", m.claims, want)
 	}
@@ -106,7 +106,7 @@ func TestMintClaimsShape(t *testing.T) {
 	if string(raw["roles"]) != "[]" {
 		t.Errorf("roles %s, want [] (never null)", raw["roles"])
 	}
-	m2, _ := e.svc.mint("s", "u", "e@x.io", nil, e.clock.Now())
+	m2, _ := e.svc.mint("s", "u", "e@x.io", nil, []string{"pwd"}, e.clock.Now())
 	if m2.access == m.access || m2.refresh == m.refresh {
 		t.Error("two mints gave the same token")
 	}
@@ -118,7 +118,7 @@ func TestMintClaimsShape(t *testing.T) {
 func TestVerifyAccessToken(t *testing.T) {
 	e := newEnv(t, newMemStore(), nil)
 	now := e.clock.Now()
-	good, err := e.svc.mint("sid", "uid", "x@example.com", []string{"r"}, now)
+	good, err := e.svc.mint("sid", "uid", "x@example.com", []string{"r"}, []string{"pwd"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,9 @@ type Session struct {
 	RevokedAt  time.Time // zero while live
 	UserAgent  string
 	IP         string
+	// AMR lists the RFC 8176 authentication methods the session was opened with
+	// ("pwd"; "pwd", "otp", "mfa" after a second factor). Empty is stored as "pwd".
+	AMR []string
 }
 
 // Live reports whether the session is neither revoked nor expired at now.
@@ -237,7 +240,8 @@ type Store interface {
 	//     token expired before it (Rotate refuses every token of a revoked session,
 	//     and verifiers decide on its access tokens from the session row and the log);
 	//   - sessions that expired or were revoked before it and have no token pair left;
-	//   - log rows older than it whose session is gone.
+	//   - log rows older than it whose session is gone;
+	//   - pending second steps of logins (mfa_challenges) that expired before it.
 	// A used refresh token of a live session stays until it expires: reuse detection
 	// needs it. A revoked session's log row therefore stays until before has passed
 	// both the revocation and the expiry of the session's last access token. When
@@ -298,13 +302,14 @@ type Pruned struct {
 	Tokens      int64 // refresh_tokens rows (token pairs)
 	Sessions    int64
 	Revocations int64 // revocation-log rows
+	Challenges  int64 // mfa_challenges rows (pending second steps) that expired before it
 	// Skipped: another instance was pruning the same database (it holds the lock);
 	// this call deleted nothing.
 	Skipped bool
 }
 
 // Total is the number of rows deleted.
-func (p Pruned) Total() int64 { return p.Tokens + p.Sessions + p.Revocations }
+func (p Pruned) Total() int64 { return p.Tokens + p.Sessions + p.Revocations + p.Challenges }
 
 // Opener opens a backend from a DATABASE_URL.
 type Opener func(ctx context.Context, databaseURL string) (Store, error)

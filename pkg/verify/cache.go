@@ -51,6 +51,7 @@ func newEntry(c *tokenClaims, roles *roleSet, deadline, checkedAt int64) *entry 
 	if len(c.Amr) > 0 {
 		e.id.AMR = slices.Clip(c.Amr)
 		e.id.MFA = slices.Contains(c.Amr, "mfa")
+		e.id.AMRHeader = []string{strings.Join(c.Amr, ",")}
 	}
 	// One-element slices over the entry's own fields: the values http.Header wants,
 	// without a separate backing array each.

@@ -94,11 +94,13 @@ type Identity struct {
 	MFA       bool     // AMR contains "mfa"
 
 	// Header values, ready for http.Header: X-Auth-User, X-Auth-Email, X-Auth-Roles
-	// (comma-separated), X-Auth-Session.
+	// (comma-separated), X-Auth-Session, X-Auth-AMR (comma-separated; nil when the
+	// token has no amr).
 	UserHeader    []string
 	EmailHeader   []string
 	RolesHeader   []string
 	SessionHeader []string
+	AMRHeader     []string
 }
 
 // Decision is the answer to a Request.

@@ -64,6 +64,7 @@ const (
 	keyAuthEmail     = "X-Auth-Email"
 	keyAuthRoles     = "X-Auth-Roles"
 	keyAuthSession   = "X-Auth-Session"
+	keyAuthAMR       = "X-Auth-Amr" // canonical form of X-Auth-AMR
 	keyContentType   = "Content-Type"
 	keyNoSniff       = "X-Content-Type-Options"
 	keyCacheControl  = "Cache-Control"
@@ -90,7 +91,7 @@ const LoginMFAParam = "mfa"
 // Handler serves the decision endpoint and health checks:
 //
 //	/auth, /auth/…  any method: 200 with X-Auth-User, X-Auth-Email, X-Auth-Roles,
-//	                X-Auth-Session; 401 with WWW-Authenticate; 403; 503 with Retry-After;
+//	                X-Auth-Session, X-Auth-AMR; 401 with WWW-Authenticate; 403; 503 with Retry-After;
 //	                302 to LoginURL for a browser navigation that opted in
 //	/healthz        200 while the process serves
 //	/readyz         200 when Ready, else 503
@@ -171,6 +172,9 @@ func (h *handler) auth(w http.ResponseWriter, r *http.Request) {
 			out[keyAuthEmail] = id.EmailHeader
 			out[keyAuthRoles] = id.RolesHeader
 			out[keyAuthSession] = id.SessionHeader
+			if id.AMRHeader != nil {
+				out[keyAuthAMR] = id.AMRHeader
+			}
 		}
 		out[keyCacheControl] = hdrNoStore
 		w.WriteHeader(http.StatusOK)

@@ -66,7 +66,7 @@ func TestHandlerPolicy(t *testing.T) {
 				t.Errorf("X-Auth-User %q, want %q", got, tc.user)
 			}
 			if tc.status == 200 && tc.user == "" {
-				for _, k := range []string{"X-Auth-Email", "X-Auth-Roles", "X-Auth-Session"} {
+				for _, k := range []string{"X-Auth-Email", "X-Auth-Roles", "X-Auth-Session", "X-Auth-Amr"} {
 					if _, ok := w.h[k]; ok {
 						t.Errorf("%s sent for an anonymous request", k)
 					}
@@ -76,5 +76,24 @@ func TestHandlerPolicy(t *testing.T) {
 				t.Errorf("body %q", w.body)
 			}
 		})
+	}
+}
+
+// TestHTTPAMRHeader: X-Auth-AMR carries the token's amr, comma-separated, and is
+// absent for a token without one; the cached path sends the same.
+func TestHTTPAMRHeader(t *testing.T) {
+	f := newFixture(t)
+	f.sessions.Add("s-mfa", "u-mfa", f.clock.Now().Add(time.Hour))
+	mfa := f.mint.Mint(t, verifytest.Claims{Subject: "u-mfa", SessionID: "s-mfa", Extra: map[string]any{"amr": []string{"pwd", "otp", "mfa"}}})
+	plain := f.token("s-plain", "u-plain")
+	for range 2 { // the second round answers from the cache
+		w := serve(f.v.Handler(), authRequest("/auth", "Authorization", "Bearer "+mfa))
+		if w.status != 200 || len(w.h["X-Auth-Amr"]) != 1 || w.h.Get("X-Auth-AMR") != "pwd,otp,mfa" {
+			t.Fatalf("status %d, X-Auth-AMR %q", w.status, w.h["X-Auth-Amr"])
+		}
+		w = serve(f.v.Handler(), authRequest("/auth", "Authorization", "Bearer "+plain))
+		if _, ok := w.h["X-Auth-Amr"]; w.status != 200 || ok {
+			t.Fatalf("status %d, X-Auth-AMR %q for a token without amr", w.status, w.h["X-Auth-Amr"])
+		}
 	}
 }

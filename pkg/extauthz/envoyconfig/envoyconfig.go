@@ -67,7 +67,7 @@ var trustedHeaders = []string{
 }
 
 // identityHeaders are the verifier's identity headers, as Envoy names them.
-var identityHeaders = []string{extauthz.HeaderUser, extauthz.HeaderEmail, extauthz.HeaderRoles, extauthz.HeaderSession}
+var identityHeaders = []string{extauthz.HeaderUser, extauthz.HeaderEmail, extauthz.HeaderRoles, extauthz.HeaderSession, extauthz.HeaderAMR}
 
 // Load decodes a bootstrap, validates it and checks it: Decode, Validate, Check.
 func Load(data []byte) (*bootstrapv3.Bootstrap, error) {

@@ -42,6 +42,9 @@ var pruneSteps = []struct {
 		   SELECT r.seq FROM revocations r
 		   WHERE r.at < $1 AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = r.session_id)
 		   LIMIT $2)`},
+	{func(p *store.Pruned) *int64 { return &p.Challenges },
+		`DELETE FROM mfa_challenges WHERE hash IN (
+		   SELECT hash FROM mfa_challenges WHERE expires_at < $1 LIMIT $2)`},
 }
 
 // PruneExpired deletes what no longer decides anything as of before (see

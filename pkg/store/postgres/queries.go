@@ -40,16 +40,18 @@ func scanUser(row pgx.Row) (store.User, error) {
 	return u, nil
 }
 
-const sessionColumns = "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip"
+const sessionColumns = "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, amr"
 
 func scanSession(row pgx.Row) (store.Session, error) {
 	var (
 		s       store.Session
 		revoked pgtype.Timestamptz
+		amr     string
 	)
-	if err := row.Scan(&s.ID, &s.UserID, &s.CreatedAt, &s.LastUsedAt, &s.ExpiresAt, &revoked, &s.UserAgent, &s.IP); err != nil {
+	if err := row.Scan(&s.ID, &s.UserID, &s.CreatedAt, &s.LastUsedAt, &s.ExpiresAt, &revoked, &s.UserAgent, &s.IP, &amr); err != nil {
 		return store.Session{}, err
 	}
+	s.AMR = rules.SplitAMR(amr)
 	s.CreatedAt, s.LastUsedAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastUsedAt.UTC(), s.ExpiresAt.UTC()
 	s.RevokedAt = fromNull(revoked)
 	return s, nil
@@ -195,9 +197,9 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, first sto
 		return fmt.Errorf("postgres: create session: user disabled: %w", store.ErrSessionRevoked)
 	}
 	if _, err := tx.Exec(ctx,
-		`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip)
-		 VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)`,
-		sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, sess.UserAgent, sess.IP); err != nil {
+		`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, amr)
+		 VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)`,
+		sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, sess.UserAgent, sess.IP, rules.JoinAMR(sess.AMR)); err != nil {
 		return insertError("create session", err)
 	}
 	if err := insertToken(ctx, tx, first); err != nil {

@@ -36,17 +36,19 @@ func scanUser(row rowScanner) (store.User, error) {
 	return u, nil
 }
 
-const sessionColumns = "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip"
+const sessionColumns = "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, amr"
 
 func scanSession(row rowScanner) (store.Session, error) {
 	var (
 		s                          store.Session
 		created, lastUsed, expires int64
 		revoked                    sql.NullInt64
+		amr                        string
 	)
-	if err := row.Scan(&s.ID, &s.UserID, &created, &lastUsed, &expires, &revoked, &s.UserAgent, &s.IP); err != nil {
+	if err := row.Scan(&s.ID, &s.UserID, &created, &lastUsed, &expires, &revoked, &s.UserAgent, &s.IP, &amr); err != nil {
 		return store.Session{}, err
 	}
+	s.AMR = rules.SplitAMR(amr)
 	s.CreatedAt = fromMicros(created)
 	s.LastUsedAt = fromMicros(lastUsed)
 	s.ExpiresAt = fromMicros(expires)
@@ -162,10 +164,10 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, first sto
 		return fmt.Errorf("sqlite: create session: user disabled: %w", store.ErrSessionRevoked)
 	}
 	_, err = tx.exec(
-		`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip)
-		 VALUES (?, ?, ?, ?, ?, NULL, ?, ?)`,
+		`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, ip, amr)
+		 VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)`,
 		sess.ID, sess.UserID, micros(sess.CreatedAt), micros(sess.LastUsedAt), micros(sess.ExpiresAt),
-		sess.UserAgent, sess.IP)
+		sess.UserAgent, sess.IP, rules.JoinAMR(sess.AMR))
 	if err != nil {
 		return insertError("create session", err)
 	}

@@ -143,3 +143,20 @@ func PrepareUser(u store.User) (store.User, error) {
 	}
 	return u, nil
 }
+
+// JoinAMR is the stored form of a session's amr: comma-separated, "pwd" when empty
+// (a session opened before amr was recorded was opened with a password).
+func JoinAMR(amr []string) string {
+	if len(amr) == 0 {
+		return "pwd"
+	}
+	return strings.Join(amr, ",")
+}
+
+// SplitAMR reads JoinAMR's form back.
+func SplitAMR(s string) []string {
+	if s == "" {
+		return []string{"pwd"}
+	}
+	return strings.Split(s, ",")
+}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// TOTP is a user's time-based one-time password factor (RFC 6238).
+type TOTP struct {
+	UserID string
+	// Secret is the shared secret as the issuer seals it (the store never sees it in
+	// the clear).
+	Secret      []byte
+	ConfirmedAt time.Time // zero while the enrolment waits for its first code
+	// LastStep is the newest time step whose code was accepted: a code of that step
+	// or an older one is a replay.
+	LastStep  int64
+	CreatedAt time.Time
+}
+
+// MFAChallenge is the pending second step of a login: the first factor was shown,
+// the second is owed. It is kept by the hash of the mfa_token handed to the client.
+type MFAChallenge struct {
+	Hash      string
+	UserID    string
+	AMR       []string // what the first step showed ("pwd")
+	SessionID string   // step-up: the session the finished login replaces; "" otherwise
+	UserAgent string
+	IP        string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Factors is the second-factor part of a backend. PostgreSQL and SQLite implement
+// it; a consumer finds it by type assertion on its Store.
+type Factors interface {
+	// TOTP returns the user's factor, confirmed or pending; ErrNotFound when none.
+	TOTP(ctx context.Context, userID string) (TOTP, error)
+	// PutPendingTOTP stores t as the user's pending enrolment, replacing a pending one;
+	// ErrConflict when the user has a confirmed factor; ErrNotFound for an unknown user.
+	PutPendingTOTP(ctx context.Context, t TOTP) error
+	// ConfirmTOTP confirms the pending factor, records step as its LastStep and
+	// replaces the user's recovery codes with recoveryHashes, in one transaction;
+	// ErrNotFound when nothing is pending, ErrConflict when step is not newer than
+	// LastStep.
+	ConfirmTOTP(ctx context.Context, userID string, step int64, recoveryHashes []string, now time.Time) error
+	// UseTOTPStep records step as accepted for the user's confirmed factor when it is
+	// newer than LastStep (atomically: of two racing callers with one code exactly one
+	// succeeds); ErrConflict when it is not (a replay), ErrNotFound when there is no
+	// confirmed factor.
+	UseTOTPStep(ctx context.Context, userID string, step int64) error
+	// UseRecoveryCode marks an unused recovery code used; ErrNotFound when the user has
+	// no unused code with that hash.
+	UseRecoveryCode(ctx context.Context, userID, hash string, now time.Time) error
+	// RecoveryCodesLeft counts the user's unused recovery codes.
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+	// DeleteTOTP removes the user's factor and recovery codes; ErrNotFound when there
+	// was none.
+	DeleteTOTP(ctx context.Context, userID string) error
+
+	// CreateMFAChallenge stores c; ErrConflict for a hash already stored.
+	CreateMFAChallenge(ctx context.Context, c MFAChallenge) error
+	// MFAChallenge returns the unused challenge with that hash while it has not
+	// expired at now; ErrNotFound otherwise.
+	MFAChallenge(ctx context.Context, hash string, now time.Time) (MFAChallenge, error)
+	// TakeMFAChallenge marks the challenge used (atomically: of racing callers exactly
+	// one succeeds) and returns it; ErrNotFound when it is unknown, used or expired.
+	TakeMFAChallenge(ctx context.Context, hash string, now time.Time) (MFAChallenge, error)
+}
