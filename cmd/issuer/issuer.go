@@ -62,7 +62,7 @@ type Main struct {
 	auditFile *os.File
 
 	store    store.Store
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	Service  *issue.Service
 	Registry *prometheus.Registry
 	srv      *http.Server

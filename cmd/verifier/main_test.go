@@ -323,10 +323,10 @@ func TestFlushAndRestartKeepDecisions(t *testing.T) {
 		eventually(t, v, gone.AccessToken, 401)
 	}
 	h := sha256.Sum256([]byte(gone.AccessToken))
-	if n, _ := r.Client.Exists(context.Background(), "revoked:"+hex.EncodeToString(h[:])).Result(); n != 1 {
+	if n, _ := r.Client.Exists(context.Background(), "revoked:{"+hex.EncodeToString(h[:])+"}").Result(); n != 1 {
 		t.Fatal("no revoked:{h} key after logout")
 	}
-	ttl, _ := r.Client.TTL(context.Background(), "access_token:"+hex.EncodeToString(sha(live.AccessToken))).Result()
+	ttl, _ := r.Client.TTL(context.Background(), "access_token:{"+hex.EncodeToString(sha(live.AccessToken))+"}").Result()
 	if ttl <= 0 || ttl > 15*time.Minute {
 		t.Fatalf("TTL access_token:{h} = %v, want (0, 15m]", ttl)
 	}

@@ -66,7 +66,7 @@ type Main struct {
 	Verifier  *verify.Verifier
 
 	store   store.Store
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	srv     *http.Server
 	ln      net.Listener
 	grpcSrv *grpc.Server

@@ -150,14 +150,27 @@ func (f *feed) run(ctx context.Context) error {
 	f.answered = false
 	f.pings = f.pings[:0]
 
-	ps := f.c.rdb.Subscribe(ctx)
+	var ps *redis.PubSub
+	if f.c.cluster {
+		ps = f.c.rdb.SSubscribe(ctx)
+	} else {
+		ps = f.c.rdb.Subscribe(ctx)
+	}
 	// Close interrupts a blocked receive when ctx ends; closing twice is harmless.
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 	defer func() {
 		stop()
 		_ = ps.Close()
 	}()
-	if err := ps.Subscribe(ctx, f.ch); err != nil {
+	subscribe := ps.Subscribe
+	if f.c.cluster {
+		// Sharded pub/sub: the connection goes to the master of the channel's slot,
+		// where SPUBLISH delivers, so a PONG still follows every event published
+		// before its PING. A failover of that slot ends the subscription
+		// (sunsubscribe or a dropped connection) and the feed subscribes again.
+		subscribe = ps.SSubscribe
+	}
+	if err := subscribe(ctx, f.ch); err != nil {
 		return err
 	}
 
@@ -208,14 +221,14 @@ func (f *feed) run(ctx context.Context) error {
 				continue
 			}
 			switch m.Kind {
-			case "subscribe":
+			case "subscribe", "ssubscribe":
 				// Also seen if go-redis had to reconnect this PubSub by itself: any
 				// PING sent before it is lost, and the handler must catch up again.
 				subscribed = true
 				f.pings = f.pings[:0]
 				nextPing = time.Time{}
 				f.subscribed(ctx)
-			case "unsubscribe":
+			case "unsubscribe", "sunsubscribe":
 				return ErrFeedUnsubscribed
 			}
 		case *redis.Message:
