@@ -201,7 +201,48 @@ func openCluster(raw string) (redis.UniversalClient, error) {
 	applyDefaults(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout,
 		&opt.PoolSize, &opt.MaxRetries, &opt.Protocol)
 	opt.DialerRetries = DialAttempts
-	return redis.NewClusterClient(opt), nil
+	cc := redis.NewClusterClient(opt)
+	cc.OnNewNode(func(n *redis.Client) { n.AddHook(reloadOnNodeFailure{cc}) })
+	return cc, nil
+}
+
+// reloadOnNodeFailure makes a cluster client re-read the slot map as soon as a node
+// cannot be reached. go-redis reloads it on MOVED and READONLY answers, and otherwise
+// only when the map is ten seconds old: after a master dies, its slots would be sent
+// to the dead address until then, although its replica took over within the
+// cluster's node timeout. With this hook a command's retries (MaxRedirects) find
+// the new master.
+type reloadOnNodeFailure struct{ cc *redis.ClusterClient }
+
+func (h reloadOnNodeFailure) failed(ctx context.Context, err error) {
+	var re redis.Error
+	if err != nil && !errors.As(err, &re) && ctx.Err() == nil {
+		h.cc.ReloadState(ctx)
+	}
+}
+
+func (h reloadOnNodeFailure) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		h.failed(ctx, err)
+		return c, err
+	}
+}
+
+func (h reloadOnNodeFailure) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.failed(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnNodeFailure) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		h.failed(ctx, err)
+		return err
+	}
 }
 
 // redactErr renders a REDIS_URL parse error without the URL itself (url.Parse puts
@@ -398,4 +439,14 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 func (c *Cache) fail(o op, err error) error {
 	c.m.errors[o].Inc()
 	return fmt.Errorf("rediscache: %s: %w", opNames[o], err)
+}
+
+// CheckURL reports whether Open would accept redisURL, without connecting. The
+// error wraps ErrInvalidURL and never contains the password.
+func CheckURL(redisURL string) error {
+	rdb, err := Open(redisURL)
+	if err != nil {
+		return err
+	}
+	return rdb.Close()
 }
