@@ -19,6 +19,7 @@ import (
 
 	"github.com/vexen/vexen-auth/internal/testenv"
 	"github.com/vexen/vexen-auth/pkg/rediscache"
+	"github.com/vexen/vexen-auth/pkg/store"
 )
 
 // TestCluster runs the issuer and two verifiers (push and strict) on a three-master
@@ -87,6 +88,8 @@ func TestCluster(t *testing.T) {
 				role, _ := n.Client.Do(ctx, "role").Result()
 				t.Logf("node %s: shardnumsub %v %v role %v", n.Addr(), v, err, role)
 			}
+			perr := cache.Publish(ctx, store.Revocation{Seq: 1, SessionID: "x", UserID: "y", Reason: "logout"})
+			t.Logf("test publish: %v; events now %v", perr, feedEvents(t, push))
 			t.Logf("events %v (before %v); redis errors %s", feedEvents(t, push), before, metric(t, push, "vexen_redis"))
 			t.Fatalf("%s: revocation events do not reach the push verifier", step) // the logout and bob's two sessions
 		}
@@ -444,7 +447,9 @@ func (p *writeProbe) stop() (int, time.Duration) {
 }
 
 // feedEvents reads vexen_redis_feed_events_total from a verifier.
-func feedEvents(t *testing.T, m *Main) float64 { return metricValue(t, m, "vexen_redis_feed_events_total") }
+func feedEvents(t *testing.T, m *Main) float64 {
+	return metricValue(t, m, "vexen_redis_feed_events_total")
+}
 
 func feedReconnects(t *testing.T, m *Main) float64 {
 	return metricValue(t, m, "vexen_redis_feed_reconnects_total")

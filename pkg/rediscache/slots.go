@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -66,35 +67,58 @@ func (c *Cache) exec(ctx context.Context, t *tx, publish func(redis.Pipeliner)) 
 	}
 	var errs []error
 	for _, g := range t.steps {
-		_, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		run := func(pipe redis.Pipeliner) error {
 			for _, f := range g {
 				f(pipe)
 			}
 			return nil
-		})
+		}
+		_, err := c.rdb.TxPipelined(ctx, run)
+		if err != nil && !isRedisError(err) && ctx.Err() == nil {
+			// A node that cannot be reached: go-redis retries a transaction on the
+			// same node only. Re-read the slot map and try once more, on the slot's
+			// master now (after a failover, its former replica).
+			c.rdb.(*redis.ClusterClient).ReloadState(ctx)
+			t := time.NewTimer(clusterRetryDelay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+				_, err = c.rdb.TxPipelined(ctx, run)
+			}
+		}
 		errs = append(errs, err)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
+	// The events go out even when a slot's writes failed: they reach the verifiers
+	// (which tombstone the session whatever Redis holds), and the issuer's resync
+	// writes the missing keys from the store's log later.
 	if publish != nil {
 		_, err := c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			publish(pipe)
 			return nil
 		})
-		return err
+		errs = append(errs, err)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// publish queues one revocation event: PUBLISH on one server, SPUBLISH (sharded
-// pub/sub: the channel's slot decides its node) on a cluster, where a plain PUBLISH
-// would be relayed over the cluster bus with no ordering against a PING on another
-// node's connection.
+// clusterRetryDelay is how long exec waits, after a node failed, for the slot map to
+// be read again before it retries that slot's transaction.
+const clusterRetryDelay = 100 * time.Millisecond
+
+// isRedisError reports whether err is an answer of the server (including redis.Nil)
+// rather than a failure to reach it.
+func isRedisError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
+}
+
+// publish queues one revocation event (PUBLISH). On a cluster a PUBLISH to any node
+// reaches the subscribers of every node (the cluster bus relays it), so an event
+// still goes out while the master of some slot is down; the price is that a PONG
+// on the subscriber's connection no longer proves that events published through
+// another node have arrived (FeedHandler.Fresh), which the verifier does not rely
+// on: its freshness comes from reading the store's log.
 func (c *Cache) publish(ctx context.Context, pipe redis.Pipeliner, payload []byte) {
-	if c.cluster {
-		pipe.SPublish(ctx, c.Channel(), payload)
-		return
-	}
 	pipe.Publish(ctx, c.Channel(), payload)
 }
