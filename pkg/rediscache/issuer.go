@@ -266,10 +266,7 @@ func (c *Cache) Publish(ctx context.Context, r store.Revocation) error {
 	if err != nil {
 		return c.fail(opPublish, err)
 	}
-	if _, err := c.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		c.publish(ctx, pipe, b)
-		return nil
-	}); err != nil {
+	if err := c.exec(ctx, &tx{}, func(pipe redis.Pipeliner) { c.publish(ctx, pipe, b) }); err != nil {
 		return c.fail(opPublish, err)
 	}
 	return nil
