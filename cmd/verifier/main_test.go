@@ -55,7 +55,7 @@ func newSplitStack(t *testing.T, dbURL, issuerRedisURL, redisURL, prefix string)
 	if issuerRedisURL != redisURL {
 		cfg.RefreshGrace = 0
 	}
-	cfg.LoginRate.PerIP = issue.Rate{Events: 1000, Per: time.Minute} // every test logs in from 127.0.0.1
+	cfg.LoginRate.PerIP = issue.Rate{Events: 1000, Per: time.Minute}                        // every test logs in from 127.0.0.1
 	cfg.LoginRate.RefreshPerIP = issue.Rate{Events: 100_000, Per: time.Minute, Burst: 1000} // the failover load refreshes from it
 	deps := issue.Deps{Store: st}
 	if issuerRedisURL != "" {
