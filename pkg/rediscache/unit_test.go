@@ -315,3 +315,12 @@ func TestNewTwiceOnOneRegistry(t *testing.T) {
 		}
 	}
 }
+
+func TestInfoField(t *testing.T) {
+	info := "# Server\r\nredis_version:7.0.15\r\nrun_id:abc123\r\n# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\n"
+	for name, want := range map[string]string{"run_id": "abc123", "role": "slave", "redis_version": "7.0.15", "nope": "", "host": ""} {
+		if got := infoField(info, name); got != want {
+			t.Errorf("infoField(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
