@@ -565,7 +565,7 @@ func (h *harness) coldSubject(ctx context.Context, e *env, cpu string) (*subject
 	}
 	keys := make([]string, len(toks))
 	for i, t := range toks {
-		keys[i] = e.prefix + "access_token:" + tokens.Hash(t)
+		keys[i] = e.prefix + "access_token:{" + tokens.Hash(t) + "}"
 	}
 	h.logf("cold: an ES256 check costs ≥ %s here: %d tokens, each of its own session, minted in %s",
 		cost.Round(time.Microsecond), pool, time.Since(t0).Round(100*time.Millisecond))

@@ -68,7 +68,7 @@ type Main struct {
 	auditFile *os.File
 
 	store    store.Store
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	Service  *issue.Service
 	Registry *prometheus.Registry
 	srv      *http.Server
@@ -135,7 +135,7 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.String(&m.rateAccount, "login-rate-account", "LOGIN_RATE_ACCOUNT", "failed logins allowed per account, as EVENTS/PERIOD (burst EVENTS)")
 	s.String(&m.rateRefresh, "refresh-rate-ip", "REFRESH_RATE_IP", "refreshes allowed per client IP, as EVENTS/PERIOD (burst EVENTS)")
 	s.SecretString(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db)")
-	s.SecretString(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
+	s.SecretString(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db, rediss://…, redis+sentinel://[:pw@]h1:26379,h2:26379/db?master=NAME or redis+cluster://[:pw@]h1:7000,h2:7001; empty = no Redis")
 	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel")
 	s.String(&m.LogFormat, "log-format", "LOG_FORMAT", "text or json")
 	s.String(&m.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
@@ -185,7 +185,7 @@ func (m *Main) validate() error {
 		return err // names DATABASE_URL, never its password
 	}
 	if m.RedisURL != "" {
-		if _, err := redis.ParseURL(m.RedisURL); err != nil {
+		if err := rediscache.CheckURL(m.RedisURL); err != nil {
 			return config.Invalid("REDIS_URL", "%v", redactErr(err))
 		}
 	}

@@ -57,7 +57,8 @@ func newSplitStack(t *testing.T, dbURL, issuerRedisURL, redisURL, prefix string)
 	if issuerRedisURL != redisURL {
 		cfg.RefreshGrace = 0
 	}
-	cfg.LoginRate.PerIP = issue.Rate{Events: 1000, Per: time.Minute} // every test logs in from 127.0.0.1
+	cfg.LoginRate.PerIP = issue.Rate{Events: 1000, Per: time.Minute}                        // every test logs in from 127.0.0.1
+	cfg.LoginRate.RefreshPerIP = issue.Rate{Events: 100_000, Per: time.Minute, Burst: 1000} // the failover load refreshes from it
 	deps := issue.Deps{Store: st}
 	if issuerRedisURL != "" {
 		rdb, err := rediscache.Open(issuerRedisURL)
@@ -326,10 +327,10 @@ func TestFlushAndRestartKeepDecisions(t *testing.T) {
 		eventually(t, v, gone.AccessToken, 401)
 	}
 	h := sha256.Sum256([]byte(gone.AccessToken))
-	if n, _ := r.Client.Exists(context.Background(), "revoked:"+hex.EncodeToString(h[:])).Result(); n != 1 {
+	if n, _ := r.Client.Exists(context.Background(), "revoked:{"+hex.EncodeToString(h[:])+"}").Result(); n != 1 {
 		t.Fatal("no revoked:{h} key after logout")
 	}
-	ttl, _ := r.Client.TTL(context.Background(), "access_token:"+hex.EncodeToString(sha(live.AccessToken))).Result()
+	ttl, _ := r.Client.TTL(context.Background(), "access_token:{"+hex.EncodeToString(sha(live.AccessToken))+"}").Result()
 	if ttl <= 0 || ttl > 15*time.Minute {
 		t.Fatalf("TTL access_token:{h} = %v, want (0, 15m]", ttl)
 	}

@@ -84,7 +84,7 @@ func TestRevocationHoldsWhenIssuerRedisFails(t *testing.T) {
 					before := s.verifier("--max-staleness", "200ms")
 					p := s.login("alice@example.com", "alice's password")
 					h := hashHex(p.AccessToken)
-					if n, _ := r.Client.Exists(context.Background(), "access_token:"+h).Result(); n != 1 {
+					if n, _ := r.Client.Exists(context.Background(), "access_token:{"+h+"}").Result(); n != 1 {
 						t.Fatal("the issuer did not cache the claims")
 					}
 					wantStatus(t, before, p.AccessToken, 200)
@@ -92,10 +92,10 @@ func TestRevocationHoldsWhenIssuerRedisFails(t *testing.T) {
 					cut.Cut()
 					a.revoke(t, s, p)
 					// Redis still vouches for the token and has heard nothing.
-					if n, _ := r.Client.Exists(context.Background(), "access_token:"+h).Result(); n != 1 {
+					if n, _ := r.Client.Exists(context.Background(), "access_token:{"+h+"}").Result(); n != 1 {
 						t.Fatal("access_token:{h} is gone: Redis was not left stale, the test proves nothing")
 					}
-					if n, _ := r.Client.Exists(context.Background(), "revoked:"+h).Result(); n != 0 {
+					if n, _ := r.Client.Exists(context.Background(), "revoked:{"+h+"}").Result(); n != 0 {
 						t.Fatal("revoked:{h} written through the cut")
 					}
 
@@ -120,7 +120,7 @@ func TestRevocationHoldsWhenIssuerRedisFails(t *testing.T) {
 					restored := time.Now()
 					deadline := time.Now().Add(15 * time.Second)
 					for {
-						n, _ := r.Client.Exists(context.Background(), "revoked:"+h).Result()
+						n, _ := r.Client.Exists(context.Background(), "revoked:{"+h+"}").Result()
 						if n == 1 {
 							break
 						}
@@ -130,7 +130,7 @@ func TestRevocationHoldsWhenIssuerRedisFails(t *testing.T) {
 						time.Sleep(50 * time.Millisecond)
 					}
 					t.Logf("Redis repaired %v after the issuer reached it again", time.Since(restored))
-					if n, _ := r.Client.Exists(context.Background(), "access_token:"+h).Result(); n != 0 {
+					if n, _ := r.Client.Exists(context.Background(), "access_token:{"+h+"}").Result(); n != 0 {
 						t.Error("access_token:{h} of a revoked session still in Redis after the repair")
 					}
 				})

@@ -72,7 +72,7 @@ type Main struct {
 	Verifier  *verify.Verifier
 
 	store   store.Store
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	srv     *http.Server
 	ln      net.Listener
 	grpcSrv *grpc.Server
@@ -133,7 +133,7 @@ func (m *Main) flags(getenv func(string) string) *config.Set {
 	s.Int(&c.MaxTokenBytes, "max-token-bytes", "VERIFIER_MAX_TOKEN_BYTES", "longest token considered; longer ones are malformed")
 	s.Int(&m.MaxHeaderBytes, "max-header-bytes", "VERIFIER_MAX_HEADER_BYTES", "largest request header block accepted (larger: 431)")
 	s.SecretString(&m.DatabaseURL, "database-url", "DATABASE_URL", "postgres://… or sqlite:PATH (default sqlite:./data/vexen.db); read-only use")
-	s.SecretString(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db or rediss://…; empty = no Redis")
+	s.SecretString(&m.RedisURL, "redis-url", "REDIS_URL", "redis://[:password@]host:port/db, rediss://…, redis+sentinel://[:pw@]h1:26379,h2:26379/db?master=NAME or redis+cluster://[:pw@]h1:7000,h2:7001; empty = no Redis")
 	s.String(&m.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "prefix for every Redis key and channel (the issuer's too)")
 	s.String(&m.LogFormat, "log-format", "LOG_FORMAT", "text or json")
 	s.String(&m.LogLevel, "log-level", "LOG_LEVEL", "debug, info, warn or error")
@@ -185,8 +185,8 @@ func (m *Main) validate() error {
 		return err // names DATABASE_URL, never its password
 	}
 	if m.RedisURL != "" {
-		if _, err := redis.ParseURL(m.RedisURL); err != nil {
-			return config.Invalid("REDIS_URL", "not a redis:// or rediss:// URL")
+		if err := rediscache.CheckURL(m.RedisURL); err != nil {
+			return config.Invalid("REDIS_URL", "not a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL")
 		}
 	}
 	if m.GRPCListen != "" {

@@ -16,7 +16,7 @@ import (
 type Backends struct {
 	Logger *slog.Logger
 	Store  store.Store
-	Redis  *redis.Client // nil without REDIS_URL
+	Redis  redis.UniversalClient // nil without REDIS_URL
 }
 
 // BackendOptions say how to open Backends. Logger, when set, is used as is;

@@ -106,6 +106,8 @@ type Redis struct {
 	cmd    *exec.Cmd
 	port   int
 	dir    string
+	args   []string // extra redis-server arguments (replicaof, cluster mode)
+	conf   string   // a config file to start with instead of the flags (sentinels)
 }
 
 // SharedRedis returns the shared Redis with a unique key prefix; the test's keys
@@ -174,8 +176,12 @@ func (r *Redis) Start(t testing.TB) {
 	if r.cmd != nil {
 		t.Fatal("testenv: redis already running")
 	}
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--daemonize", "no", "--loglevel", "warning")
+	args := []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--daemonize", "no", "--loglevel", "warning"}
+	if r.conf != "" {
+		args = []string{r.conf, "--sentinel"}
+	}
+	cmd := exec.Command("redis-server", append(args, r.args...)...)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

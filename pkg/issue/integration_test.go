@@ -371,7 +371,7 @@ func TestRedisBoundedGrowth(t *testing.T) {
 			var got []string
 			iter := rdb.Scan(ctx, 0, cache.RevokedKey("*"), 1000).Iterator()
 			for iter.Next(ctx) {
-				got = append(got, strings.TrimPrefix(iter.Val(), cache.RevokedKey("")))
+				got = append(got, strings.TrimSuffix(strings.TrimPrefix(iter.Val(), strings.TrimSuffix(cache.RevokedKey(""), "}")), "}"))
 				if ttl := rdb.PTTL(ctx, iter.Val()).Val(); ttl <= 0 || ttl > 15*time.Minute {
 					t.Errorf("%s TTL = %v, want the access token's remaining life", iter.Val(), ttl)
 				}

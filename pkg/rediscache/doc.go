@@ -18,7 +18,9 @@
 //	user_tokens:{uid}     SET of the hashes of the user's current  TTL: the user's longest-living token
 //	                      pairs (a refresh drops the rotated pair)
 //
-// {h} is the lowercase hex SHA-256 of the token string. Every key is written with a
+// {h} is the lowercase hex SHA-256 of the token string, and the braces are part of
+// the key: a Redis Cluster hash tag, so that the keys of one token (access_token,
+// revoked) and of one user (user_session, user_tokens) share a slot. Every key is written with a
 // TTL, so TTL never answers -1; a TTL that would be zero or less means the key is not
 // written at all. user_session and user_tokens only ever have their TTL extended
 // (PEXPIRE NX, then PEXPIRE GT, in the same transaction as the write).
@@ -47,6 +49,17 @@
 // each revocation, Fresh(sentAt) for each PING answered on the subscription connection
 // (proof that every event published before sentAt has arrived), and Down when the
 // connection fails. It reconnects by itself with capped, jittered exponential backoff.
+//
+// # Sentinel and Cluster
+//
+// Open reads redis+sentinel:// and redis+cluster:// URLs and returns go-redis's
+// failover or cluster client; everything here takes a redis.UniversalClient. On a
+// cluster, a transaction is split per hash tag (one MULTI/EXEC per slot, retried once
+// after a node failure), events are plain PUBLISH (the cluster bus relays them to
+// every node), and the client re-reads the slot map when a node cannot be reached.
+// The feed compares the master (run id and role; on a cluster the channel slot's
+// master) at every PING with the one it subscribed on, and subscribes again when it
+// changed: go-redis leaves a subscription on a demoted master.
 //
 // Redis is part of the trust base: an access_token:{h} value is honoured without a
 // signature check. Protect it with a password or ACL, and TLS (rediss://).

@@ -88,8 +88,8 @@ func ExampleCache_AccessKey() {
 	fmt.Println(cache.UserTokensKey("u1"))
 	fmt.Println(cache.Channel())
 	// Output:
-	// vexen:access_token:ab12
-	// vexen:revoked:ab12
-	// vexen:user_tokens:u1
+	// vexen:access_token:{ab12}
+	// vexen:revoked:{ab12}
+	// vexen:user_tokens:{u1}
 	// vexen:revocations
 }

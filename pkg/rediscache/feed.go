@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -48,6 +49,9 @@ var (
 	ErrFeedTimeout = errors.New("rediscache: revocation feed timed out")
 	// ErrFeedUnsubscribed: the server ended the subscription.
 	ErrFeedUnsubscribed = errors.New("rediscache: revocation feed unsubscribed by the server")
+	// ErrFeedMasterChanged: the server the subscription was made on is no longer the
+	// one writes go to (a Sentinel or Cluster failover); the feed subscribes again.
+	ErrFeedMasterChanged = errors.New("rediscache: revocation feed: the master changed")
 )
 
 const (
@@ -150,6 +154,10 @@ func (f *feed) run(ctx context.Context) error {
 	f.answered = false
 	f.pings = f.pings[:0]
 
+	// Which server writes go to, before subscribing: should it change later, the
+	// subscription may sit on a demoted master that no longer sees the events
+	// (go-redis does not move a subscription on a Sentinel switch).
+	master, _ := f.c.master(ctx)
 	ps := f.c.rdb.Subscribe(ctx)
 	// Close interrupts a blocked receive when ctx ends; closing twice is harmless.
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
@@ -157,6 +165,9 @@ func (f *feed) run(ctx context.Context) error {
 		stop()
 		_ = ps.Close()
 	}()
+	// On a cluster the connection goes to the master of the channel's slot; when
+	// that node fails, the connection drops and the feed subscribes again, on the
+	// slot's new master.
 	if err := ps.Subscribe(ctx, f.ch); err != nil {
 		return err
 	}
@@ -177,6 +188,9 @@ func (f *feed) run(ctx context.Context) error {
 				return ErrFeedTimeout
 			}
 			if !now.Before(nextPing) {
+				if m, err := f.c.master(ctx); err == nil && master != "" && m != master {
+					return ErrFeedMasterChanged
+				}
 				f.n++
 				p := ping{n: f.n, sentAt: f.c.now(), mono: now}
 				if err := ps.Ping(ctx, strconv.FormatUint(p.n, 10)); err != nil {
@@ -293,6 +307,40 @@ func decodeEvent(payload string) (ev Event, ok bool) {
 		return Event{}, false
 	}
 	return ev, true
+}
+
+// master names the server that writes to the revocation channel go to: the run id
+// of the master (one server or Sentinel), or the address of the master of the
+// channel's slot (cluster). An error means it could not be asked now.
+func (c *Cache) master(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, c.Channel())
+		if err != nil {
+			return "", err
+		}
+		return m.Options().Addr, nil
+	}
+	// The run id and the role of the server a pooled connection reaches: either
+	// changes when that server is replaced or demoted (go-redis keeps pooled
+	// connections to a demoted master when it misses the sentinels' switch-master
+	// message; the role then turns from master to slave).
+	info, err := c.rdb.Info(ctx, "server", "replication").Result()
+	if err != nil {
+		return "", err
+	}
+	return infoField(info, "run_id") + "/" + infoField(info, "role"), nil
+}
+
+// infoField is the value of name in an INFO answer ("" when absent).
+func infoField(info, name string) string {
+	_, rest, ok := strings.Cut(info, "\n"+name+":")
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, "\n")
+	return strings.TrimSpace(v)
 }
 
 func isTimeout(err error) bool {

@@ -34,7 +34,8 @@ type userSession struct {
 	LastLogin string `json:"last_login"` // RFC 3339
 }
 
-// StorePair writes a new token pair in one MULTI/EXEC transaction:
+// StorePair writes a new token pair in one MULTI/EXEC transaction (on a cluster, one
+// per slot: the access token's, the refresh token's and the user's keys):
 //
 //   - access_token:{h} = the claims, TTL = the access token's remaining life;
 //   - refresh_token:{h} = the user id, TTL = the refresh token's remaining life;
@@ -74,22 +75,29 @@ func (c *Cache) StorePair(ctx context.Context, p Pair) error {
 	if err != nil {
 		return c.fail(opStorePair, err)
 	}
-	_, err = c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		tokens := c.UserTokensKey(p.UserID)
-		if accessTTL > 0 {
+	var t tx
+	tokens := c.UserTokensKey(p.UserID)
+	var members []any
+	if accessTTL > 0 {
+		t.add(c.AccessKey(p.AccessHash), func(pipe redis.Pipeliner) {
 			pipe.Set(ctx, c.AccessKey(p.AccessHash), p.AccessClaims, accessTTL)
-			pipe.SAdd(ctx, tokens, p.AccessHash)
-		}
-		if refreshTTL > 0 {
+		})
+		members = append(members, p.AccessHash)
+	}
+	if refreshTTL > 0 {
+		t.add(c.RefreshKey(p.RefreshHash), func(pipe redis.Pipeliner) {
 			pipe.Set(ctx, c.RefreshKey(p.RefreshHash), p.UserID, refreshTTL)
-			pipe.SAdd(ctx, tokens, p.RefreshHash)
-		}
-		sessKey := c.UserSessionKey(p.UserID)
+		})
+		members = append(members, p.RefreshHash)
+	}
+	sessKey := c.UserSessionKey(p.UserID)
+	t.add(sessKey, func(pipe redis.Pipeliner) {
+		pipe.SAdd(ctx, tokens, members...)
 		pipe.Set(ctx, sessKey, session, redis.KeepTTL)
 		extendTTL(ctx, pipe, sessKey, userTTL)
 		extendTTL(ctx, pipe, tokens, userTTL)
-		return nil
 	})
+	err = c.exec(ctx, &t, nil)
 	if err != nil {
 		return c.fail(opStorePair, err)
 	}
@@ -147,31 +155,36 @@ func extendTTL(ctx context.Context, pipe redis.Pipeliner, key string, ttl time.D
 	pipe.Do(ctx, "pexpire", key, ms, "gt")
 }
 
-// DropRefresh forgets the pair a refresh rotated away, in one transaction: DEL
+// DropRefresh forgets the pair a refresh rotated away, in one transaction (one per
+// slot on a cluster): DEL
 // refresh_token:{refreshHash} and SREM user_tokens:{uid} of both hashes, so that the
 // set holds only the user's current pairs, not one pair per refresh ever made. The
 // old access token's access_token:{h} entry stays: that token is still valid until it
 // expires (it is only no longer listed, and a revocation names it from the store).
 // An empty accessHash drops the refresh token only.
 func (c *Cache) DropRefresh(ctx context.Context, userID, refreshHash, accessHash string) error {
-	_, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+	var t tx
+	t.add(c.RefreshKey(refreshHash), func(pipe redis.Pipeliner) {
 		pipe.Del(ctx, c.RefreshKey(refreshHash))
-		if userID != "" {
-			members := []any{refreshHash}
-			if accessHash != "" {
-				members = append(members, accessHash)
-			}
-			pipe.SRem(ctx, c.UserTokensKey(userID), members...)
-		}
-		return nil
 	})
+	if userID != "" {
+		members := []any{refreshHash}
+		if accessHash != "" {
+			members = append(members, accessHash)
+		}
+		t.add(c.UserTokensKey(userID), func(pipe redis.Pipeliner) {
+			pipe.SRem(ctx, c.UserTokensKey(userID), members...)
+		})
+	}
+	err := c.exec(ctx, &t, nil)
 	if err != nil {
 		return c.fail(opDropRefresh, err)
 	}
 	return nil
 }
 
-// Revoke applies a store revocation to Redis in one MULTI/EXEC transaction. For every
+// Revoke applies a store revocation to Redis in one MULTI/EXEC transaction (on a
+// cluster: one per slot, then the events as their own commands). For every
 // access token in res.Tokens it deletes access_token:{h} and sets revoked:{h} = "1"
 // for the token's remaining life (skipped for a token already expired); for every
 // refresh token it deletes refresh_token:{h}; both hashes leave user_tokens:{uid}.
@@ -200,31 +213,33 @@ func (c *Cache) Revoke(ctx context.Context, res store.RevokeResult) error {
 		}
 		payloads[i] = b
 	}
-	_, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		for _, t := range res.Tokens {
-			if t.Access != "" {
-				c.queueRevoked(ctx, pipe, t.Access, t.AccessExpiresAt)
+	var t tx
+	for _, tok := range res.Tokens {
+		if tok.Access != "" {
+			c.queueRevoked(ctx, &t, tok.Access, tok.AccessExpiresAt)
+		}
+		if tok.Refresh != "" {
+			key := c.RefreshKey(tok.Refresh)
+			t.add(key, func(pipe redis.Pipeliner) { pipe.Del(ctx, key) })
+		}
+		if tok.UserID != "" {
+			members := make([]any, 0, 2)
+			if tok.Access != "" {
+				members = append(members, tok.Access)
 			}
-			if t.Refresh != "" {
-				pipe.Del(ctx, c.RefreshKey(t.Refresh))
+			if tok.Refresh != "" {
+				members = append(members, tok.Refresh)
 			}
-			if t.UserID != "" {
-				members := make([]any, 0, 2)
-				if t.Access != "" {
-					members = append(members, t.Access)
-				}
-				if t.Refresh != "" {
-					members = append(members, t.Refresh)
-				}
-				if len(members) > 0 {
-					pipe.SRem(ctx, c.UserTokensKey(t.UserID), members...)
-				}
+			if len(members) > 0 {
+				key := c.UserTokensKey(tok.UserID)
+				t.add(key, func(pipe redis.Pipeliner) { pipe.SRem(ctx, key, members...) })
 			}
 		}
+	}
+	err := c.exec(ctx, &t, func(pipe redis.Pipeliner) {
 		for _, b := range payloads {
-			pipe.Publish(ctx, c.Channel(), b)
+			c.publish(ctx, pipe, b)
 		}
-		return nil
 	})
 	if err != nil {
 		return c.fail(opRevoke, err)
@@ -233,12 +248,16 @@ func (c *Cache) Revoke(ctx context.Context, res store.RevokeResult) error {
 }
 
 // queueRevoked queues DEL access_token:{h} and, while the token would still be live,
-// SET revoked:{h} "1" with its remaining life.
-func (c *Cache) queueRevoked(ctx context.Context, pipe redis.Pipeliner, h string, exp time.Time) {
-	pipe.Del(ctx, c.AccessKey(h))
-	if ttl := c.ttlUntil(exp); ttl > 0 {
-		pipe.Set(ctx, c.RevokedKey(h), "1", ttl)
-	}
+// SET revoked:{h} "1" with its remaining life (one slot: both keys carry {h}).
+func (c *Cache) queueRevoked(ctx context.Context, t *tx, h string, exp time.Time) {
+	ttl := c.ttlUntil(exp)
+	access, revoked := c.AccessKey(h), c.RevokedKey(h)
+	t.add(access, func(pipe redis.Pipeliner) {
+		pipe.Del(ctx, access)
+		if ttl > 0 {
+			pipe.Set(ctx, revoked, "1", ttl)
+		}
+	})
 }
 
 // Publish sends one revocation event on Channel().
@@ -247,7 +266,7 @@ func (c *Cache) Publish(ctx context.Context, r store.Revocation) error {
 	if err != nil {
 		return c.fail(opPublish, err)
 	}
-	if err := c.rdb.Publish(ctx, c.Channel(), b).Err(); err != nil {
+	if err := c.exec(ctx, &tx{}, func(pipe redis.Pipeliner) { c.publish(ctx, pipe, b) }); err != nil {
 		return c.fail(opPublish, err)
 	}
 	return nil

@@ -20,11 +20,11 @@ func TestKeys(t *testing.T) {
 		tests := []struct {
 			got, want string
 		}{
-			{c.AccessKey("ab12"), prefix + "access_token:ab12"},
-			{c.RefreshKey("ab12"), prefix + "refresh_token:ab12"},
-			{c.RevokedKey("ab12"), prefix + "revoked:ab12"},
-			{c.UserSessionKey("u1"), prefix + "user_session:u1"},
-			{c.UserTokensKey("u1"), prefix + "user_tokens:u1"},
+			{c.AccessKey("ab12"), prefix + "access_token:{ab12}"},
+			{c.RefreshKey("ab12"), prefix + "refresh_token:{ab12}"},
+			{c.RevokedKey("ab12"), prefix + "revoked:{ab12}"},
+			{c.UserSessionKey("u1"), prefix + "user_session:{u1}"},
+			{c.UserTokensKey("u1"), prefix + "user_tokens:{u1}"},
 			{c.Channel(), prefix + "revocations"},
 		}
 		for _, tt := range tests {
@@ -44,7 +44,7 @@ func TestOpenDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	o := rdb.Options()
+	o := rdb.(*redis.Client).Options()
 	if !o.ContextTimeoutEnabled {
 		t.Error("ContextTimeoutEnabled is false")
 	}
@@ -82,7 +82,7 @@ func TestOpenKeepsURLSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	o := rdb.Options()
+	o := rdb.(*redis.Client).Options()
 	if o.ReadTimeout != 5*time.Second || o.DialTimeout != 3*time.Second || o.PoolSize != 3 || o.MaxRetries != 2 {
 		t.Errorf("URL settings overridden: read %v dial %v pool %d retries %d", o.ReadTimeout, o.DialTimeout, o.PoolSize, o.MaxRetries)
 	}
@@ -91,6 +91,73 @@ func TestOpenKeepsURLSettings(t *testing.T) {
 	}
 	if !o.ContextTimeoutEnabled {
 		t.Error("ContextTimeoutEnabled is false")
+	}
+}
+
+func TestKeysShareSlots(t *testing.T) {
+	c := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), Options{Prefix: "app1:"})
+	defer c.Client().Close()
+	pairs := [][2]string{
+		{c.AccessKey("ab12"), c.RevokedKey("ab12")},
+		{c.AccessKey("ab12"), c.RefreshKey("ab12")}, // SweepUserTokens' EXISTS
+		{c.UserSessionKey("u1"), c.UserTokensKey("u1")},
+	}
+	for _, p := range pairs {
+		if hashTag(p[0]) != hashTag(p[1]) {
+			t.Errorf("%s and %s hash to different slots (tags %q, %q)", p[0], p[1], hashTag(p[0]), hashTag(p[1]))
+		}
+	}
+	for key, want := range map[string]string{
+		"access_token:{ab}": "ab", "plain": "plain", "a{}b{c}": "a{}b{c}", "x{y": "x{y", "{a}{b}": "a",
+	} {
+		if got := hashTag(key); got != want {
+			t.Errorf("hashTag(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestOpenSentinelAndCluster(t *testing.T) {
+	rdb, err := Open("redis+sentinel://:pw@127.0.0.1:26379,127.0.0.2:26380/3?master=main&sentinel_password=sp&read_timeout=2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if _, ok := rdb.(*redis.Client); !ok {
+		t.Errorf("sentinel: %T, want a failover *redis.Client", rdb)
+	}
+	rdb2, err := Open("redis+cluster://:pw@127.0.0.1:7000,127.0.0.1:7001?read_timeout=2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb2.Close()
+	cc, ok := rdb2.(*redis.ClusterClient)
+	if !ok {
+		t.Fatalf("cluster: %T, want *redis.ClusterClient", rdb2)
+	}
+	o := cc.Options()
+	if len(o.Addrs) != 2 || o.Addrs[1] != "127.0.0.1:7001" || o.Password != "pw" || o.ReadTimeout != 2*time.Second ||
+		o.DialTimeout != DefaultDialTimeout || !o.ContextTimeoutEnabled || o.MaxRetries != DefaultMaxRetries || o.Protocol != 2 {
+		t.Errorf("cluster options: %+v", o)
+	}
+	const pw = "s3cretPW"
+	for _, u := range []string{
+		"redis+sentinel://:" + pw + "@127.0.0.1:26379/0",                       // no master
+		"redis+sentinel://:" + pw + "@127.0.0.1:26379,nohost/0?master=m",       // bad host
+		"redis+sentinel://user:" + pw + "@127.0.0.1:26379/0?master=m",          // user name
+		"redis+sentinel://:" + pw + "@127.0.0.1:26379/x?master=m",              // bad db
+		"redis+cluster://:" + pw + "@127.0.0.1:7000/1",                         // db 1
+		"redis+cluster://:" + pw + "@127.0.0.1:7000?bogus=" + pw,               // unknown parameter
+		"redis+cluster://:" + pw + "@127.0.0.1:7000,127.0.0.1:x?max_retries=1", // bad port
+	} {
+		rdb, err := Open(u)
+		if err == nil {
+			rdb.Close()
+			t.Errorf("Open(%q): no error", u)
+			continue
+		}
+		if !errors.Is(err, ErrInvalidURL) || strings.Contains(err.Error(), pw) {
+			t.Errorf("Open(%q) = %v: not ErrInvalidURL, or shows the password", u, err)
+		}
 	}
 }
 
@@ -245,6 +312,15 @@ func TestNewTwiceOnOneRegistry(t *testing.T) {
 	for _, n := range []string{"vexen_redis_errors_total", "vexen_redis_feed_events_total", "vexen_redis_feed_reconnects_total", "vexen_redis_feed_malformed_total"} {
 		if !names[n] {
 			t.Errorf("metric %s not registered (have %v)", n, names)
+		}
+	}
+}
+
+func TestInfoField(t *testing.T) {
+	info := "# Server\r\nredis_version:7.0.15\r\nrun_id:abc123\r\n# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\n"
+	for name, want := range map[string]string{"run_id": "abc123", "role": "slave", "redis_version": "7.0.15", "nope": "", "host": ""} {
+		if got := infoField(info, name); got != want {
+			t.Errorf("infoField(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

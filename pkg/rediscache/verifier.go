@@ -67,10 +67,9 @@ func (c *Cache) Fill(ctx context.Context, h string, claims []byte, exp time.Time
 // MarkRevoked records that the token hashed h is revoked: SET revoked:{h} "1" until exp
 // (skipped when exp has passed) and DEL access_token:{h}, in one transaction.
 func (c *Cache) MarkRevoked(ctx context.Context, h string, exp time.Time) error {
-	_, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		c.queueRevoked(ctx, pipe, h, exp)
-		return nil
-	})
+	var t tx
+	c.queueRevoked(ctx, &t, h, exp)
+	err := c.exec(ctx, &t, nil)
 	if err != nil {
 		return c.fail(opMarkRevoked, err)
 	}

@@ -40,7 +40,7 @@ var backends = []struct {
 type world struct {
 	t     testing.TB
 	st    store.Store
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	redis *testenv.Redis
 	issue *rediscache.Cache
 	key   *verifytest.Key
@@ -255,13 +255,13 @@ func TestIntegrationFlushAll(t *testing.T) {
 			mustAllow(t, fresh, live.token)
 			// It wrote what it learnt back: revoked:{h} and access_token:{h}.
 			ctx := context.Background()
-			if n, _ := r.Client.Exists(ctx, "revoked:"+verifytest.Hash(gone.token)).Result(); n != 1 {
+			if n, _ := r.Client.Exists(ctx, "revoked:{"+verifytest.Hash(gone.token)+"}").Result(); n != 1 {
 				t.Error("revoked:{h} not written back after FLUSHALL")
 			}
-			if n, _ := r.Client.Exists(ctx, "access_token:"+verifytest.Hash(live.token)).Result(); n != 1 {
+			if n, _ := r.Client.Exists(ctx, "access_token:{"+verifytest.Hash(live.token)+"}").Result(); n != 1 {
 				t.Error("access_token:{h} not refilled after FLUSHALL")
 			}
-			if ttl, _ := r.Client.TTL(ctx, "access_token:"+verifytest.Hash(live.token)).Result(); ttl <= 0 {
+			if ttl, _ := r.Client.TTL(ctx, "access_token:{"+verifytest.Hash(live.token)+"}").Result(); ttl <= 0 {
 				t.Errorf("refilled key TTL %v", ttl)
 			}
 		})
