@@ -108,7 +108,7 @@ func BenchmarkLogout(b *testing.B) {
 func openSession(b *testing.B, e *env, uid string) string {
 	now := e.svc.now()
 	sid := newID()
-	m, err := e.svc.mint(sid, uid, "logout@example.com", nil, now)
+	m, err := e.svc.mint(sid, uid, "logout@example.com", nil, now, tokenExtras{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,11 +21,16 @@ const (
 	epLoginPage  = "login_page"  // GET|POST /login
 	epLogoutPage = "logout_page" // GET|POST /logout
 	epAccount    = "account"     // GET /
-	numEndpoints = 13
+	// Federated sign-in, every provider: /oidc/{id}/start, callback, backchannel-logout, logged-out.
+	epOIDCStart       = "oidc_start"
+	epOIDCCallback    = "oidc_callback"
+	epOIDCBackchannel = "oidc_backchannel_logout"
+	epOIDCLoggedOut   = "oidc_logged_out"
+	numEndpoints      = 17
 )
 
 var endpoints = [numEndpoints]string{epLogin, epRefresh, epLogout, epLogoutAll, epSessions, epJWKS, epDiscovery, epHealthz, epReadyz, epNotFound,
-	epLoginPage, epLogoutPage, epAccount}
+	epLoginPage, epLogoutPage, epAccount, epOIDCStart, epOIDCCallback, epOIDCBackchannel, epOIDCLoggedOut}
 
 // Login results, the values of vexen_issuer_logins_total{result}.
 const (

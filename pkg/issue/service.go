@@ -138,6 +138,7 @@ type Service struct {
 	now      func() time.Time
 	trusted  []netip.Prefix
 	handler  *apiHandler
+	fed      *federation // nil without providers
 	// redirectHosts is Config.AllowedRedirectHosts compiled (rd's allowlist).
 	redirectHosts hostlist.List
 
@@ -182,6 +183,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if s.cache != nil {
 		s.stopped.Add(1)
 		go s.resyncLoop(ctx)
+	}
+	if s.fed != nil {
+		s.fed.warm(ctx)
 	}
 	return s, nil
 }
@@ -233,6 +237,11 @@ func newService(cfg Config, d Deps) (*Service, error) {
 	s.m = m
 	if s.redirectHosts, err = hostlist.Parse(cfg.AllowedRedirectHosts); err != nil {
 		return nil, err // Validate parsed it already
+	}
+	if len(cfg.Providers) > 0 {
+		if s.fed, err = newFederation(s, d.Store, d.Registerer); err != nil {
+			return nil, err
+		}
 	}
 	s.handler = newAPIHandler(s)
 	return s, nil
@@ -402,7 +411,7 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 
 	now := s.now()
 	sid := newID()
-	m, err := s.mint(sid, user.ID, user.Email, user.Roles, now)
+	m, err := s.mint(sid, user.ID, user.Email, user.Roles, now, tokenExtras{})
 	if err != nil {
 		s.m.logins[loginError].Inc()
 		return TokenPair{}, err
@@ -508,6 +517,18 @@ func (s *Service) Refresh(ctx context.Context, r RefreshRequest) (TokenPair, err
 		return TokenPair{}, fmt.Errorf("%w: malformed", ErrInvalidGrant)
 	}
 	oldHash := TokenHash(refreshToken)
+	var x tokenExtras
+	if s.fed != nil {
+		// A federated session's tokens keep naming their provider.
+		idp, err := s.fed.store.IdPOfRefresh(ctx, oldHash)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.m.refreshes[refreshError].Inc()
+			return TokenPair{}, fmt.Errorf("issue: refresh: %w", err)
+		}
+		if idp != "" {
+			x = tokenExtras{IdP: idp, AMR: []string{amrFederated}}
+		}
+	}
 	now := s.now()
 	var mints []*minted
 	res, err := s.store.Rotate(ctx, store.Rotation{
@@ -515,7 +536,7 @@ func (s *Service) Refresh(ctx context.Context, r RefreshRequest) (TokenPair, err
 		Now:     now,
 		Grace:   s.cfg.RefreshGrace,
 		Mint: func(sess store.Session, u store.User) (store.RefreshToken, error) {
-			m, err := s.mint(sess.ID, u.ID, u.Email, u.Roles, now)
+			m, err := s.mint(sess.ID, u.ID, u.Email, u.Roles, now, x)
 			if err != nil {
 				return store.RefreshToken{}, err
 			}

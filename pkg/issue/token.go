@@ -92,6 +92,14 @@ type Claims struct {
 	SessionID string   `json:"sid"`
 	Email     string   `json:"email"`
 	Roles     []string `json:"roles"` // never null
+	IdP       string   `json:"idp,omitempty"` // the provider id of a federated session
+	AMR       []string `json:"amr,omitempty"` // RFC 8176; ["fed"] for a federated session
+}
+
+// tokenExtras are the claims a session adds to its access tokens.
+type tokenExtras struct {
+	IdP string
+	AMR []string
 }
 
 // minted is one freshly signed token pair, with everything the store and Redis need.
@@ -113,7 +121,7 @@ func (m *minted) expiresIn(now time.Time) int64 {
 
 // mint signs an access token for user in session sid and makes a refresh token.
 // Times are whole seconds, as JWT NumericDates are; exp is now + AccessTTL.
-func (s *Service) mint(sid, userID, email string, roles []string, now time.Time) (*minted, error) {
+func (s *Service) mint(sid, userID, email string, roles []string, now time.Time, x tokenExtras) (*minted, error) {
 	signer := s.keys.current().signer
 	iat := now.Unix()
 	exp := now.Add(s.cfg.AccessTTL).Unix()
@@ -131,6 +139,8 @@ func (s *Service) mint(sid, userID, email string, roles []string, now time.Time)
 		SessionID: sid,
 		Email:     email,
 		Roles:     roles,
+		IdP:       x.IdP,
+		AMR:       x.AMR,
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -215,6 +225,9 @@ func (s *Service) VerifyAccessToken(token string, allowExpired bool) (Claims, er
 	}
 	if c.Roles == nil {
 		c.Roles = []string{}
+	}
+	if v, ok := tok.Get("idp"); ok {
+		c.IdP, _ = v.(string)
 	}
 	if c.SessionID == "" || c.Subject == "" {
 		return c, fmt.Errorf("%w: empty sub or sid", ErrInvalidToken)

@@ -50,6 +50,14 @@ type Session struct {
 	RevokedAt  time.Time // zero while live
 	UserAgent  string
 	IP         string
+
+	// Federated sign-in (OpenID Connect): the provider id, the provider's subject
+	// and the provider's session id (sid, "" when it sent none). CreateSession
+	// records them when IdP is set, so that Federation.RevokeFederated finds the
+	// session from a back-channel logout; the read methods leave them empty.
+	IdP        string
+	IdPSubject string
+	IdPSID     string
 }
 
 // Live reports whether the session is neither revoked nor expired at now.
@@ -88,7 +96,30 @@ const (
 	ReasonReuse     = "refresh_reuse"
 	ReasonDisabled  = "user_disabled"
 	ReasonAdmin     = "admin"
+	// ReasonBackchannel: the identity provider ended the session (OpenID Connect
+	// Back-Channel Logout).
+	ReasonBackchannel = "backchannel_logout"
 )
+
+// Federation is what federated sign-in (OpenID Connect) needs of a store beyond
+// Store; both backends implement it. The issuer discovers it by type assertion.
+type Federation interface {
+	// SetUserRoles replaces the user's roles (nil is stored as an empty list);
+	// ErrNotFound for an unknown user.
+	SetUserRoles(ctx context.Context, userID string, roles []string) error
+	// RevokeFederated revokes the live sessions opened through provider idp that
+	// match a back-channel logout: those with provider session id sid when sid is
+	// not "" (and, when subject is not "" too, that subject), else every session of
+	// subject. Same log rows and result as RevokeUser; nothing matching is not an error.
+	RevokeFederated(ctx context.Context, idp, subject, sid, reason string, now time.Time) (RevokeResult, error)
+	// UseLogoutJTI records the jti of a logout token of provider idp until
+	// expires; a jti already recorded (and not expired at now) is ErrConflict.
+	// Expired records are deleted on the way.
+	UseLogoutJTI(ctx context.Context, idp, jti string, expires, now time.Time) error
+	// IdPOfRefresh is the provider id of the session a refresh token (used or not)
+	// belongs to: "" for a password session; ErrNotFound for an unknown token.
+	IdPOfRefresh(ctx context.Context, refreshHash string) (string, error)
+}
 
 // TokenHashes names the live tokens of a revoked session, for cache invalidation.
 type TokenHashes struct {
