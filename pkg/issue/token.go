@@ -91,7 +91,7 @@ type Claims struct {
 	JWTID     string   `json:"jti"`
 	SessionID string   `json:"sid"`
 	Email     string   `json:"email"`
-	Roles     []string `json:"roles"` // never null
+	Roles     []string `json:"roles"`         // never null
 	IdP       string   `json:"idp,omitempty"` // the provider id of a federated session
 	AMR       []string `json:"amr,omitempty"` // RFC 8176; ["fed"] for a federated session
 }
