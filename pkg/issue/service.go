@@ -923,7 +923,7 @@ func (s *Service) countRevocations(res store.RevokeResult) {
 
 func reasonLabel(r string) string {
 	switch r {
-	case store.ReasonLogout, store.ReasonLogoutAll, store.ReasonReuse, store.ReasonDisabled, store.ReasonAdmin:
+	case store.ReasonLogout, store.ReasonLogoutAll, store.ReasonReuse, store.ReasonDisabled, store.ReasonAdmin, store.ReasonBackchannel:
 		return r
 	}
 	return "other"
