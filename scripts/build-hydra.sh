@@ -41,7 +41,16 @@ rm -rf "$W"
 mkdir -p "$W"
 cd "$W"
 export GOFLAGS=-buildvcs=false
+moddir() { go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'; }
+# Hydra's go.mod replaces gobuffalo/pop with ORY's fork; a dependent module does
+# not inherit replace directives (and `go install mod@version` refuses them), so
+# the build module repeats it. (Its other replace, the API client, points into a
+# directory the module zip leaves out; the published client module is used.)
 printf 'module hydrabuild\n\ngo 1.26.0\n' >go.mod
+src=$(moddir "github.com/ory/hydra/v2@$V")
+POP=$(sed -n 's|^replace github.com/gobuffalo/pop/v6 => github.com/ory/pop/v6 \(.*\)$|\1|p' "$src/go.mod")
+[ -n "$POP" ] || { echo "build-hydra: no pop replace in hydra's go.mod" >&2; exit 1; }
+printf 'module hydrabuild\n\ngo 1.26.0\n\nreplace github.com/gobuffalo/pop/v6 => github.com/ory/pop/v6 %s\n' "$POP" >go.mod
 go get "github.com/ory/hydra/v2@$V"
 go build -trimpath -tags sqlite \
 	-ldflags "-s -w -X github.com/ory/hydra/v2/driver/config.Version=$V" \
