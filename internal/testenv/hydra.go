@@ -99,7 +99,24 @@ func StartHydra(t testing.TB) *Hydra {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return h
+	// Hydra makes its signing keys (RSA 4096) on first use, which can take many
+	// seconds on a busy machine: make them now, not inside a test's sign-in.
+	c := &http.Client{Timeout: time.Minute}
+	deadline = time.Now().Add(3 * time.Minute)
+	for {
+		resp, err := c.Get(h.Issuer + ".well-known/jwks.json")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return h
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: hydra JWKS: %v\n%s", err, log.String())
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 func hydraBinary(t testing.TB) string {
@@ -161,11 +178,16 @@ func (h *Hydra) CreateClient(t testing.TB, redirectURI, backchannelURI, postLogo
 	return HydraClient{ID: out.ClientID, Secret: out.ClientSecret}
 }
 
-// RevokeSession ends the provider's login session sid; Hydra then sends the
-// back-channel logout tokens to every client of that session.
-func (h *Hydra) RevokeSession(t testing.TB, sid string) {
+// Logout signs the browser out at the provider (its /oauth2/sessions/logout, the
+// logout app accepting): Hydra then sends a back-channel logout token to every
+// client the browser's provider session signed in to.
+func (h *Hydra) Logout(t testing.TB, browser *http.Client) {
 	t.Helper()
-	h.admin(t, http.MethodDelete, "/admin/oauth2/auth/sessions/login?sid="+url.QueryEscape(sid), nil, nil)
+	resp, err := browser.Get(h.Issuer + "oauth2/sessions/logout")
+	if err != nil {
+		t.Fatalf("testenv: hydra logout: %v", err)
+	}
+	resp.Body.Close()
 }
 
 func (h *Hydra) admin(t testing.TB, method, path string, in, out any) {
