@@ -381,7 +381,9 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 		// fix the row. The dummy hash is verified instead, so that the answer takes
 		// as long as for anyone else: refusing at once would tell by timing which
 		// emails have such an account.
-		s.log.Error("login: unusable password hash", "user", user.ID, "err", err)
+		if hash != "" { // "": a federated-only account (no password), not a fault
+			s.log.Error("login: unusable password hash", "user", user.ID, "err", err)
+		}
 		hash, result = s.dummy, loginWrongPass
 	}
 	ok, err := s.checkPassword(ctx, hash, r.Password)
