@@ -278,6 +278,10 @@ func TestFederatedSessionClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(pair.AccessToken)
+	// The account the provider created has no password: the password form opens nothing.
+	if _, err := e.svc.Login(t.Context(), LoginRequest{Email: "mallory@example.com", Password: "anything-at-all"}); !errorsIs(err, ErrInvalidCredentials) {
+		t.Fatalf("password login of a federated-only account: %v", err)
+	}
 
 	// Roles follow the provider at the next sign-in.
 	r.next = func(n string) string {
