@@ -393,3 +393,17 @@ func TestBackchannelLogoutHostile(t *testing.T) {
 }
 
 func randomName() string { return base64.RawURLEncoding.EncodeToString(randomBytes(12)) }
+
+// TestPasswordLoginOff: --password-login=false leaves only the provider buttons.
+func TestPasswordLoginOff(t *testing.T) {
+	e, _ := fedHostileEnv(t, nil)
+	e.svc.cfg.NoPasswordLogin = true
+	w := e.do(request{method: http.MethodGet, path: "/login"})
+	if body := w.Body.String(); w.Code != http.StatusOK || strings.Contains(body, `name="password"`) || !strings.Contains(body, "Sign in with Rogue") {
+		t.Fatalf("login page %d:\n%s", w.Code, body)
+	}
+	e.addUser("p@example.com", "password-1")
+	if w := e.post("/v1/login", `{"email":"p@example.com","password":"password-1"}`); w.Code != http.StatusForbidden {
+		t.Fatalf("POST /v1/login: %d, want 403", w.Code)
+	}
+}
