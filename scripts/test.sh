@@ -12,6 +12,7 @@ t0=$(date +%s)
 bash scripts/install-deps.sh
 bash scripts/build-caddy.sh
 bash scripts/build-traefik.sh
+bash scripts/build-hydra.sh
 bash scripts/build-helm.sh
 bash scripts/build-promtool.sh
 export PATH="$VEXEN_TOOLS/bin:$PATH"

@@ -75,6 +75,10 @@ type Main struct {
 	ln       net.Listener
 	served   <-chan error
 
+	// Federated sign-in: the providers file, and whether the password form stays on.
+	providersFile string
+	passwordLogin bool
+
 	stopRetention context.CancelFunc
 	retentionDone chan struct{}
 	// The metrics server (nil when MetricsListen is empty).
@@ -100,6 +104,7 @@ func NewMain() *Main {
 		LogLevel:        "info",
 		ShutdownTimeout: 15 * time.Second,
 		trustedProxies:  []string{"127.0.0.0/8", "::1/128"},
+		passwordLogin:   true,
 	}
 }
 
@@ -126,6 +131,9 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.String(&c.CookieDomain, "cookie-domain", "COOKIE_DOMAIN", "Domain attribute of the cookies; empty = host-only")
 	s.List(&c.AllowedRedirectHosts, "allowed-redirect-hosts", "ALLOWED_REDIRECT_HOSTS", "hosts (and *.parent wildcards) allowed as return URLs; default: the issuer URL's host")
 	s.String(&c.DefaultRedirect, "default-redirect", "DEFAULT_REDIRECT", "where a refused return URL sends the browser")
+	s.String(&m.providersFile, "providers", "ISSUER_PROVIDERS", "YAML file of OpenID Connect providers for federated sign-in; empty = none")
+	s.SecretString((*string)(&c.StateSecret), "oidc-state-secret", "OIDC_STATE_SECRET", "secret sealing the federated sign-in cookie; the same on every replica (empty = random per process)")
+	s.Bool(&m.passwordLogin, "password-login", "PASSWORD_LOGIN", "offer the password form and POST /v1/login (false: SSO-only)")
 	s.List(&m.trustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "CIDRs whose X-Forwarded-For is believed (client IP for throttling and sessions)")
 	s.Int(&m.argon2Memory, "argon2-memory", "ARGON2_MEMORY", "argon2id memory for new password hashes, KiB (existing hashes keep their own)")
 	s.Int(&m.argon2Time, "argon2-time", "ARGON2_TIME", "argon2id passes for new password hashes")
@@ -173,6 +181,16 @@ func (m *Main) validate() error {
 	}
 	if m.Config.LoginRate.RefreshPerIP, err = parseRate(m.rateRefresh); err != nil {
 		return m.set.Annotate(config.Invalid("refresh-rate-ip", "%v", err))
+	}
+	m.Config.NoPasswordLogin = !m.passwordLogin
+	if m.providersFile != "" {
+		ps, err := issue.LoadProviders(m.providersFile)
+		if err != nil {
+			return err // names the provider and the problem
+		}
+		m.Config.Providers = ps
+	} else if !m.passwordLogin {
+		return config.Invalid("password-login", "false needs --providers (no way to sign in otherwise)")
 	}
 	if err := m.Config.Validate(); err != nil {
 		return m.set.Annotate(err)

@@ -108,7 +108,7 @@ func BenchmarkLogout(b *testing.B) {
 func openSession(b *testing.B, e *env, uid string) string {
 	now := e.svc.now()
 	sid := newID()
-	m, err := e.svc.mint(sid, uid, "logout@example.com", nil, []string{"pwd"}, now)
+	m, err := e.svc.mint(sid, uid, "logout@example.com", nil, now, tokenExtras{AMR: []string{"pwd"}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -51,6 +51,7 @@ const (
 	msgBadForm      = "The form could not be read. Please try again."
 	msgLogoutFailed = "You could not be signed out because the server is unavailable. Please try again."
 	msgLogoutCSRF   = "The sign-out form expired or was sent from another site."
+	msgNoPassword   = "Sign-in with a password is switched off here. Use one of the buttons."
 )
 
 //go:embed templates/*.html templates/style.css
@@ -103,7 +104,12 @@ type view struct {
 	MFAToken       string   // second step of a sign-in
 	MFALink        string   // account page: the second-factor page
 	MFA            *mfaView // the second-factor page
+	// Sign-in page: one button per OpenID Connect provider; NoPassword hides the form.
+	Providers  []providerButton
+	NoPassword bool
 }
+
+type providerButton struct{ Name, URL string }
 
 // pages serves the browser pages: the sign-in form, sign-out, and the account page.
 // Everything costly (cookie attributes, the redirect allowlist, the CSP) is worked
@@ -189,6 +195,10 @@ func (p *pages) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *pages) loginPost(w http.ResponseWriter, r *http.Request) error {
+	if p.s.cfg.NoPasswordLogin {
+		p.loginForm(w, r, http.StatusForbidden, p.returnTo(r.URL.Query().Get("rd")), "", msgNoPassword)
+		return nil
+	}
 	if status, msg, ok := p.readForm(w, r, msgExpired); !ok {
 		p.loginForm(w, r, status, p.returnTo(r.URL.Query().Get("rd")), "", msg)
 		return nil
@@ -294,7 +304,17 @@ func (p *pages) logout(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	p.clearSession(w)
-	redirect(w, p.returnTo(rd))
+	to := p.returnTo(rd)
+	if c := cookieValue(r, fedLogoutCookie); c != "" {
+		http.SetCookie(w, &http.Cookie{Name: fedLogoutCookie, Path: p.base + PathLogout, MaxAge: -1, Expires: time.Unix(1, 0),
+			HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+		if p.s.fed != nil {
+			if u := p.s.fed.endSessionURL(c, to); u != "" {
+				to = u // the provider's sign-out, then back through /oidc/{id}/logged-out to rd
+			}
+		}
+	}
+	redirect(w, to)
 	return nil
 }
 
@@ -341,7 +361,15 @@ func (p *pages) accountPage(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (p *pages) loginForm(w http.ResponseWriter, r *http.Request, status int, rd, email, msg string) {
-	v := view{Title: "Sign in", Action: p.base + PathLogin, CSRF: p.csrfToken(w, r), RD: rd, Email: email, Error: msg}
+	v := view{Title: "Sign in", Action: p.base + PathLogin, CSRF: p.csrfToken(w, r), RD: rd, Email: email, Error: msg,
+		NoPassword: p.s.cfg.NoPasswordLogin}
+	if p.s.fed != nil {
+		for _, fp := range p.s.fed.order {
+			v.Providers = append(v.Providers, providerButton{
+				Name: fp.cfg.Name, URL: p.base + "/oidc/" + fp.cfg.ID + fedStart + "?rd=" + url.QueryEscape(rd),
+			})
+		}
+	}
 	if u, err := url.Parse(rd); err == nil && u.Host != "" {
 		v.Continue = u.Hostname()
 	}

@@ -152,6 +152,16 @@ type Config struct {
 	HashConcurrency int
 	LoginRate       RateLimits // see DefaultRateLimits
 
+	// Providers are the OpenID Connect providers of federated sign-in (LoadProviders
+	// reads the --providers file); none by default.
+	Providers []Provider
+	// StateSecret seals the cookie that carries a federated sign-in from start to
+	// callback; every replica needs the same. Empty: a random one per process.
+	StateSecret Secret
+	// NoPasswordLogin switches the password form and POST /v1/login off (SSO-only
+	// sites, --password-login=false); default false: passwords work.
+	NoPasswordLogin bool
+
 	// TrustedProxies are the peers whose X-Forwarded-For is believed when finding the
 	// client address; default loopback only (127.0.0.0/8, ::1/128).
 	TrustedProxies []netip.Prefix

@@ -54,7 +54,7 @@ func FuzzLoginRequest(f *testing.F) {
 // verify names a session and a subject.
 func FuzzVerifyAccessToken(f *testing.F) {
 	e := newEnv(f, newMemStore(), nil)
-	m, err := e.svc.mint("sid", "uid", "f@example.com", nil, []string{"pwd"}, e.clock.Now())
+	m, err := e.svc.mint("sid", "uid", "f@example.com", nil, e.clock.Now(), tokenExtras{AMR: []string{"pwd"}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -101,6 +101,15 @@ func newAPIHandler(s *Service) *apiHandler {
 		"/healthz":                          {epHealthz, http.MethodGet, h.healthz},
 		"/readyz":                           {epReadyz, http.MethodGet, h.readyz},
 	}
+	if s.fed != nil {
+		for _, fp := range s.fed.order {
+			pre := "/oidc/" + fp.cfg.ID
+			h.routes[pre+fedStart] = route{epOIDCStart, "", func(w http.ResponseWriter, r *http.Request) error { return fp.start(p, w, r) }}
+			h.routes[pre+fedCallback] = route{epOIDCCallback, "", func(w http.ResponseWriter, r *http.Request) error { return fp.callback(p, w, r) }}
+			h.routes[pre+fedBackchannel] = route{epOIDCBackchannel, http.MethodPost, fp.backchannel}
+			h.routes[pre+fedLoggedOut] = route{epOIDCLoggedOut, "", func(w http.ResponseWriter, r *http.Request) error { return fp.loggedOutPage(p, w, r) }}
+		}
+	}
 	return h
 }
 
@@ -169,7 +178,8 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.s.audit != nil {
 		via := "api"
-		if ep == epLoginPage || ep == epLogoutPage || ep == epAccount || ep == epPasswordPage || ep == epResetPage {
+		if ep == epLoginPage || ep == epLogoutPage || ep == epAccount || ep == epPasswordPage || ep == epResetPage ||
+			ep == epOIDCStart || ep == epOIDCCallback || ep == epOIDCLoggedOut {
 			via = "browser"
 		}
 		r = r.WithContext(audit.WithClient(r.Context(), audit.Client{IP: h.s.clientIP(r), UserAgent: r.UserAgent(), Via: via}))
@@ -430,6 +440,10 @@ func (s *Service) isTrusted(a netip.Addr) bool {
 }
 
 func (h *apiHandler) login(w http.ResponseWriter, r *http.Request) error {
+	if h.s.cfg.NoPasswordLogin {
+		writeError(w, http.StatusForbidden, "access_denied", "password sign-in is switched off")
+		return nil
+	}
 	var body struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`

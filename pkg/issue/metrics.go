@@ -28,11 +28,18 @@ const (
 	epResetPage     = "reset_page"     // GET|POST /reset
 	epLoginMFA      = "login_mfa"      // /v1/login/mfa, /v1/login/step-up
 	epMFA           = "mfa"            // /v1/mfa/…
-	numEndpoints    = 19
+
+	// Federated sign-in, every provider: /oidc/{id}/start, callback, backchannel-logout, logged-out.
+	epOIDCStart       = "oidc_start"
+	epOIDCCallback    = "oidc_callback"
+	epOIDCBackchannel = "oidc_backchannel_logout"
+	epOIDCLoggedOut   = "oidc_logged_out"
+	numEndpoints      = 23
 )
 
 var endpoints = [numEndpoints]string{epLogin, epRefresh, epLogout, epLogoutAll, epSessions, epJWKS, epDiscovery, epHealthz, epReadyz, epNotFound,
-	epLoginPage, epLogoutPage, epAccount, epPassword, epPasswordReset, epPasswordPage, epResetPage, epLoginMFA, epMFA}
+	epLoginPage, epLogoutPage, epAccount, epPassword, epPasswordReset, epPasswordPage, epResetPage, epLoginMFA, epMFA,
+	epOIDCStart, epOIDCCallback, epOIDCBackchannel, epOIDCLoggedOut}
 
 // Login results, the values of vexen_issuer_logins_total{result}.
 const (

@@ -149,6 +149,7 @@ type Service struct {
 	// login asks for one); sealer seals TOTP secrets (nil for an admin-only Service).
 	factors store.Factors
 	sealer  *sealer
+	fed     *federation // nil without providers
 	// redirectHosts is Config.AllowedRedirectHosts compiled (rd's allowlist).
 	redirectHosts hostlist.List
 
@@ -202,6 +203,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if s.cache != nil {
 		s.stopped.Add(1)
 		go s.resyncLoop(ctx)
+	}
+	if s.fed != nil {
+		s.fed.warm(ctx)
 	}
 	return s, nil
 }
@@ -257,6 +261,11 @@ func newService(cfg Config, d Deps) (*Service, error) {
 	s.m = m
 	if s.redirectHosts, err = hostlist.Parse(cfg.AllowedRedirectHosts); err != nil {
 		return nil, err // Validate parsed it already
+	}
+	if len(cfg.Providers) > 0 {
+		if s.fed, err = newFederation(s, d.Store, d.Registerer); err != nil {
+			return nil, err
+		}
 	}
 	s.handler = newAPIHandler(s)
 	return s, nil
@@ -400,7 +409,9 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 		// fix the row. The dummy hash is verified instead, so that the answer takes
 		// as long as for anyone else: refusing at once would tell by timing which
 		// emails have such an account.
-		s.log.Error("login: unusable password hash", "user", user.ID, "err", err)
+		if hash != "" { // "": a federated-only account (no password), not a fault
+			s.log.Error("login: unusable password hash", "user", user.ID, "err", err)
+		}
 		hash, result = s.dummy, loginWrongPass
 	}
 	ok, err := s.checkPassword(ctx, hash, r.Password)
@@ -445,7 +456,7 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 func (s *Service) openSession(ctx context.Context, user store.User, amr []string, userAgent string, ip netip.Addr) (TokenPair, error) {
 	now := s.now()
 	sid := newID()
-	m, err := s.mint(sid, user.ID, user.Email, user.Roles, amr, now)
+	m, err := s.mint(sid, user.ID, user.Email, user.Roles, now, tokenExtras{AMR: amr})
 	if err != nil {
 		s.m.logins[loginError].Inc()
 		return TokenPair{}, err
@@ -552,6 +563,18 @@ func (s *Service) Refresh(ctx context.Context, r RefreshRequest) (TokenPair, err
 		return TokenPair{}, fmt.Errorf("%w: malformed", ErrInvalidGrant)
 	}
 	oldHash := TokenHash(refreshToken)
+	var x tokenExtras
+	if s.fed != nil {
+		// A federated session's tokens keep naming their provider.
+		idp, err := s.fed.store.IdPOfRefresh(ctx, oldHash)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.m.refreshes[refreshError].Inc()
+			return TokenPair{}, fmt.Errorf("issue: refresh: %w", err)
+		}
+		if idp != "" {
+			x = tokenExtras{IdP: idp, AMR: []string{amrFederated}}
+		}
+	}
 	now := s.now()
 	var mints []*minted
 	res, err := s.store.Rotate(ctx, store.Rotation{
@@ -559,7 +582,11 @@ func (s *Service) Refresh(ctx context.Context, r RefreshRequest) (TokenPair, err
 		Now:     now,
 		Grace:   s.cfg.RefreshGrace,
 		Mint: func(sess store.Session, u store.User) (store.RefreshToken, error) {
-			m, err := s.mint(sess.ID, u.ID, u.Email, u.Roles, sess.AMR, now)
+			sx := x
+			if sx.AMR == nil {
+				sx.AMR = sess.AMR
+			}
+			m, err := s.mint(sess.ID, u.ID, u.Email, u.Roles, now, sx)
 			if err != nil {
 				return store.RefreshToken{}, err
 			}
@@ -947,7 +974,7 @@ func (s *Service) countRevocations(res store.RevokeResult) {
 func reasonLabel(r string) string {
 	switch r {
 	case store.ReasonLogout, store.ReasonLogoutAll, store.ReasonReuse, store.ReasonDisabled, store.ReasonAdmin,
-		store.ReasonPasswordChanged, store.ReasonRolesChanged, store.ReasonUserDeleted:
+		store.ReasonPasswordChanged, store.ReasonRolesChanged, store.ReasonUserDeleted, store.ReasonBackchannel:
 		return r
 	}
 	return "other"

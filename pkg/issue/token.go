@@ -91,8 +91,15 @@ type Claims struct {
 	JWTID     string   `json:"jti"`
 	SessionID string   `json:"sid"`
 	Email     string   `json:"email"`
-	Roles     []string `json:"roles"` // never null
-	AMR       []string `json:"amr,omitempty"`
+	Roles     []string `json:"roles"`         // never null
+	IdP       string   `json:"idp,omitempty"` // the provider id of a federated session
+	AMR       []string `json:"amr,omitempty"` // RFC 8176; ["fed"] for a federated session
+}
+
+// tokenExtras are the claims a session adds to its access tokens.
+type tokenExtras struct {
+	IdP string
+	AMR []string
 }
 
 // minted is one freshly signed token pair, with everything the store and Redis need.
@@ -114,7 +121,7 @@ func (m *minted) expiresIn(now time.Time) int64 {
 
 // mint signs an access token for user in session sid and makes a refresh token.
 // Times are whole seconds, as JWT NumericDates are; exp is now + AccessTTL.
-func (s *Service) mint(sid, userID, email string, roles, amr []string, now time.Time) (*minted, error) {
+func (s *Service) mint(sid, userID, email string, roles []string, now time.Time, x tokenExtras) (*minted, error) {
 	signer := s.keys.current().signer
 	iat := now.Unix()
 	exp := now.Add(s.cfg.AccessTTL).Unix()
@@ -132,7 +139,8 @@ func (s *Service) mint(sid, userID, email string, roles, amr []string, now time.
 		SessionID: sid,
 		Email:     email,
 		Roles:     roles,
-		AMR:       amr,
+		IdP:       x.IdP,
+		AMR:       x.AMR,
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -232,6 +240,9 @@ func (s *Service) VerifyAccessToken(token string, allowExpired bool) (Claims, er
 				}
 			}
 		}
+	}
+	if v, ok := tok.Get("idp"); ok {
+		c.IdP, _ = v.(string)
 	}
 	if c.SessionID == "" || c.Subject == "" {
 		return c, fmt.Errorf("%w: empty sub or sid", ErrInvalidToken)

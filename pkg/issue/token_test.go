@@ -30,7 +30,7 @@ func TestMintDecodesWithJWX(t *testing.T) {
 				c.AccessTTL = 10 * time.Minute
 			})
 			now := e.clock.Now()
-			m, err := e.svc.mint("sid-1", "user-1", "u@example.com", []string{"a", "b"}, []string{"pwd"}, now)
+			m, err := e.svc.mint("sid-1", "user-1", "u@example.com", []string{"a", "b"}, now, tokenExtras{AMR: []string{"pwd"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +86,7 @@ func TestMintDecodesWithJWX(t *testing.T) {
 
 func TestMintClaimsShape(t *testing.T) {
 	e := newEnv(t, newMemStore(), nil)
-	m, err := e.svc.mint("s", "u", "e@x.io", nil, []string{"pwd"}, e.clock.Now())
+	m, err := e.svc.mint("s", "u", "e@x.io", nil, e.clock.Now(), tokenExtras{AMR: []string{"pwd"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestMintClaimsShape(t *testing.T) {
 	if string(raw["roles"]) != "[]" {
 		t.Errorf("roles %s, want [] (never null)", raw["roles"])
 	}
-	m2, _ := e.svc.mint("s", "u", "e@x.io", nil, []string{"pwd"}, e.clock.Now())
+	m2, _ := e.svc.mint("s", "u", "e@x.io", nil, e.clock.Now(), tokenExtras{AMR: []string{"pwd"}})
 	if m2.access == m.access || m2.refresh == m.refresh {
 		t.Error("two mints gave the same token")
 	}
@@ -118,7 +118,7 @@ func TestMintClaimsShape(t *testing.T) {
 func TestVerifyAccessToken(t *testing.T) {
 	e := newEnv(t, newMemStore(), nil)
 	now := e.clock.Now()
-	good, err := e.svc.mint("sid", "uid", "x@example.com", []string{"r"}, []string{"pwd"}, now)
+	good, err := e.svc.mint("sid", "uid", "x@example.com", []string{"r"}, now, tokenExtras{AMR: []string{"pwd"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,14 @@ type Session struct {
 	// AMR lists the RFC 8176 authentication methods the session was opened with
 	// ("pwd"; "pwd", "otp", "mfa" after a second factor). Empty is stored as "pwd".
 	AMR []string
+
+	// Federated sign-in (OpenID Connect): the provider id, the provider's subject
+	// and the provider's session id (sid, "" when it sent none). CreateSession
+	// records them when IdP is set, so that Federation.RevokeFederated finds the
+	// session from a back-channel logout; the read methods leave them empty.
+	IdP        string
+	IdPSubject string
+	IdPSID     string
 }
 
 // Live reports whether the session is neither revoked nor expired at now.
@@ -99,7 +107,30 @@ const (
 	ReasonRolesChanged = "roles_changed"
 	// ReasonUserDeleted: an operator deleted the user.
 	ReasonUserDeleted = "user_deleted"
+	// ReasonBackchannel: the identity provider ended the session (OpenID Connect
+	// Back-Channel Logout).
+	ReasonBackchannel = "backchannel_logout"
 )
+
+// Federation is what federated sign-in (OpenID Connect) needs of a store beyond
+// Store; both backends implement it. The issuer discovers it by type assertion.
+type Federation interface {
+	// SetUserRoles replaces the user's roles (nil is stored as an empty list);
+	// ErrNotFound for an unknown user.
+	SetUserRoles(ctx context.Context, userID string, roles []string) error
+	// RevokeFederated revokes the live sessions opened through provider idp that
+	// match a back-channel logout: those with provider session id sid when sid is
+	// not "" (and, when subject is not "" too, that subject), else every session of
+	// subject. Same log rows and result as RevokeUser; nothing matching is not an error.
+	RevokeFederated(ctx context.Context, idp, subject, sid, reason string, now time.Time) (RevokeResult, error)
+	// UseLogoutJTI records the jti of a logout token of provider idp until
+	// expires; a jti already recorded (and not expired at now) is ErrConflict.
+	// Expired records are deleted on the way.
+	UseLogoutJTI(ctx context.Context, idp, jti string, expires, now time.Time) error
+	// IdPOfRefresh is the provider id of the session a refresh token (used or not)
+	// belongs to: "" for a password session; ErrNotFound for an unknown token.
+	IdPOfRefresh(ctx context.Context, refreshHash string) (string, error)
+}
 
 // TokenHashes names the live tokens of a revoked session, for cache invalidation.
 type TokenHashes struct {

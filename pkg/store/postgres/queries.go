@@ -205,6 +205,13 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, first sto
 	if err := insertToken(ctx, tx, first); err != nil {
 		return insertError("create session", err)
 	}
+	if sess.IdP != "" {
+		if _, err := tx.Exec(ctx,
+			"INSERT INTO federated_sessions (session_id, provider, subject, provider_sid) VALUES ($1, $2, $3, $4)",
+			sess.ID, sess.IdP, sess.IdPSubject, sess.IdPSID); err != nil {
+			return insertError("create session", err)
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: create session: commit: %w", err)
 	}

@@ -174,6 +174,13 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, first sto
 	if err := insertToken(tx, first); err != nil {
 		return insertError("create session", err)
 	}
+	if sess.IdP != "" {
+		if _, err := tx.exec(
+			"INSERT INTO federated_sessions (session_id, provider, subject, provider_sid) VALUES (?, ?, ?, ?)",
+			sess.ID, sess.IdP, sess.IdPSubject, sess.IdPSID); err != nil {
+			return insertError("create session", err)
+		}
+	}
 	if err := tx.commit(); err != nil {
 		return fmt.Errorf("sqlite: create session: commit: %w", err)
 	}
