@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,15 +16,24 @@ import (
 // which it otherwise prints as plain lines on stderr, into l at Warn level, so a
 // JSON log stream stays JSON. At most logBurst lines per second are written; the
 // number left out is reported with the next line. go-redis's logger is
-// process-wide: the last call wins.
+// process-wide: the last call wins. go-redis reads its logger without a lock, so
+// it is installed once per process and later calls only swap the destination
+// (atomically): a second verifier or issuer started in the same process (tests,
+// embedding) does not race with the clients of the first.
 func SetLogger(l *slog.Logger) {
-	redis.SetLogger(&slogLogger{l: l})
+	theLogger.l.Store(l)
+	installLogger.Do(func() { redis.SetLogger(&theLogger) })
 }
+
+var (
+	theLogger     slogLogger
+	installLogger sync.Once
+)
 
 const logBurst = 10
 
 type slogLogger struct {
-	l *slog.Logger
+	l atomic.Pointer[slog.Logger]
 
 	mu      sync.Mutex
 	second  int64
@@ -53,5 +63,5 @@ func (s *slogLogger) Printf(ctx context.Context, format string, v ...any) {
 	if dropped > 0 {
 		attrs = append(attrs, slog.Int("suppressed", dropped))
 	}
-	s.l.LogAttrs(ctx, slog.LevelWarn, "redis client", attrs...)
+	s.l.Load().LogAttrs(ctx, slog.LevelWarn, "redis client", attrs...)
 }

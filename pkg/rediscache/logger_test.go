@@ -13,7 +13,8 @@ import (
 // second, with the count of those left out.
 func TestSlogLogger(t *testing.T) {
 	var buf bytes.Buffer
-	l := &slogLogger{l: slog.New(slog.NewJSONHandler(&buf, nil))}
+	l := &slogLogger{}
+	l.l.Store(slog.New(slog.NewJSONHandler(&buf, nil)))
 	for range logBurst + 5 {
 		l.Printf(context.Background(), "redis: connection pool: failed to dial after %d attempts: %s\n", 1, "connection refused")
 	}
