@@ -38,7 +38,10 @@
 // again once the access cookie is gone → signed out (the /logout link, the account
 // page's button) with the session revoked → the sign-in form again. It saves a
 // screenshot of the sign-in page in $VEXEN_ARTIFACTS (default: a temporary
-// directory); docs/login.png is a copy.
+// directory); docs/login.png is a copy. TestBrowserFederatedSignIn does the same
+// with a real OpenID provider (ORY Hydra): the sign-in page's provider button →
+// Hydra → the original page with the federated user and mapped roles; Hydra's
+// back-channel logout then shuts the session out of the verifier and nginx.
 //
 // Run them with `go test ./e2e/` (or the repository's `make test`). They are
 // integration tests: skipped under -short, and failing, never skipping, when a

@@ -201,6 +201,13 @@ func newStack(t *testing.T, redirectHost string, verifierArgs ...string) *stack 
 // requiring client certificates (pki.args).
 func newStackTLS(t *testing.T, redirectHost string, pki *verifierPKI, verifierArgs ...string) *stack {
 	t.Helper()
+	return newStackWith(t, redirectHost, pki, nil, verifierArgs...)
+}
+
+// newStackWith is newStackTLS with issuerArgs, when not nil, giving more issuer
+// flags once its URL is known (a providers file whose clients name that URL, say).
+func newStackWith(t *testing.T, redirectHost string, pki *verifierPKI, issuerArgs func(issuerURL string) []string, verifierArgs ...string) *stack {
+	t.Helper()
 	testenv.Integration(t)
 	dir := t.TempDir()
 	rdb := testenv.SharedRedis(t)
@@ -245,9 +252,12 @@ func newStackTLS(t *testing.T, redirectHost string, pki *verifierPKI, verifierAr
 	s.issuerURL = "http://" + issuerAddr
 	s.loginURL = s.issuerURL + "/login"
 	s.issuerMetricsAddr = addr(testenv.FreePort(t))
-	s.issuer = startProc(t, dir, "issuer", s.env, bins.issuer,
-		"--listen", issuerAddr, "--issuer-url", s.issuerURL, "--keys", s.keysDir,
-		"--allowed-redirect-hosts", redirectHost, "--metrics-listen", s.issuerMetricsAddr)
+	args := []string{"--listen", issuerAddr, "--issuer-url", s.issuerURL, "--keys", s.keysDir,
+		"--allowed-redirect-hosts", redirectHost, "--metrics-listen", s.issuerMetricsAddr}
+	if issuerArgs != nil {
+		args = append(args, issuerArgs(s.issuerURL)...)
+	}
+	s.issuer = startProc(t, dir, "issuer", s.env, bins.issuer, args...)
 	waitReady(t, s.issuer, s.issuerURL+"/readyz", 20*time.Second)
 
 	s.verifierAddr = addr(testenv.FreePort(t))
