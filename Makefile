@@ -2,7 +2,7 @@
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: run test test-short bench build vet fmt release image chaos
+.PHONY: run test test-short bench build vet fmt release image fuzz chaos
 
 run:            ## issuer + verifier on SQLite, no Redis needed
 	bash scripts/run.sh
@@ -15,6 +15,9 @@ test-short:     ## unit tests only
 
 chaos:          ## faults under load for minutes (CHAOS_DURATION=10m CHAOS_SEED=N CHAOS_USERS=12); writes docs/reliability.md
 	bash scripts/chaos.sh
+
+fuzz:           ## every Fuzz* target for FUZZTIME each (default 60s here, 2s in make test)
+	FUZZTIME=$${FUZZTIME:-60s} bash scripts/fuzz.sh
 
 bench:          ## Go benchmarks, then the load benchmark against the running binaries
 	bash scripts/bench.sh

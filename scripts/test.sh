@@ -27,6 +27,8 @@ if [ $# -eq 0 ]; then
 	go test -race -count=1 -timeout 30m ./...
 	# The deployment artifacts: a nested module (deploy/go.mod) that ./... does not enter.
 	(cd deploy && go test -count=1 -timeout 20m ./...)
+	# Every Fuzz* target for a few seconds on its corpus plus fresh inputs (make fuzz: longer).
+	FUZZTIME="${FUZZTIME:-2s}" bash scripts/fuzz.sh
 else
 	go test -race -count=1 -timeout 30m "$@"
 fi

@@ -98,7 +98,7 @@ func sign(t testing.TB, key jwk.Key, claims map[string]any) string {
 const rogueClient = "vexen-client"
 
 // fedHostileEnv is an issuer (real SQLite store) with the rogue provider as "rogue".
-func fedHostileEnv(t *testing.T, mod func(*Provider)) (*env, *rogue) {
+func fedHostileEnv(t testing.TB, mod func(*Provider)) (*env, *rogue) {
 	r := newRogue(t)
 	p := Provider{ID: "rogue", Name: "Rogue", Issuer: r.srv.URL, ClientID: rogueClient, ClientSecret: "s",
 		Scopes: []string{"openid", "email"}, CreateUsers: true, RolesClaim: "groups",
