@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	mrand "math/rand"
 	"os"
 	"strings"
@@ -240,6 +241,13 @@ func TestChaos(t *testing.T) {
 		for i, m := range c.verifierModes {
 			modes = append(modes, fmt.Sprintf("verifier-%d %s", i+1, m))
 		}
+		// The hand-written tail (from keptMarker on: the defects found) survives a new run.
+		var kept string
+		if old, err := os.ReadFile(*report); err == nil {
+			if i := strings.Index(string(old), keptMarker); i >= 0 {
+				kept = string(old[i:])
+			}
+		}
 		f, err := os.Create(*report)
 		if err != nil {
 			t.Fatal(err)
@@ -248,7 +256,14 @@ func TestChaos(t *testing.T) {
 			Recovery: *recovery, Faults: injected, Started: started}, res); err != nil {
 			t.Fatal(err)
 		}
-		f.Close()
+		if kept != "" {
+			if _, err := io.WriteString(f, "\n"+kept); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
 		t.Logf("chaos: report written to %s", *report)
 	}
 	for i, v := range res.Violations {
@@ -312,3 +327,7 @@ func init() {
 		seen[f.name] = true
 	}
 }
+
+// keptMarker starts the hand-written tail of docs/reliability.md that a new
+// `make chaos` run keeps below the generated report.
+const keptMarker = "---\n*Not generated"
