@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 )
 
 // PathPassword is where the account page's change-password form posts.
@@ -68,20 +67,8 @@ func (p *pages) password(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	here := p.base + PathAccount
-	at := cookieValue(r, p.s.cfg.CookieName)
-	if at == "" {
-		redirect(w, p.base+PathLogin+"?rd="+url.QueryEscape(here))
-		return nil
-	}
-	c, err := p.s.Authenticate(r.Context(), at)
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrInvalidToken):
-		redirect(w, p.base+PathLogin+"?rd="+url.QueryEscape(here))
-		return nil
-	default:
-		p.s.log.Error("password page: session check failed", "err", err)
-		p.message(w, http.StatusServiceUnavailable, "Unavailable", msgUnavailable, here)
+	c, ok := p.signedIn(w, r, "password page", here)
+	if !ok {
 		return nil
 	}
 	if status, msg, ok := p.readForm(w, r, msgExpired); !ok {
@@ -92,8 +79,8 @@ func (p *pages) password(w http.ResponseWriter, r *http.Request) error {
 		p.accountPage(w, r, http.StatusForbidden, c.Email, "", msgExpired)
 		return nil
 	}
-	_, err = p.s.ChangePassword(r.Context(), ChangePasswordRequest{
-		AccessToken: at, CurrentPassword: r.PostForm.Get("current_password"), NewPassword: r.PostForm.Get("new_password"),
+	_, err := p.s.ChangePassword(r.Context(), ChangePasswordRequest{
+		AccessToken: cookieValue(r, p.s.cfg.CookieName), CurrentPassword: r.PostForm.Get("current_password"), NewPassword: r.PostForm.Get("new_password"),
 		ClientIP: p.s.clientIP(r),
 	})
 	if status, msg := p.passwordFailure(w, r, err, msgWrongPassword); status != 0 {

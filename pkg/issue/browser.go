@@ -241,8 +241,7 @@ func (p *pages) loginPost(w http.ResponseWriter, r *http.Request) error {
 		p.loginForm(w, r, http.StatusInternalServerError, rd, email, msgUnavailable)
 		return nil
 	}
-	p.endPrevious(r)
-	p.setSession(w, pair)
+	p.startSession(w, r, pair)
 	redirect(w, rd)
 	return nil
 }
@@ -318,6 +317,29 @@ func (p *pages) logout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// signedIn returns the claims of the browser's access cookie. Without a live one it
+// sends the browser to the sign-in page with here as the return address; when the
+// session cannot be checked it answers 503 (page names it in the log). Not ok: the
+// answer is written.
+func (p *pages) signedIn(w http.ResponseWriter, r *http.Request, page, here string) (Claims, bool) {
+	at := cookieValue(r, p.s.cfg.CookieName)
+	if at == "" {
+		redirect(w, p.base+PathLogin+"?rd="+url.QueryEscape(here))
+		return Claims{}, false
+	}
+	c, err := p.s.Authenticate(r.Context(), at)
+	switch {
+	case err == nil:
+		return c, true
+	case errors.Is(err, ErrInvalidToken):
+		redirect(w, p.base+PathLogin+"?rd="+url.QueryEscape(here))
+	default:
+		p.s.log.Error(page+": session check failed", "err", err)
+		p.message(w, http.StatusServiceUnavailable, "Unavailable", msgUnavailable, here)
+	}
+	return Claims{}, false
+}
+
 // account serves GET /: who is signed in, and a sign-out button. Without a live
 // access cookie it sends the browser to the sign-in page (which refreshes
 // silently when it can) with this page as the return address.
@@ -327,20 +349,8 @@ func (p *pages) account(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	here := p.base + PathAccount
-	at := cookieValue(r, p.s.cfg.CookieName)
-	if at == "" {
-		redirect(w, p.base+PathLogin+"?rd="+url.QueryEscape(here))
-		return nil
-	}
-	c, err := p.s.Authenticate(r.Context(), at)
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrInvalidToken):
-		redirect(w, p.base+PathLogin+"?rd="+url.QueryEscape(here))
-		return nil
-	default:
-		p.s.log.Error("account page: session check failed", "err", err)
-		p.message(w, http.StatusServiceUnavailable, "Unavailable", msgUnavailable, here)
+	c, ok := p.signedIn(w, r, "account page", here)
+	if !ok {
 		return nil
 	}
 	p.accountPage(w, r, http.StatusOK, c.Email, "", "")

@@ -75,21 +75,22 @@ func (p *pages) loginCode(w http.ResponseWriter, r *http.Request, rd string) err
 		p.codeForm(w, r, http.StatusInternalServerError, rd, token, msgUnavailable)
 		return nil
 	}
-	p.endPrevious(r)
-	p.setSession(w, pair)
+	p.startSession(w, r, pair)
 	redirect(w, rd)
 	return nil
 }
 
-// endPrevious ends the session of the browser's refresh cookie, if any: its
-// refresh token is about to be overwritten and could not be used or revoked from
-// here again.
-func (p *pages) endPrevious(r *http.Request) {
+// startSession sets the cookies of a new sign-in (password, second step or a
+// provider's callback), after ending the session of the browser's previous
+// refresh cookie: that token is about to be overwritten and could not be used or
+// revoked from here again.
+func (p *pages) startSession(w http.ResponseWriter, r *http.Request, pair TokenPair) {
 	if old := cookieValue(r, RefreshCookie); old != "" {
 		if err := p.s.Logout(r.Context(), old); err != nil && !errors.Is(err, ErrInvalidRequest) {
 			p.s.log.Warn("sign-in: ending the previous session failed", "err", err)
 		}
 	}
+	p.setSession(w, pair)
 }
 
 // stepUp serves GET /login?mfa=1 (the verifier's redirect when a rule requires a
@@ -145,17 +146,11 @@ func (p *pages) mfaPage(w http.ResponseWriter, r *http.Request) error {
 		methodNotAllowed(w, "GET, HEAD, POST")
 		return nil
 	}
-	c, err := p.s.Authenticate(r.Context(), cookieValue(r, p.s.cfg.CookieName))
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrInvalidToken):
-		redirect(w, p.base+PathLogin+"?rd="+url.QueryEscape(here))
-		return nil
-	default:
-		p.s.log.Error("mfa page: session check failed", "err", err)
-		p.message(w, http.StatusServiceUnavailable, "Unavailable", msgUnavailable, here)
+	c, ok := p.signedIn(w, r, "mfa page", here)
+	if !ok {
 		return nil
 	}
+	var err error
 	if p.s.mfaReady() != nil {
 		p.message(w, http.StatusNotFound, "Two-factor authentication", msgMFAOff, "")
 		return nil

@@ -378,12 +378,7 @@ func (p *fedProvider) callback(pg *pages, w http.ResponseWriter, r *http.Request
 		pg.message(w, status, "Sign-in failed", msg, pg.base+PathLogin)
 		return nil
 	}
-	if old := cookieValue(r, RefreshCookie); old != "" {
-		if err := p.f.s.Logout(r.Context(), old); err != nil && !errors.Is(err, ErrInvalidRequest) {
-			p.f.s.log.Warn("sign-in: ending the previous session failed", "err", err)
-		}
-	}
-	pg.setSession(w, pair)
+	pg.startSession(w, r, pair)
 	if ready := p.ready.Load(); ready != nil && ready.endSession != "" {
 		v := p.cfg.ID + "~" + idToken
 		if len(v) > 3500 { // too big for a cookie beside the others: log out with client_id only

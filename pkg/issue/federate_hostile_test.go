@@ -122,7 +122,7 @@ func (r *rogue) claims(nonce string) map[string]any {
 
 // flow runs /oidc/rogue/start, then the callback with the state it was given and
 // the flow cookie; it returns the callback's answer.
-func (e *env) rogueFlow(r *rogue, state func(string) string, cookie bool) *httptest.ResponseRecorder {
+func (e *env) rogueFlow(r *rogue, state func(string) string, cookie bool, extra ...*http.Cookie) *httptest.ResponseRecorder {
 	e.t.Helper()
 	w := e.do(request{method: http.MethodGet, path: "/oidc/rogue/start?rd=/"})
 	if w.Code != http.StatusFound {
@@ -145,6 +145,9 @@ func (e *env) rogueFlow(r *rogue, state func(string) string, cookie bool) *httpt
 		for _, c := range w.Result().Cookies() {
 			req.AddCookie(c)
 		}
+	}
+	for _, c := range extra {
+		req.AddCookie(c)
 	}
 	rec := httptest.NewRecorder()
 	e.svc.Handler().ServeHTTP(rec, req)
@@ -390,6 +393,42 @@ func TestBackchannelLogoutHostile(t *testing.T) {
 	}
 	st, _ := e.store.(store.Store).ListSessions(t.Context(), u.ID, time.Now())
 	_ = st
+}
+
+// TestFederatedSignInEndsPreviousSession: a browser that signs in through a
+// provider while it holds a refresh cookie ends that session (its refresh token is
+// overwritten and could not be revoked from the browser again), as a password
+// sign-in does.
+func TestFederatedSignInEndsPreviousSession(t *testing.T) {
+	e, r := fedHostileEnv(t, nil)
+	r.next = func(n string) string { return sign(t, r.key, r.claims(n)) }
+	first := e.rogueFlow(r, nil, true)
+	if first.Code != http.StatusSeeOther {
+		t.Fatalf("first callback: %d %s", first.Code, first.Body)
+	}
+	var refresh *http.Cookie
+	for _, c := range first.Result().Cookies() {
+		if c.Name == RefreshCookie {
+			refresh = c
+		}
+	}
+	if refresh == nil {
+		t.Fatal("the first sign-in set no refresh cookie")
+	}
+	if w := e.rogueFlow(r, nil, true, refresh); w.Code != http.StatusSeeOther {
+		t.Fatalf("second callback: %d %s", w.Code, w.Body)
+	}
+	u, err := e.store.UserByEmail(t.Context(), "mallory@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := e.store.ListSessions(t.Context(), u.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 1 {
+		t.Fatalf("%d live sessions after signing in twice in one browser, want 1 (the previous one ended)", len(live))
+	}
 }
 
 func randomName() string { return base64.RawURLEncoding.EncodeToString(randomBytes(12)) }
