@@ -563,16 +563,15 @@ func (s *Service) Refresh(ctx context.Context, r RefreshRequest) (TokenPair, err
 		return TokenPair{}, fmt.Errorf("%w: malformed", ErrInvalidGrant)
 	}
 	oldHash := TokenHash(refreshToken)
-	var x tokenExtras
+	var idp string
 	if s.fed != nil {
-		// A federated session's tokens keep naming their provider.
-		idp, err := s.fed.store.IdPOfRefresh(ctx, oldHash)
+		// A federated session's tokens keep naming their provider (its amr, "fed",
+		// is the session's own, like any other's).
+		var err error
+		idp, err = s.fed.store.IdPOfRefresh(ctx, oldHash)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.m.refreshes[refreshError].Inc()
 			return TokenPair{}, fmt.Errorf("issue: refresh: %w", err)
-		}
-		if idp != "" {
-			x = tokenExtras{IdP: idp, AMR: []string{amrFederated}}
 		}
 	}
 	now := s.now()
@@ -582,11 +581,7 @@ func (s *Service) Refresh(ctx context.Context, r RefreshRequest) (TokenPair, err
 		Now:     now,
 		Grace:   s.cfg.RefreshGrace,
 		Mint: func(sess store.Session, u store.User) (store.RefreshToken, error) {
-			sx := x
-			if sx.AMR == nil {
-				sx.AMR = sess.AMR
-			}
-			m, err := s.mint(sess.ID, u.ID, u.Email, u.Roles, now, sx)
+			m, err := s.mint(sess.ID, u.ID, u.Email, u.Roles, now, tokenExtras{IdP: idp, AMR: sess.AMR})
 			if err != nil {
 				return store.RefreshToken{}, err
 			}
