@@ -21,12 +21,7 @@ import (
 func TestBrowserPasswordChange(t *testing.T) {
 	testenv.Integration(t)
 	chromium := chromiumPath(t)
-	artifacts := os.Getenv("VEXEN_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	artifacts := artifactsDir(t)
 	s := newStack(t, "127.0.0.1")
 	b := newBrowser(t, chromium)
 	u := plainUser

@@ -33,12 +33,7 @@ func TestBrowserSignIn(t *testing.T) {
 	testenv.Integration(t)
 	t.Parallel()
 	chromium := chromiumPath(t)
-	artifacts := os.Getenv("VEXEN_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	artifacts := artifactsDir(t)
 	for _, proxy := range []struct {
 		name    string
 		start   func(*testing.T, *stack) string
@@ -80,6 +75,19 @@ func chromiumPath(t *testing.T) string {
 type browser struct {
 	t   *testing.T
 	ctx context.Context
+}
+
+// artifactsDir is where browser tests save their screenshots: $VEXEN_ARTIFACTS
+// (made if missing), or a temporary directory.
+func artifactsDir(t *testing.T) string {
+	dir := os.Getenv("VEXEN_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func newBrowser(t *testing.T, execPath string) *browser {

@@ -28,12 +28,7 @@ func TestBrowserTOTP(t *testing.T) {
 	testenv.Integration(t)
 	t.Parallel()
 	chromium := chromiumPath(t)
-	artifacts := os.Getenv("VEXEN_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	artifacts := artifactsDir(t)
 	policy := filepath.Join(t.TempDir(), "policy.yaml")
 	writePolicy(t, policy, "default: authenticated\nrules:\n  - name: secure\n    paths: [\"/app/secure/**\"]\n    action: authenticated\n    mfa: true\n")
 	s := newStack(t, "127.0.0.1", "--policy", policy)
