@@ -61,7 +61,7 @@ func TestAccountPagePasswordChange(t *testing.T) {
 	}{
 		{"wrong current", form("not my password", "mia password 2", fs.csrf), cookies, nil, 401, msgWrongPassword},
 		{"short new", form("mia password 1", "short", fs.csrf), cookies, nil, 400, msgWeakPassword},
-		{"bad CSRF", form("mia password 1", "mia password 2", "x"+fs.csrf[1:]), cookies, nil, 403, msgExpired},
+		{"bad CSRF", form("mia password 1", "mia password 2", wrongCSRF(fs.csrf)), cookies, nil, 403, msgExpired},
 		{"cross-site", form("mia password 1", "mia password 2", fs.csrf), cookies, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, msgExpired},
 	}
 	for _, tt := range failures {
@@ -131,7 +131,7 @@ func TestResetPage(t *testing.T) {
 	if code, body := submit(tok, "short", "short", csrf); code != 400 || !strings.Contains(body, htmlEscape(msgWeakPassword)) {
 		t.Errorf("short password: %d %s", code, body)
 	}
-	if code, _ := submit(tok, "ned password 2", "ned password 2", "x"+csrf[1:]); code != 403 {
+	if code, _ := submit(tok, "ned password 2", "ned password 2", wrongCSRF(csrf)); code != 403 {
 		t.Errorf("bad CSRF: %d, want 403", code)
 	}
 	if code, body := submit(tok, "ned password 2", "ned password 2", csrf); code != 200 || !strings.Contains(body, htmlEscape(msgResetDone)) {

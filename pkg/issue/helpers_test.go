@@ -265,3 +265,13 @@ func errorsIs(err, want error) bool {
 	}
 	return errors.Is(err, want)
 }
+
+// wrongCSRF returns a token that differs from tok in its first character, so a
+// test of a bad CSRF token never sends the good one by chance ("x"+tok[1:] did
+// whenever tok began with x: one run in 64).
+func wrongCSRF(tok string) string {
+	if tok[0] == 'A' {
+		return "B" + tok[1:]
+	}
+	return "A" + tok[1:]
+}
