@@ -306,20 +306,31 @@ func (ks *keySource) build(keys []*signingKey) (*keyring, error) {
 }
 
 // rotationDue is when the next scheduled key is to be added: prepublish before the
-// newest key of the configured algorithm has signed for rotation (a key added by
-// `issuer keys rotate` counts, so a manual rotation postpones the schedule). Zero
-// when rotation is manual.
+// newest key of the configured algorithm has signed for rotation. A prepublished key
+// signs from its creation + prepublish, so the next is due at its creation +
+// rotation; the first key of an algorithm signs from its creation, so the next is
+// due at its creation + rotation - prepublish. A key added by `issuer keys rotate`
+// counts like a scheduled one: a manual rotation postpones the schedule. Zero when
+// rotation is manual.
 func (ks *keySource) rotationDue() time.Time {
 	if ks.rotation == 0 || ks.alg == jwa.HS256 {
 		return time.Time{}
 	}
 	keys := ks.current().keys
-	for i := len(keys) - 1; i >= 0; i-- {
-		if keys[i].alg == ks.alg {
-			return keys[i].created.Add(ks.rotation - ks.prepublish)
+	newest, n := -1, 0
+	for i, k := range keys {
+		if k.alg == ks.alg {
+			newest, n = i, n+1
 		}
 	}
-	return time.Time{}
+	switch {
+	case newest < 0:
+		return time.Time{}
+	case n == 1:
+		return keys[newest].created.Add(ks.rotation - ks.prepublish)
+	default:
+		return keys[newest].created.Add(ks.rotation)
+	}
 }
 
 // rotateIfDue adds the scheduled key when it is due. Replicas sharing the directory

@@ -64,8 +64,12 @@ func TestScheduledRotation(t *testing.T) {
 		t.Fatalf("JWKS %v once no token of the old key can be live, want only %s", got, second)
 	}
 
-	// A manual rotation 2h later: the next scheduled key is due rotation -
-	// prepublish after it, not after the scheduled one.
+	// The next scheduled key is due rotation after the second was made (it signs
+	// for rotation). A manual rotation 2h after the switch postpones it: due
+	// rotation after the manual key.
+	if got, want := ks.rotationDue(), t0.Add(19*time.Hour); !got.Equal(want) {
+		t.Fatalf("next rotation due %v, want %v (rotation after the second key)", got, want)
+	}
 	clock.Advance(2*time.Hour - window)
 	manual, err := generateKey(cfg.KeysDir, cfg.Alg, clock.Now())
 	if err != nil {
@@ -74,10 +78,10 @@ func TestScheduledRotation(t *testing.T) {
 	if err := ks.rescan(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ks.rotationDue(), clock.Now().Add(9*time.Hour); !got.Equal(want) {
-		t.Fatalf("next rotation due %v, want %v (9h after the manual key)", got, want)
+	if got, want := ks.rotationDue(), clock.Now().Add(10*time.Hour); !got.Equal(want) {
+		t.Fatalf("next rotation due %v, want %v (10h after the manual key)", got, want)
 	}
-	clock.Advance(9*time.Hour - time.Nanosecond)
+	clock.Advance(10*time.Hour - time.Nanosecond)
 	if kid := rotate(); kid != "" {
 		t.Fatalf("a key %s was added before the schedule counted from the manual one", kid)
 	}
