@@ -2,6 +2,8 @@ package issue
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -152,6 +154,27 @@ func TestRotationOnceAcrossServices(t *testing.T) {
 			if s.KeyID() != added[0] {
 				t.Fatalf("turn %d: issuer %d signs with %s, want the new %s", turn, i, s.KeyID(), added[0])
 			}
+		}
+	}
+}
+
+// TestJWKSCacheControl: an HTTP cache in front of the issuer may keep the JWKS a
+// quarter of the prepublish at most (60 s at most), so it never hides a
+// prepublished key until it signs.
+func TestJWKSCacheControl(t *testing.T) {
+	for _, tc := range []struct {
+		prepublish time.Duration
+		want       string
+	}{
+		{0, "public, max-age=60"}, // the default, 1h
+		{8 * time.Second, "public, max-age=2"},
+		{time.Second, "public, max-age=0"},
+	} {
+		e := newEnv(t, newMemStore(), func(c *Config, _ *Deps) { c.KeyPrepublish = tc.prepublish })
+		w := httptest.NewRecorder()
+		e.svc.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
+		if got := w.Header().Get("Cache-Control"); w.Code != http.StatusOK || got != tc.want {
+			t.Errorf("prepublish %v: %d, Cache-Control %q, want %q", tc.prepublish, w.Code, got, tc.want)
 		}
 	}
 }
