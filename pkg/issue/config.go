@@ -297,6 +297,9 @@ func (c Config) Validate() error {
 	if c.AccessTTL < time.Second {
 		return config.Invalid("access-ttl", "%v is shorter than a second", c.AccessTTL)
 	}
+	if c.KeyRotation != 0 && c.Alg == AlgHS256 {
+		return config.Invalid("key-rotation", "HS256 signs with JWT_SECRET_KEY: rotate it by changing the secret")
+	}
 	if c.KeyRotation != 0 && c.KeyRotation <= c.KeyPrepublish {
 		return config.Invalid("key-rotation", "%v must be longer than key-prepublish %v", c.KeyRotation, c.KeyPrepublish)
 	}
