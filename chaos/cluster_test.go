@@ -215,7 +215,7 @@ func startCluster(t *testing.T, maxStale time.Duration) *cluster {
 	for i := 0; i < 2; i++ {
 		a := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 		p := newProc(fmt.Sprintf("issuer-%d", i+1), issuerBin, "--listen", a, "--issuer-url", issuerURL,
-			"--keys", c.keysDir, "--access-ttl", accessTTL.String(), "--refresh-grace", grace.String(),
+			"--keys", c.keysDir, "--key-prepublish", "2s", "--access-ttl", accessTTL.String(), "--refresh-grace", grace.String(),
 			"--login-rate-ip", "1000000/1s", "--login-rate-account", "1000000/1s", "--refresh-rate-ip", "1000000/1s",
 			"--metrics-listen=", "--allowed-redirect-hosts", appHost, "--audit-log", filepath.Join(dir, fmt.Sprintf("issuer-%d.audit", i+1)))
 		p.start(t)

@@ -127,6 +127,9 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.String(&c.TOTPKeyFile, "totp-key-file", "TOTP_KEY_FILE", "32-byte key (mode 0600) sealing TOTP secrets in the database; generated on first start; empty = KEYS/totp.key")
 	s.String(&c.Alg, "alg", "ISSUER_ALG", "signing algorithm: ES256, EdDSA, RS256 or HS256 (HS256 takes the secret from JWT_SECRET_KEY)")
 	s.Secret((*string)(&c.Secret), "JWT_SECRET_KEY")
+	s.Duration(&c.KeyRotation, "key-rotation", "ISSUER_KEY_ROTATION", "how often a new signing key is added (once across replicas sharing --keys and the database), e.g. 720h; 0 = manual (issuer keys rotate)")
+	s.Duration(&c.KeyPrepublish, "key-prepublish", "ISSUER_KEY_PREPUBLISH", "how long a new key (scheduled or from issuer keys rotate) is in the JWKS before it signs; longer than the verifiers' --jwks-refresh")
+	s.Duration(&c.KeyRescan, "key-rescan", "ISSUER_KEY_RESCAN", "how often --keys is read again (keys added by another replica or by issuer keys rotate)")
 	s.String(&c.CookieName, "cookie-name", "COOKIE_NAME", "name of the access-token cookie (the verifier's too)")
 	s.String(&c.CookieDomain, "cookie-domain", "COOKIE_DOMAIN", "Domain attribute of the cookies; empty = host-only")
 	s.List(&c.AllowedRedirectHosts, "allowed-redirect-hosts", "ALLOWED_REDIRECT_HOSTS", "hosts (and *.parent wildcards) allowed as return URLs; default: the issuer URL's host")
@@ -497,7 +500,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		m.Audit.Record(ctx, audit.Event{Event: audit.EventKeyRotated, Result: audit.Success, Actor: audit.ActorAdmin,
 			Attrs: []slog.Attr{slog.String("key_id", kid), slog.String("alg", m.Config.Alg), slog.String("dir", m.Config.KeysDir)}})
-		fmt.Fprintf(stdout, "new signing key %s in %s\n", kid, m.Config.KeysDir)
+		fmt.Fprintf(stdout, "new signing key %s in %s (published at the issuers' next rescan, signs --key-prepublish after now: %v here)\n",
+			kid, m.Config.KeysDir, orDuration(m.Config.KeyPrepublish, issue.DefaultConfig().KeyPrepublish))
 		return nil
 	}
 
@@ -629,7 +633,7 @@ var commands = map[string]struct{ synopsis, about string }{
 	"user reset-link":   {"issuer user reset-link --email E", "print a one-time link, valid one hour, with which the user chooses a new password"},
 	"sessions list":     {"issuer sessions list --email E", "list the user's sessions"},
 	"sessions revoke":   {"issuer sessions revoke --email E", "revoke every session of the user"},
-	"keys rotate":       {"issuer keys rotate [flags]", "add a new signing key to --keys (the newest signs)"},
+	"keys rotate":       {"issuer keys rotate [flags]", "add a new signing key to --keys (published at once, signs after --key-prepublish)"},
 }
 
 // groups are the two-word commands, by their first word.
@@ -682,7 +686,7 @@ func usage(w io.Writer, m *Main, getenv func(string) string) {
   issuer user reset-link --email E       print a one-time password reset link (valid 1h)
   issuer sessions list --email E
   issuer sessions revoke --email E       revoke every session of the user
-  issuer keys rotate [flags]             add a new signing key (the newest signs)
+  issuer keys rotate [flags]             add a new signing key (signs after --key-prepublish)
   issuer healthcheck [--cacert F] [--cert F --key F] [URL]
                                          exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 2xx
   issuer --version                       print version, commit and Go version
@@ -694,4 +698,12 @@ Flags (each also read from the environment variable shown, or from --config FILE
 	m.flags("issuer", getenv).PrintDefaults(w)
 	fmt.Fprintln(w, "  JWT_SECRET_KEY or JWT_SECRET_KEY_FILE (environment only)\n    \tshared secret for --alg HS256")
 	fmt.Fprintln(w, tracingHelp)
+}
+
+// orDuration is d, or def when d is zero (the default).
+func orDuration(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }

@@ -115,6 +115,7 @@ func (m *Main) flags(getenv func(string) string) *config.Set {
 	s.String(&m.TLS.KeyFile, "tls-key", "TLS_KEY", "PEM private key of --tls-cert, reloaded with it")
 	s.String(&m.TLS.ClientCAFile, "tls-client-ca", "TLS_CLIENT_CA", "PEM CA bundle: the HTTP and gRPC listeners accept only clients (proxies) with a certificate it signed; empty = no client certificate asked")
 	s.String(&c.JWKSURL, "jwks-url", "JWKS_URL", "the issuer's JWKS (ignored when JWT_SECRET_KEY is set)")
+	s.Duration(&c.JWKSRefresh, "jwks-refresh", "JWKS_REFRESH", "how often the JWKS is fetched on schedule (an unknown kid also fetches it, at most once per 10s); shorter than the issuer's --key-prepublish")
 	s.String(&c.Issuer, "issuer", "VERIFIER_ISSUER", "required iss claim")
 	s.String(&c.Audience, "audience", "VERIFIER_AUDIENCE", "required aud claim")
 	s.String(&c.CookieName, "cookie-name", "COOKIE_NAME", "cookie holding the access token when no Authorization header is sent")

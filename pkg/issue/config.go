@@ -137,6 +137,15 @@ type Config struct {
 	// KeyRescan is how often KeysDir is re-read, so that a key added by `issuer keys
 	// rotate` starts signing without a restart; default 30s.
 	KeyRescan time.Duration
+	// KeyRotation is how often a new signing key is made (`issuer serve`
+	// --key-rotation): one replica adds it under the store's lock (store.Locker)
+	// KeyPrepublish before it is due to sign. Zero (default): manual rotation only
+	// (`issuer keys rotate`).
+	KeyRotation time.Duration
+	// KeyPrepublish is how long a new key, scheduled or added by `issuer keys
+	// rotate`, is in the JWKS before it signs (verifiers fetch it on their schedule
+	// meanwhile); default 1h. The first key of an algorithm signs at once.
+	KeyPrepublish time.Duration
 	// Leeway is the clock skew allowed when checking the issuer's own access tokens
 	// (logout, logout-all, sessions); default 30s.
 	Leeway time.Duration
@@ -178,6 +187,7 @@ func DefaultConfig() Config {
 		KeysDir:         "./data/keys",
 		Alg:             AlgES256,
 		KeyRescan:       30 * time.Second,
+		KeyPrepublish:   time.Hour,
 		Leeway:          30 * time.Second,
 		CookieName:      "vexen_access",
 		DefaultRedirect: "/",
@@ -198,6 +208,7 @@ func (c Config) withDefaults() Config {
 	setString(&c.KeysDir, d.KeysDir)
 	setString(&c.Alg, d.Alg)
 	setDuration(&c.KeyRescan, d.KeyRescan)
+	setDuration(&c.KeyPrepublish, d.KeyPrepublish)
 	setDuration(&c.Leeway, d.Leeway)
 	setString(&c.CookieName, d.CookieName)
 	setString(&c.DefaultRedirect, d.DefaultRedirect)
@@ -277,13 +288,20 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"access-ttl", c.AccessTTL}, {"refresh-ttl", c.RefreshTTL}, {"key-rescan", c.KeyRescan}, {"leeway", c.Leeway}} {
+	}{{"access-ttl", c.AccessTTL}, {"refresh-ttl", c.RefreshTTL}, {"key-rescan", c.KeyRescan}, {"leeway", c.Leeway},
+		{"key-rotation", c.KeyRotation}, {"key-prepublish", c.KeyPrepublish}} {
 		if d.v < 0 {
 			return config.Invalid(d.name, "%v is negative", d.v)
 		}
 	}
 	if c.AccessTTL < time.Second {
 		return config.Invalid("access-ttl", "%v is shorter than a second", c.AccessTTL)
+	}
+	if c.KeyRotation != 0 && c.Alg == AlgHS256 {
+		return config.Invalid("key-rotation", "HS256 signs with JWT_SECRET_KEY: rotate it by changing the secret")
+	}
+	if c.KeyRotation != 0 && c.KeyRotation <= c.KeyPrepublish {
+		return config.Invalid("key-rotation", "%v must be longer than key-prepublish %v", c.KeyRotation, c.KeyPrepublish)
 	}
 	if c.RefreshTTL <= c.AccessTTL {
 		return config.Invalid("refresh-ttl", "%v must be longer than access-ttl %v", c.RefreshTTL, c.AccessTTL)

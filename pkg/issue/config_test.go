@@ -63,6 +63,12 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"negative grace", func(c *Config) { c.RefreshGrace = -time.Second }, "refresh-grace"},
 		{"huge grace", func(c *Config) { c.RefreshGrace = time.Hour }, "refresh-grace"},
 		{"alg none", func(c *Config) { c.Alg = "none" }, "alg"},
+		{"negative key rotation", func(c *Config) { c.KeyRotation = -time.Hour }, "key-rotation"},
+		{"rotation within prepublish", func(c *Config) { c.KeyRotation = time.Hour }, "key-rotation"},
+		{"negative prepublish", func(c *Config) { c.KeyPrepublish = -time.Hour }, "key-prepublish"},
+		{"rotation of the HS256 secret", func(c *Config) {
+			c.Alg, c.Secret, c.KeyRotation = AlgHS256, Secret(strings.Repeat("s", 32)), 720*time.Hour
+		}, "key-rotation"},
 		{"alg lower case", func(c *Config) { c.Alg = "es256" }, "alg"},
 		{"HS256 without secret", func(c *Config) { c.Alg = AlgHS256 }, "JWT_SECRET_KEY"},
 		{"HS256 short secret", func(c *Config) { c.Alg = AlgHS256; c.Secret = "short-secret" }, "JWT_SECRET_KEY"},

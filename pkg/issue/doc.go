@@ -44,12 +44,17 @@
 // is refused (ErrKeyPermissions) rather than used. On the first start, or when the
 // newest key is not of the configured algorithm, a key is generated. Kids made here are
 // time-sortable (UTC timestamp with nanoseconds, then random hex), and a file with
-// another name takes its modification time as its creation time; the newest key of the
-// configured algorithm signs. The directory is re-read every Config.KeyRescan (30s) —
-// a cheap listing, keys are parsed only when it changes — so a key added by RotateKey
-// (`issuer keys rotate`) signs without a restart; a bad file found by a rescan is logged
-// and the keys in use stay. A key stays in the JWKS until AccessTTL + KeyRescan +
-// Leeway after its successor was created: no token it signed can be live after that.
+// another name takes its modification time as its creation time. A key is published
+// at once and signs Config.KeyPrepublish (1h) after its creation: the newest key of the
+// configured algorithm past its prepublish signs (the first key of an algorithm at
+// once), so verifiers fetch it before its first token. The directory is re-read every
+// Config.KeyRescan (30s) — a cheap listing, keys are parsed only when it changes — so a
+// key added by RotateKey (`issuer keys rotate`) is published and then signs without a
+// restart; a bad file found by a rescan is logged and the keys in use stay. A key stays
+// in the JWKS until AccessTTL + KeyRescan + Leeway after its successor started signing:
+// no token it signed can be live after that. With Config.KeyRotation the issuer adds
+// the next key itself, KeyPrepublish before it is due, once across the replicas that
+// share the directory and the store (under the store's store.Locker).
 // Keys are never deleted. HS256 uses the JWT_SECRET_KEY secret (at least 32 bytes),
 // publishes an empty JWKS, and has a kid that fingerprints the secret.
 //

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"mime"
@@ -73,10 +74,15 @@ type route struct {
 type apiHandler struct {
 	s      *Service
 	routes map[string]route
+	// jwksCacheControl lets an HTTP cache in front keep the JWKS a quarter of
+	// --key-prepublish at most (60 s at most): a cached copy never hides a
+	// prepublished key for long.
+	jwksCacheControl string
 }
 
 func newAPIHandler(s *Service) *apiHandler {
-	h := &apiHandler{s: s}
+	maxAge := min(60*time.Second, s.cfg.KeyPrepublish/4)
+	h := &apiHandler{s: s, jwksCacheControl: fmt.Sprintf("public, max-age=%d", int(maxAge/time.Second))}
 	p := newPages(s)
 	h.routes = map[string]route{
 		PathLogin:                           {epLoginPage, "", p.login},
@@ -560,7 +566,7 @@ func (h *apiHandler) jwks(w http.ResponseWriter, r *http.Request) error {
 	b := h.s.JWKS()
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "public, max-age=60")
+	hdr.Set("Cache-Control", h.jwksCacheControl)
 	hdr.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)

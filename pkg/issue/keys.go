@@ -1,6 +1,7 @@
 package issue
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -28,6 +29,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/vexen/vexen-auth/pkg/store"
 )
 
 // Key errors.
@@ -73,22 +76,27 @@ type keyring struct {
 	signer *signingKey
 	keys   []*signingKey // oldest first
 	verify jwk.Set
-	jwks   []byte // {"keys":[…]}: the public keys that can still have a live token
+	jwks   []byte    // {"keys":[…]}: the public keys that can still have a live token
+	until  time.Time // when the clock alone changes the ring (a key starts signing or retires); zero: never
 }
 
 // keySource owns the key directory and the current keyring.
 type keySource struct {
 	dir    string
 	alg    jwa.SignatureAlgorithm
-	window time.Duration // how long a key stays published after its successor appears
-	now    func() time.Time
-	log    *slog.Logger
+	window time.Duration // how long a key stays published after it stopped signing
+	// prepublish is how long a key is published before it signs; rotation how often
+	// a scheduled key is added (0: never).
+	prepublish, rotation time.Duration
+	now                  func() time.Time
+	log                  *slog.Logger
 
-	mu      sync.Mutex // serializes scans
-	stamp   string     // the directory listing the current ring was built from
-	scanned time.Time  // when the directory was last read (ks.now)
-	keys    []*signingKey
-	ring    atomic.Pointer[keyring]
+	rotateMu processLock // rotateIfDue's lock without a store.Locker
+	mu       sync.Mutex  // serializes scans
+	stamp    string      // the directory listing the current ring was built from
+	scanned  time.Time   // when the directory was last read (ks.now)
+	keys     []*signingKey
+	ring     atomic.Pointer[keyring]
 }
 
 // newKeySource loads the keys (HS256: wraps the secret) and, on the first start or
@@ -100,6 +108,9 @@ func newKeySource(cfg Config, now func() time.Time, log *slog.Logger) (*keySourc
 		window: cfg.AccessTTL + cfg.KeyRescan + cfg.Leeway,
 		now:    now,
 		log:    log,
+
+		prepublish: cfg.KeyPrepublish,
+		rotation:   cfg.KeyRotation,
 	}
 	if cfg.Alg == AlgHS256 {
 		k, err := hmacKey([]byte(cfg.Secret))
@@ -144,8 +155,24 @@ func (ks *keySource) signerAge() float64 {
 	return ks.now().Sub(k.created).Seconds()
 }
 
-// current returns the keyring in use.
-func (ks *keySource) current() *keyring { return ks.ring.Load() }
+// current returns the keyring in use, rebuilt first when the clock has passed the
+// moment a prepublished key starts signing or a retired one leaves the JWKS: every
+// replica switches signers at the same instant, not at its next rescan.
+func (ks *keySource) current() *keyring {
+	r := ks.ring.Load()
+	if r.until.IsZero() || ks.now().Before(r.until) {
+		return r
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if r = ks.ring.Load(); !r.until.IsZero() && !ks.now().Before(r.until) {
+		if nr, err := ks.build(ks.keys); err == nil {
+			ks.ring.Store(nr)
+			r = nr
+		}
+	}
+	return r
+}
 
 // rescan re-reads the directory when its listing changed and rebuilds the ring (the
 // JWKS window moves with the clock, so the ring is rebuilt every time). On error the
@@ -216,22 +243,42 @@ func (ks *keySource) rescanOnDemand() bool {
 // minGap is the least time between two on-demand rescans of the key directory.
 const minGap = 100 * time.Millisecond
 
-// build makes a ring from keys sorted oldest first: the newest key of the configured
-// algorithm signs; a key is published while it signs, while it is the newest, or
-// until window after its successor was created.
+// build makes a ring from keys sorted oldest first. The signer is the newest key of
+// the configured algorithm that has been published for prepublish (created that long
+// ago); when none has, the oldest of that algorithm (the first key of an algorithm
+// signs at once: no verifier can hold a token of it). Every key newer than the signer
+// is published (prepublished); an older one stays published until window after its
+// successor started signing.
 func (ks *keySource) build(keys []*signingKey) (*keyring, error) {
 	r := &keyring{keys: keys, verify: jwk.NewSet()}
-	for i := len(keys) - 1; i >= 0; i-- {
-		if keys[i].alg == ks.alg {
-			r.signer = keys[i]
-			break
+	now := ks.now()
+	until := func(t time.Time) {
+		if t.After(now) && (r.until.IsZero() || t.Before(r.until)) {
+			r.until = t
 		}
 	}
-	if r.signer == nil {
+	signer, first := -1, -1
+	for i, k := range keys {
+		if k.alg != ks.alg {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		active := k.created.Add(ks.prepublish)
+		if !now.Before(active) {
+			signer = i
+		}
+		until(active)
+	}
+	if signer < 0 {
+		signer = first
+	}
+	if signer < 0 {
 		return nil, fmt.Errorf("%w: no %s key in %s", ErrNoKey, ks.alg, ks.dir)
 	}
+	r.signer = keys[signer]
 	pub := jwk.NewSet()
-	now := ks.now()
 	for i, k := range keys {
 		if err := r.verify.AddKey(k.verify); err != nil {
 			return nil, err
@@ -239,10 +286,15 @@ func (ks *keySource) build(keys []*signingKey) (*keyring, error) {
 		if k.public == nil {
 			continue
 		}
-		if k == r.signer || i == len(keys)-1 || now.Before(keys[i+1].created.Add(ks.window)) {
-			if err := pub.AddKey(k.public); err != nil {
-				return nil, err
+		if i < signer {
+			retire := keys[i+1].created.Add(ks.prepublish).Add(ks.window)
+			if !now.Before(retire) {
+				continue
 			}
+			until(retire)
+		}
+		if err := pub.AddKey(k.public); err != nil {
+			return nil, err
 		}
 	}
 	b, err := json.Marshal(pub)
@@ -251,6 +303,71 @@ func (ks *keySource) build(keys []*signingKey) (*keyring, error) {
 	}
 	r.jwks = b
 	return r, nil
+}
+
+// rotationDue is when the next scheduled key is to be added: prepublish before the
+// newest key of the configured algorithm has signed for rotation. A prepublished key
+// signs from its creation + prepublish, so the next is due at its creation +
+// rotation; the first key of an algorithm signs from its creation, so the next is
+// due at its creation + rotation - prepublish. A key added by `issuer keys rotate`
+// counts like a scheduled one: a manual rotation postpones the schedule. Zero when
+// rotation is manual.
+func (ks *keySource) rotationDue() time.Time {
+	if ks.rotation == 0 || ks.alg == jwa.HS256 {
+		return time.Time{}
+	}
+	keys := ks.current().keys
+	newest, n := -1, 0
+	for i, k := range keys {
+		if k.alg == ks.alg {
+			newest, n = i, n+1
+		}
+	}
+	switch {
+	case newest < 0:
+		return time.Time{}
+	case n == 1:
+		return keys[newest].created.Add(ks.rotation - ks.prepublish)
+	default:
+		return keys[newest].created.Add(ks.rotation)
+	}
+}
+
+// rotateIfDue adds the scheduled key when it is due. Replicas sharing the directory
+// call it at about the same time: under lock (the store's, across processes; nil:
+// this process only), it reads the directory again and adds the key only when no
+// other replica did. It returns the new kid, or "" when nothing was due.
+func (ks *keySource) rotateIfDue(ctx context.Context, lock store.Locker) (string, error) {
+	if due := ks.rotationDue(); due.IsZero() || ks.now().Before(due) {
+		return "", nil
+	}
+	if lock == nil {
+		lock = &ks.rotateMu
+	}
+	var kid string
+	err := lock.WithLock(ctx, "signing-key-rotation", func(context.Context) error {
+		if err := ks.rescan(); err != nil {
+			return err
+		}
+		if due := ks.rotationDue(); due.IsZero() || ks.now().Before(due) {
+			return nil // another replica added it
+		}
+		var err error
+		if kid, err = generateKey(ks.dir, string(ks.alg), ks.now()); err != nil {
+			return err
+		}
+		return ks.rescan()
+	})
+	return kid, err
+}
+
+// processLock is a store.Locker for one process (a store without one).
+type processLock struct{ mu sync.Mutex }
+
+func (l *processLock) WithLock(ctx context.Context, _ string, fn func(context.Context) error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fn(ctx)
 }
 
 // listKeys returns the KID.pem names in dir, sorted, and a stamp of the listing (names,
@@ -420,9 +537,10 @@ func kidTime(kid string) (time.Time, bool) {
 // RotateKey adds a new signing key of algorithm alg (ES256, EdDSA or RS256) to dir,
 // creating dir (mode 0700) when needed, and returns its kid. The file is KID.pem, a
 // PKCS#8 PEM private key of mode 0600, written under a temporary name and renamed, so
-// a running issuer never reads half a key. A running issuer starts signing with the
-// new key at its next rescan of dir (Config.KeyRescan); older keys stay in the JWKS
-// while a token they signed can still be live. Keys are never deleted.
+// a running issuer never reads half a key. A running issuer publishes the new key at
+// its next rescan of dir (Config.KeyRescan) and signs with it Config.KeyPrepublish
+// after its creation; older keys stay in the JWKS while a token they signed can
+// still be live. Keys are never deleted.
 func RotateKey(dir, alg string) (kid string, err error) {
 	if alg == AlgHS256 {
 		return "", fmt.Errorf("%w: HS256 uses JWT_SECRET_KEY; rotate it by changing the secret", ErrNoKey)

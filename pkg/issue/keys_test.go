@@ -166,11 +166,15 @@ func TestKeyFilePermissionsOnRescan(t *testing.T) {
 		t.Fatal("the keyring changed after a failed rescan")
 	}
 	os.Chmod(filepath.Join(cfg.KeysDir, kid+".pem"), 0o600)
+	clock.Advance(time.Minute + cfg.KeyPrepublish)
 	if err := ks.rescan(); err != nil || ks.current().signer.kid != kid {
 		t.Fatalf("after chmod 600: %v, signer %s, want %s", err, ks.current().signer.kid, kid)
 	}
 }
 
+// TestKeyRotation: a new key is published at once and signs KeyPrepublish after its
+// creation (the switch comes from the clock, not from a rescan); the old key leaves
+// the JWKS AccessTTL + KeyRescan + Leeway after it stopped signing.
 func TestKeyRotation(t *testing.T) {
 	cfg := testConfig(t)
 	clock := newFakeClock()
@@ -185,21 +189,27 @@ func TestKeyRotation(t *testing.T) {
 	if err := ks.rescan(); err != nil {
 		t.Fatal(err)
 	}
-	if got := ks.current().signer.kid; got != second {
-		t.Fatalf("signer %s, want the newest %s", got, second)
+	if got := ks.current().signer.kid; got != first {
+		t.Fatalf("signer %s right after the rotation, want the old %s until the new key is prepublished", got, first)
 	}
 	if got := kids(parseJWKS(t, ks.current().jwks)); !slices.Equal(got, []string{first, second}) {
-		t.Fatalf("JWKS kids %v, want both", got)
+		t.Fatalf("JWKS kids %v, want both (the new one prepublished)", got)
+	}
+	clock.Advance(cfg.KeyPrepublish - time.Nanosecond)
+	if got := ks.current().signer.kid; got != first {
+		t.Fatalf("signer %s 1ns before the prepublish ends, want %s", got, first)
+	}
+	clock.Advance(time.Nanosecond)
+	if got := ks.current().signer.kid; got != second {
+		t.Fatalf("signer %s once the prepublish ended (no rescan), want the newest %s", got, second)
 	}
 	// The old key stays published while a token it signed can be live: AccessTTL
-	// (15m) + rescan (30s) + leeway (30s) after its successor appeared.
+	// (15m) + rescan (30s) + leeway (30s) after its successor started signing.
 	clock.Advance(15*time.Minute + 59*time.Second)
-	ks.rescan()
 	if got := kids(parseJWKS(t, ks.current().jwks)); len(got) != 2 {
 		t.Fatalf("JWKS kids %v just before the window ends, want both", got)
 	}
 	clock.Advance(time.Second)
-	ks.rescan()
 	if got := kids(parseJWKS(t, ks.current().jwks)); !slices.Equal(got, []string{second}) {
 		t.Fatalf("JWKS kids %v after the window, want only %s", got, second)
 	}
@@ -261,10 +271,15 @@ func TestAlgChange(t *testing.T) {
 	if got := kids(parseJWKS(t, r.jwks)); !slices.Equal(got, []string{old, r.signer.kid}) {
 		t.Errorf("JWKS %v", got)
 	}
-	// Back to ES256 with the EdDSA key newest: a new ES256 key is made.
+	// Back to ES256 with the EdDSA key newest: a new ES256 key is made and
+	// prepublished; the old ES256 key signs meanwhile.
 	clock.Advance(time.Minute)
 	cfg.Alg = AlgES256
 	ks = keySourceFor(t, cfg, clock)
+	if k := ks.current().signer; k.kid != old {
+		t.Errorf("signer %s (%s), want the old ES256 key %s while the new one is prepublished", k.kid, k.alg, old)
+	}
+	clock.Advance(cfg.KeyPrepublish)
 	if k := ks.current().signer; k.kid == old || string(k.alg) != AlgES256 {
 		t.Errorf("signer %s (%s), want a fresh ES256 key", k.kid, k.alg)
 	}
@@ -402,8 +417,9 @@ func TestSigningKeyAgeMetric(t *testing.T) {
 	if err := e.svc.keys.rescan(); err != nil {
 		t.Fatal(err)
 	}
-	if a := age(); a < 0 || a > 1 {
-		t.Fatalf("age after rotation = %v, want ~0", a)
+	e.clock.Advance(e.svc.cfg.KeyPrepublish)
+	if p := e.svc.cfg.KeyPrepublish.Seconds(); age() != p {
+		t.Fatalf("age once the new key signs = %v, want %v (its prepublish)", age(), p)
 	}
 }
 

@@ -285,7 +285,7 @@ func (s *Service) Close() error {
 
 func (s *Service) rescanKeys(ctx context.Context) {
 	defer s.stopped.Done()
-	t := time.NewTicker(s.cfg.KeyRescan)
+	t := time.NewTimer(s.cfg.KeyRescan)
 	defer t.Stop()
 	for {
 		select {
@@ -295,8 +295,34 @@ func (s *Service) rescanKeys(ctx context.Context) {
 			if err := s.keys.rescan(); err != nil {
 				s.log.Error("signing keys: rescan failed; keeping the keys in use", "dir", s.cfg.KeysDir, "err", err)
 			}
+			if _, err := s.rotateKeys(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("signing keys: scheduled rotation failed; retrying at the next rescan", "dir", s.cfg.KeysDir, "err", err)
+			}
+		}
+		// Wake at the next rescan, or when the scheduled key is due if sooner.
+		wait := s.cfg.KeyRescan
+		if due := s.keys.rotationDue(); !due.IsZero() {
+			wait = min(wait, max(due.Sub(s.now()), 10*time.Millisecond))
+		}
+		t.Reset(wait)
+	}
+}
+
+// rotateKeys adds the scheduled signing key when it is due (Config.KeyRotation),
+// once across the replicas sharing the store and the keys directory: under the
+// store's lock when it has one (store.Locker), this process's otherwise.
+func (s *Service) rotateKeys(ctx context.Context) (string, error) {
+	lock, _ := s.store.(store.Locker)
+	kid, err := s.keys.rotateIfDue(ctx, lock)
+	if kid != "" {
+		s.log.Info("signing key added by the rotation schedule", "kid", kid, "alg", s.cfg.Alg,
+			"signs_from", s.now().Add(s.cfg.KeyPrepublish).UTC().Format(time.RFC3339))
+		if s.audit != nil {
+			s.audit.Record(ctx, audit.Event{Event: audit.EventKeyRotated, Result: audit.Success, Actor: audit.ActorSystem,
+				Attrs: []slog.Attr{slog.String("key_id", kid), slog.String("alg", s.cfg.Alg), slog.String("dir", s.cfg.KeysDir)}})
 		}
 	}
+	return kid, err
 }
 
 // Config returns the configuration in use, defaults filled in.

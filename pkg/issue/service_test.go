@@ -416,6 +416,7 @@ func TestNewAdmin(t *testing.T) {
 func TestKeyRescanLoop(t *testing.T) {
 	e := newEnv(t, newMemStore(), func(c *Config, d *Deps) {
 		c.KeyRescan = 10 * time.Millisecond
+		c.KeyPrepublish = 50 * time.Millisecond
 		d.Now = time.Now
 	})
 	old := e.svc.KeyID()

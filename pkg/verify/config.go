@@ -30,6 +30,7 @@ const (
 	DefaultIssuer        = "http://localhost:8080"
 	DefaultAudience      = "vexen"
 	DefaultJWKSURL       = "http://localhost:8080/.well-known/jwks.json"
+	DefaultJWKSRefresh   = 5 * time.Minute
 	DefaultCookieName    = "vexen_access"
 	DefaultMaxStaleness  = time.Second
 	DefaultLeeway        = 5 * time.Second
@@ -69,6 +70,10 @@ type Config struct {
 	// JWKSURL is the issuer's key set, fetched in the background (and, for an unknown
 	// kid, at most once per 10 s); default DefaultJWKSURL. Ignored when Secret is set.
 	JWKSURL string
+	// JWKSRefresh is how often the JWKS is fetched on schedule, so that a key the
+	// issuer prepublishes (its --key-prepublish, which must be longer) is known
+	// before the first token it signs; default DefaultJWKSRefresh; at least 100ms.
+	JWKSRefresh time.Duration
 	// Secret is JWT_SECRET_KEY: an HS256 deployment's shared key (at least 32 bytes);
 	// then no JWKS is fetched and only HS256 is accepted. It never appears when the
 	// Config is printed or logged.
@@ -124,6 +129,7 @@ func DefaultConfig() Config {
 		Issuer:       DefaultIssuer,
 		Audience:     DefaultAudience,
 		JWKSURL:      DefaultJWKSURL,
+		JWKSRefresh:  DefaultJWKSRefresh,
 		CookieName:   DefaultCookieName,
 		Revocation:   ModePush,
 		MaxStaleness: DefaultMaxStaleness,
@@ -149,6 +155,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.JWKSURL == "" {
 		c.JWKSURL = d.JWKSURL
+	}
+	if c.JWKSRefresh == 0 {
+		c.JWKSRefresh = d.JWKSRefresh
 	}
 	if c.CookieName == "" {
 		c.CookieName = d.CookieName
@@ -214,6 +223,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTokenLife > 7*24*time.Hour {
 		return invalid("VERIFIER_MAX_TOKEN_LIFE", "%v is above 168h (the revocation window would be kept that long)", c.MaxTokenLife)
+	}
+	if c.JWKSRefresh < 100*time.Millisecond {
+		return invalid("JWKS_REFRESH", "%v is below 100ms", c.JWKSRefresh)
 	}
 	if c.MaxStaleness < time.Millisecond {
 		return invalid("VERIFIER_MAX_STALENESS", "%v is below 1ms", c.MaxStaleness)

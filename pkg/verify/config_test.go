@@ -30,6 +30,8 @@ func TestValidate(t *testing.T) {
 		{"cookie name", func(c *Config) { c.CookieName = "a b" }, "COOKIE_NAME"},
 		{"staleness too small", func(c *Config) { c.MaxStaleness = time.Microsecond }, "VERIFIER_MAX_STALENESS"},
 		{"negative staleness", func(c *Config) { c.MaxStaleness = -time.Second }, "VERIFIER_MAX_STALENESS"},
+		{"JWKS refresh too short", func(c *Config) { c.JWKSRefresh = 10 * time.Millisecond }, "JWKS_REFRESH"},
+		{"negative JWKS refresh", func(c *Config) { c.JWKSRefresh = -time.Second }, "JWKS_REFRESH"},
 		{"leeway too large", func(c *Config) { c.Leeway = time.Hour }, "VERIFIER_LEEWAY"},
 		{"negative leeway means none", func(c *Config) { c.Leeway = -1 }, ""},
 		{"negative cache", func(c *Config) { c.CacheEntries = -1 }, "VERIFIER_CACHE_ENTRIES"},

@@ -28,8 +28,9 @@ const (
 	// refetchEvery is the least time between two JWKS fetches caused by an unknown
 	// kid: a flood of tokens with made-up kids costs at most one fetch per interval.
 	refetchEvery = 10 * time.Second
-	// jwksMinRefresh is the background refresh interval (longer when the JWKS
-	// response's Cache-Control max-age says so).
+	// jwksMinRefresh is jwk.Cache's own background refresh interval (longer when
+	// the JWKS response's Cache-Control max-age says so); run's schedule,
+	// Config.JWKSRefresh, comes on top.
 	jwksMinRefresh = 5 * time.Minute
 	// jwksRefreshWindow is how often the background refresher looks for due work.
 	jwksRefreshWindow = time.Minute
@@ -134,8 +135,9 @@ func (ks *keySource) start(ctx context.Context) error {
 	return nil
 }
 
-// run loads the keys with backoff until the first success, then leaves the
-// refreshing to the cache until ctx ends.
+// run loads the keys with backoff until the first success, then fetches them
+// every Config.JWKSRefresh until ctx ends (a failed fetch keeps the keys loaded
+// before).
 func (ks *keySource) run(ctx context.Context) {
 	v := ks.v
 	cache := ks.cache.Load()
@@ -156,6 +158,16 @@ func (ks *keySource) run(ctx context.Context) {
 		v.m.jwksFetches[1].Inc()
 		v.log.LogAttrs(ctx, slog.LevelWarn, "JWKS not loaded yet; tokens cannot be verified (503) until it is",
 			slog.String("url", ks.url), slog.Any("err", err))
+	}
+	for sleep(ctx, v.cfg.JWKSRefresh) {
+		fctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
+		_, err := cache.Refresh(fctx, ks.url)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			v.m.jwksFetches[1].Inc()
+			v.log.LogAttrs(ctx, slog.LevelWarn, "JWKS refresh failed; keeping the keys loaded before",
+				slog.String("url", ks.url), slog.Any("err", err))
+		}
 	}
 }
 

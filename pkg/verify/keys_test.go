@@ -63,6 +63,30 @@ func TestKeyRotation(t *testing.T) {
 	f.mustAllow(f.token("s1", "u1"))
 }
 
+// TestScheduledJWKSRefresh: a key the issuer prepublishes reaches the verifier on
+// its JWKSRefresh schedule, before any token names it: the first token it signs
+// verifies without the unknown-kid refetch (which a flood of rotations could not
+// rely on: it runs at most once per 10 s).
+func TestScheduledJWKSRefresh(t *testing.T) {
+	f := newFixture(t, withConfig(func(c *Config) { c.JWKSRefresh = 100 * time.Millisecond }))
+	next := verifytest.NewKey(t, jwa.ES256)
+	f.jwks.SetKeys(t, f.key, next)
+	before := f.jwks.Fetches()
+	waitFor(t, "the scheduled JWKS fetch", func() bool {
+		_, ok := f.v.keys.current().lookup(next.KID)
+		return ok
+	})
+	if f.jwks.Fetches() <= before {
+		t.Fatal("the prepublished key arrived without a fetch")
+	}
+	m := &verifytest.Minter{Key: next, Now: f.clock.Now}
+	f.sessions.Add("s2", "u2", f.clock.Now().Add(time.Hour))
+	f.mustAllow(m.Mint(t, verifytest.Claims{SessionID: "s2", Subject: "u2"}))
+	if got := metricValue(t, f.reg, "vexen_verifier_jwks_unknown_kid_refetches_total", nil); got != 0 {
+		t.Fatalf("unknown-kid refetches = %v, want 0: the key was known before its first token", got)
+	}
+}
+
 func TestFilterKeys(t *testing.T) {
 	good := verifytest.NewKey(t, jwa.ES256)
 	eddsa := verifytest.NewKey(t, jwa.EdDSA)

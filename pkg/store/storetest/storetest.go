@@ -85,6 +85,7 @@ func RunInstances(t *testing.T, open func(t testing.TB) (store.Store, store.Stor
 	}{
 		{"ConcurrentMigrate", testConcurrentMigrate},
 		{"CrossInstance", testCrossInstance},
+		{"Lock", testLock},
 		{"ConcurrentRotateGrace", func(t *testing.T, a, b store.Store) {
 			migrate(t, a)
 			testConcurrentRotateGrace(t, []store.Store{a, b})
