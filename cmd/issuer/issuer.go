@@ -435,7 +435,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		s.List(&roles, "role", "", "a role; repeat for several")
 		s.Bool(&passwordStdin, "password-stdin", "", "read the password from standard input (required)")
 		_ = passwordFile
-	case "user disable", "user enable", "user delete", "user reset-link", "sessions list", "sessions revoke":
+	case "user disable", "user enable", "user delete", "user reset-mfa", "user reset-link", "sessions list", "sessions revoke":
 		s.String(&email, "email", "", "the user's email (required)")
 	case "user set-roles":
 		s.String(&email, "email", "", "the user's email (required)")
@@ -448,7 +448,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		usage(stdout, m, getenv)
 		return nil
 	default:
-		return cli.Usage(fmt.Errorf("unknown command %q (want serve, migrate, user add|list|disable|enable|delete|set-roles|set-password|reset-link, sessions list|revoke, keys rotate, healthcheck)", cmd))
+		return cli.Usage(fmt.Errorf("unknown command %q (want serve, migrate, user add|list|disable|enable|delete|set-roles|set-password|reset-mfa|reset-link, sessions list|revoke, keys rotate, healthcheck)", cmd))
 	}
 	if err := s.Parse(args); err != nil {
 		if errors.Is(err, config.ErrHelp) {
@@ -626,6 +626,7 @@ var commands = map[string]struct{ synopsis, about string }{
 	"user delete":       {"issuer user delete --email E", "revoke every session of the user, then delete the user"},
 	"user set-roles":    {"issuer user set-roles --email E [--role R]...", "replace the user's roles and revoke every session (tokens carry roles)"},
 	"user set-password": {"issuer user set-password --email E --password-stdin", "set the user's password from standard input and revoke every session"},
+	"user reset-mfa":    {"issuer user reset-mfa --email E", "remove every second factor of the user (TOTP, recovery codes, passkeys) and revoke every session"},
 	"user reset-link":   {"issuer user reset-link --email E", "print a one-time link, valid one hour, with which the user chooses a new password"},
 	"sessions list":     {"issuer sessions list --email E", "list the user's sessions"},
 	"sessions revoke":   {"issuer sessions revoke --email E", "revoke every session of the user"},
@@ -634,7 +635,7 @@ var commands = map[string]struct{ synopsis, about string }{
 
 // groups are the two-word commands, by their first word.
 var groups = map[string][]string{
-	"user":     {"user add", "user list", "user disable", "user enable", "user delete", "user set-roles", "user set-password", "user reset-link"},
+	"user":     {"user add", "user list", "user disable", "user enable", "user delete", "user set-roles", "user set-password", "user reset-mfa", "user reset-link"},
 	"sessions": {"sessions list", "sessions revoke"},
 	"keys":     {"keys rotate"},
 }
@@ -679,6 +680,7 @@ func usage(w io.Writer, m *Main, getenv func(string) string) {
   issuer user delete --email E           revoke every session, then delete the user
   issuer user set-roles --email E [--role R]...   replace the roles; every session is revoked
   issuer user set-password --email E --password-stdin   set the password; every session is revoked
+  issuer user reset-mfa --email E        remove every second factor; every session is revoked
   issuer user reset-link --email E       print a one-time password reset link (valid 1h)
   issuer sessions list --email E
   issuer sessions revoke --email E       revoke every session of the user

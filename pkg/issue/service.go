@@ -969,7 +969,8 @@ func (s *Service) countRevocations(res store.RevokeResult) {
 func reasonLabel(r string) string {
 	switch r {
 	case store.ReasonLogout, store.ReasonLogoutAll, store.ReasonReuse, store.ReasonDisabled, store.ReasonAdmin,
-		store.ReasonPasswordChanged, store.ReasonRolesChanged, store.ReasonUserDeleted, store.ReasonBackchannel:
+		store.ReasonPasswordChanged, store.ReasonRolesChanged, store.ReasonUserDeleted, store.ReasonBackchannel,
+		store.ReasonMFAReset:
 		return r
 	}
 	return "other"

@@ -57,6 +57,11 @@ type Factors interface {
 	// DeleteTOTP removes the user's factor and recovery codes; ErrNotFound when there
 	// was none.
 	DeleteTOTP(ctx context.Context, userID string) error
+	// DeleteFactors removes every second factor of the user (the TOTP factor, pending
+	// or confirmed, with its recovery codes, and every passkey) and the pending second
+	// steps of its logins, in one transaction; it returns how many factors were
+	// removed (a TOTP factor counts one, each passkey one). An unknown user has none.
+	DeleteFactors(ctx context.Context, userID string) (int, error)
 
 	// CreateMFAChallenge stores c; ErrConflict for a hash already stored.
 	CreateMFAChallenge(ctx context.Context, c MFAChallenge) error

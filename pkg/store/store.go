@@ -110,6 +110,8 @@ const (
 	// ReasonBackchannel: the identity provider ended the session (OpenID Connect
 	// Back-Channel Logout).
 	ReasonBackchannel = "backchannel_logout"
+	// ReasonMFAReset: an operator removed every second factor of the user.
+	ReasonMFAReset = "mfa_reset"
 )
 
 // Federation is what federated sign-in (OpenID Connect) needs of a store beyond
