@@ -172,7 +172,10 @@ func (s *Store) DeleteFactors(ctx context.Context, userID string) (int, error) {
 var factorTables = []struct {
 	table  string
 	factor bool
-}{{"mfa_totp", true}, {"mfa_recovery_codes", false}, {"mfa_challenges", false}}
+}{
+	{"mfa_totp", true}, {"mfa_recovery_codes", false}, {"webauthn_credentials", true},
+	{"mfa_challenges", false}, {"webauthn_ceremonies", false},
+}
 
 // CreateMFAChallenge stores a pending second step.
 func (s *Store) CreateMFAChallenge(ctx context.Context, c store.MFAChallenge) error {
