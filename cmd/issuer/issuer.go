@@ -132,6 +132,7 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.List(&c.AllowedRedirectHosts, "allowed-redirect-hosts", "ALLOWED_REDIRECT_HOSTS", "hosts (and *.parent wildcards) allowed as return URLs; default: the issuer URL's host")
 	s.String(&c.DefaultRedirect, "default-redirect", "DEFAULT_REDIRECT", "where a refused return URL sends the browser")
 	s.String(&m.providersFile, "providers", "ISSUER_PROVIDERS", "YAML file of OpenID Connect providers for federated sign-in; empty = none")
+	s.String(&c.WebAuthnRPID, "webauthn-rp-id", "WEBAUTHN_RP_ID", "passkeys' relying party id: the issuer URL's host or a parent domain (empty = the issuer URL's host; passkeys are off for an IP address)")
 	s.SecretString((*string)(&c.StateSecret), "oidc-state-secret", "OIDC_STATE_SECRET", "secret sealing the federated sign-in cookie; the same on every replica (empty = random per process)")
 	s.Bool(&m.passwordLogin, "password-login", "PASSWORD_LOGIN", "offer the password form and POST /v1/login (false: SSO-only)")
 	s.List(&m.trustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "CIDRs whose X-Forwarded-For is believed (client IP for throttling and sessions)")

@@ -398,10 +398,15 @@ func testResetMFA(t *testing.T, open func(testing.TB) Store) {
 	id := e.addUser("mia@example.com", "mia password")
 	p := e.login("mia@example.com", "mia password")
 	_, codes := e.enrol(p)
-	pending := e.mfaLogin("mia@example.com", "mia password")
+	k := newSoftKey(t, "auth.example.com", "http://auth.example.com") // accountEnv's issuer
+	e.registerPasskey(p, k, "key")
+	pending := e.mfaToken("mia@example.com", "mia password")
 	f, n, err := e.svc.ResetMFA(t.Context(), "mia@example.com")
-	if err != nil || f != 1 || n != 1 {
-		t.Fatalf("ResetMFA = %d factors, %d sessions, %v; want 1, 1", f, n, err)
+	if err != nil || f != 2 || n != 1 {
+		t.Fatalf("ResetMFA = %d factors, %d sessions, %v; want 2 (TOTP and a passkey), 1", f, n, err)
+	}
+	if _, err := e.passkeyLogin(k); !errors.Is(err, ErrPasskeyRefused) {
+		t.Errorf("a passkey after the reset: %v", err)
 	}
 	if e.live(p.AccessToken) {
 		t.Error("a session survived the reset")
@@ -418,7 +423,7 @@ func testResetMFA(t *testing.T, open func(testing.TB) Store) {
 		t.Errorf("ResetMFA(unknown) = %v, want ErrUnknownUser", err)
 	}
 	lines := auditHas(t, buf, audit.EventFactorRemoved)
-	if len(lines) != 2 || lines[0]["actor"] != "admin" || lines[0]["factors"] != float64(1) {
+	if len(lines) != 2 || lines[0]["actor"] != "admin" || lines[0]["factors"] != float64(2) {
 		t.Fatalf("mfa_factor_removed lines %v", lines)
 	}
 	noSecrets(t, buf, codes...)
