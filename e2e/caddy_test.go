@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -64,7 +63,7 @@ func startCaddy(t *testing.T, bin string, s *stack) string {
 		Replacement{"forward_auth 127.0.0.1:8081", "forward_auth " + s.verifierAddr},
 		Replacement{"reverse_proxy 127.0.0.1:9000", "reverse_proxy " + s.upstreamAddr},
 		Replacement{"\n:80 {", "\n:" + strconv.Itoa(port) + " {"},
-		Replacement{"reverse_proxy 127.0.0.1:8080", "reverse_proxy " + strings.TrimPrefix(s.issuerURL, "http://")},
+		Replacement{"reverse_proxy 127.0.0.1:8080", "reverse_proxy " + s.issuerAddr},
 		Replacement{"http://" + issuerHost + ":80 {", "http://" + issuerHost + ":" + strconv.Itoa(port) + " {"},
 	); err != nil {
 		t.Fatal(err)

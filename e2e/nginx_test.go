@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -86,7 +85,7 @@ func startNginx(t *testing.T, bin string, s *stack, tlsTo *proxyTLS) string {
 			{"/var/lib/nginx/", filepath.Join(prefix, "temp") + "/"},
 			{"server 127.0.0.1:8081;", "server " + s.verifierAddr + ";"},
 			{"server 127.0.0.1:9000;", "server " + s.upstreamAddr + ";"},
-			{"server 127.0.0.1:8080;", "server " + strings.TrimPrefix(s.issuerURL, "http://") + ";"},
+			{"server 127.0.0.1:8080;", "server " + s.issuerAddr + ";"},
 			{"listen 80;", "listen " + listen + ";"},
 		},
 		"vexen-auth.conf":         nil,

@@ -176,7 +176,9 @@ var (
 // of its own) and the echo upstream, for one proxy test.
 type stack struct {
 	dir       string
-	issuerURL string // http://127.0.0.1:P
+	issuerURL string // http://127.0.0.1:P (or http://localhost:P: newStackAt)
+	// issuerAddr is the issuer's listen address, 127.0.0.1:P, for the proxies.
+	issuerAddr string
 	// issuerMetricsAddr is the issuer's --metrics-listen, 127.0.0.1:P: the only
 	// place it serves /metrics.
 	issuerMetricsAddr string
@@ -207,6 +209,14 @@ func newStackTLS(t *testing.T, redirectHost string, pki *verifierPKI, verifierAr
 // newStackWith is newStackTLS with issuerArgs, when not nil, giving more issuer
 // flags once its URL is known (a providers file whose clients name that URL, say).
 func newStackWith(t *testing.T, redirectHost string, pki *verifierPKI, issuerArgs func(issuerURL string) []string, verifierArgs ...string) *stack {
+	t.Helper()
+	return newStackAt(t, "127.0.0.1", redirectHost, pki, issuerArgs, verifierArgs...)
+}
+
+// newStackAt is newStackWith with the issuer's public URL on host (it still
+// listens on 127.0.0.1): "localhost" for passkeys, whose RP ID cannot be an IP
+// address.
+func newStackAt(t *testing.T, host, redirectHost string, pki *verifierPKI, issuerArgs func(issuerURL string) []string, verifierArgs ...string) *stack {
 	t.Helper()
 	testenv.Integration(t)
 	dir := t.TempDir()
@@ -248,8 +258,10 @@ func newStackWith(t *testing.T, redirectHost string, pki *verifierPKI, issuerArg
 			t.Fatalf("issuer user add %s: %v\n%s", u.email, err, out)
 		}
 	}
-	issuerAddr := addr(testenv.FreePort(t))
-	s.issuerURL = "http://" + issuerAddr
+	issuerPort := testenv.FreePort(t)
+	issuerAddr := addr(issuerPort)
+	s.issuerAddr = issuerAddr
+	s.issuerURL = "http://" + net.JoinHostPort(host, strconv.Itoa(issuerPort))
 	s.loginURL = s.issuerURL + "/login"
 	s.issuerMetricsAddr = addr(testenv.FreePort(t))
 	args := []string{"--listen", issuerAddr, "--issuer-url", s.issuerURL, "--keys", s.keysDir,

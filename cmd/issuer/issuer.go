@@ -135,6 +135,7 @@ func (m *Main) flags(name string, getenv func(string) string) *config.Set {
 	s.List(&c.AllowedRedirectHosts, "allowed-redirect-hosts", "ALLOWED_REDIRECT_HOSTS", "hosts (and *.parent wildcards) allowed as return URLs; default: the issuer URL's host")
 	s.String(&c.DefaultRedirect, "default-redirect", "DEFAULT_REDIRECT", "where a refused return URL sends the browser")
 	s.String(&m.providersFile, "providers", "ISSUER_PROVIDERS", "YAML file of OpenID Connect providers for federated sign-in; empty = none")
+	s.String(&c.WebAuthnRPID, "webauthn-rp-id", "WEBAUTHN_RP_ID", "passkeys' relying party id: the issuer URL's host or a parent domain (empty = the issuer URL's host; passkeys are off for an IP address)")
 	s.SecretString((*string)(&c.StateSecret), "oidc-state-secret", "OIDC_STATE_SECRET", "secret sealing the federated sign-in cookie; the same on every replica (empty = random per process)")
 	s.Bool(&m.passwordLogin, "password-login", "PASSWORD_LOGIN", "offer the password form and POST /v1/login (false: SSO-only)")
 	s.List(&m.trustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "CIDRs whose X-Forwarded-For is believed (client IP for throttling and sessions)")
@@ -438,7 +439,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		s.List(&roles, "role", "", "a role; repeat for several")
 		s.Bool(&passwordStdin, "password-stdin", "", "read the password from standard input (required)")
 		_ = passwordFile
-	case "user disable", "user enable", "user delete", "user reset-link", "sessions list", "sessions revoke":
+	case "user disable", "user enable", "user delete", "user reset-mfa", "user reset-link", "sessions list", "sessions revoke":
 		s.String(&email, "email", "", "the user's email (required)")
 	case "user set-roles":
 		s.String(&email, "email", "", "the user's email (required)")
@@ -451,7 +452,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		usage(stdout, m, getenv)
 		return nil
 	default:
-		return cli.Usage(fmt.Errorf("unknown command %q (want serve, migrate, user add|list|disable|enable|delete|set-roles|set-password|reset-link, sessions list|revoke, keys rotate, healthcheck)", cmd))
+		return cli.Usage(fmt.Errorf("unknown command %q (want serve, migrate, user add|list|disable|enable|delete|set-roles|set-password|reset-mfa|reset-link, sessions list|revoke, keys rotate, healthcheck)", cmd))
 	}
 	if err := s.Parse(args); err != nil {
 		if errors.Is(err, config.ErrHelp) {
@@ -630,6 +631,7 @@ var commands = map[string]struct{ synopsis, about string }{
 	"user delete":       {"issuer user delete --email E", "revoke every session of the user, then delete the user"},
 	"user set-roles":    {"issuer user set-roles --email E [--role R]...", "replace the user's roles and revoke every session (tokens carry roles)"},
 	"user set-password": {"issuer user set-password --email E --password-stdin", "set the user's password from standard input and revoke every session"},
+	"user reset-mfa":    {"issuer user reset-mfa --email E", "remove every second factor of the user (TOTP, recovery codes, passkeys) and revoke every session"},
 	"user reset-link":   {"issuer user reset-link --email E", "print a one-time link, valid one hour, with which the user chooses a new password"},
 	"sessions list":     {"issuer sessions list --email E", "list the user's sessions"},
 	"sessions revoke":   {"issuer sessions revoke --email E", "revoke every session of the user"},
@@ -638,7 +640,7 @@ var commands = map[string]struct{ synopsis, about string }{
 
 // groups are the two-word commands, by their first word.
 var groups = map[string][]string{
-	"user":     {"user add", "user list", "user disable", "user enable", "user delete", "user set-roles", "user set-password", "user reset-link"},
+	"user":     {"user add", "user list", "user disable", "user enable", "user delete", "user set-roles", "user set-password", "user reset-mfa", "user reset-link"},
 	"sessions": {"sessions list", "sessions revoke"},
 	"keys":     {"keys rotate"},
 }
@@ -683,6 +685,7 @@ func usage(w io.Writer, m *Main, getenv func(string) string) {
   issuer user delete --email E           revoke every session, then delete the user
   issuer user set-roles --email E [--role R]...   replace the roles; every session is revoked
   issuer user set-password --email E --password-stdin   set the password; every session is revoked
+  issuer user reset-mfa --email E        remove every second factor; every session is revoked
   issuer user reset-link --email E       print a one-time password reset link (valid 1h)
   issuer sessions list --email E
   issuer sessions revoke --email E       revoke every session of the user

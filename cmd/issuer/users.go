@@ -15,7 +15,7 @@ import (
 )
 
 // userCommand runs the account lifecycle commands (issuer user list|enable|delete|
-// set-roles|set-password|reset-link) on a built admin Service.
+// set-roles|set-password|reset-mfa|reset-link) on a built admin Service.
 func (m *Main) userCommand(ctx context.Context, cmd, email string, roles []string, passwordStdin bool, stdin io.Reader, stdout io.Writer) error {
 	svc := m.Service
 	e := safetext.Escape(email)
@@ -72,6 +72,12 @@ func (m *Main) userCommand(ctx context.Context, cmd, email string, roles []strin
 			return notFound(err, email)
 		}
 		fmt.Fprintf(stdout, "password of %s set; %d session(s) revoked\n", e, n)
+	case "user reset-mfa":
+		f, n, err := svc.ResetMFA(ctx, email)
+		if err != nil {
+			return notFound(err, email)
+		}
+		fmt.Fprintf(stdout, "second factors of %s removed (%d); %d session(s) revoked\n", e, f, n)
 	case "user reset-link":
 		link, err := svc.CreateResetLink(ctx, email)
 		if err != nil {

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vexen/vexen-auth/pkg/store"
+	"github.com/vexen/vexen-auth/pkg/store/sqlite"
 )
 
 // TestUserCommands: the account commands' answers and exit codes (1: the command
@@ -24,6 +29,8 @@ func TestUserCommands(t *testing.T) {
 		{"", []string{"user", "enable", "--email", "nobody@example.com"}, 1, "no user with email nobody@example.com"},
 		{"", []string{"user", "delete", "--email", "nobody@example.com"}, 1, "no user"},
 		{"", []string{"user", "reset-link", "--email", "nobody@example.com"}, 1, "no user"},
+		{"", []string{"user", "reset-mfa", "--email", "nobody@example.com"}, 1, "no user"},
+		{"", []string{"user", "reset-mfa"}, 2, "--email is required"},
 		{"", []string{"user", "set-roles", "--email", "nobody@example.com", "--role", "x"}, 1, "no user"},
 		{"", []string{"user", "set-roles", "--email", "kim@example.com", "--role", "a b"}, 2, "invalid role"},
 		{"", []string{"user", "set-password", "--email", "kim@example.com"}, 2, "--password-stdin is required"},
@@ -33,6 +40,7 @@ func TestUserCommands(t *testing.T) {
 		{"", []string{"user", "set-roles", "--email", "kim@example.com", "--role", "ops", "--role", " admin "}, 0, "roles of kim@example.com set to [ops,admin]; 0 session(s) revoked"},
 		{"second password 2\n", []string{"user", "set-password", "--email", "KIM@example.com", "--password-stdin"}, 0, "password of KIM@example.com set"},
 		{"", []string{"user", "reset-link", "--email", "kim@example.com"}, 0, "https://auth.example.com/reset?token="},
+		{"", []string{"user", "reset-mfa", "--email", "kim@example.com"}, 0, "second factors of kim@example.com removed (0); 0 session(s) revoked"},
 		{"", []string{"user", "disable", "--email", "kim@example.com"}, 0, "disabled"},
 		{"", []string{"user", "list"}, 0, "disabled"},
 		{"", []string{"user", "enable", "--email", "kim@example.com"}, 0, "user kim@example.com enabled"},
@@ -62,5 +70,40 @@ func TestUserCommands(t *testing.T) {
 	}
 	if !strings.Contains(errs, `"event":"reset_link_created"`) || strings.Contains(errs, tok) {
 		t.Errorf("audit log on stderr: %q; want reset_link_created without the token", errs)
+	}
+}
+
+// TestUserResetMFA: reset-mfa removes the user's factor (the store holds none after)
+// and writes mfa_factor_removed with actor admin to the audit log.
+func TestUserResetMFA(t *testing.T) {
+	c := newCLI(t)
+	if code, _, errs := c.run("first password 1\n", "user", "add", "--email", "ola@example.com", "--password-stdin"); code != 0 {
+		t.Fatalf("user add: %d %q", code, errs)
+	}
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, c.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.UserByEmail(ctx, "ola@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutPendingTOTP(ctx, store.TOTP{UserID: u.ID, Secret: []byte("sealed"), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ConfirmTOTP(ctx, u.ID, 1, []string{"h1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := c.run("", "user", "reset-mfa", "--email", "ola@example.com")
+	if code != 0 || !strings.Contains(out, "second factors of ola@example.com removed (1)") {
+		t.Fatalf("reset-mfa: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, err := st.TOTP(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TOTP after reset-mfa: %v, want none", err)
+	}
+	if !strings.Contains(errs, `"event":"mfa_factor_removed"`) || !strings.Contains(errs, `"actor":"admin"`) {
+		t.Errorf("audit log on stderr: %q; want mfa_factor_removed by admin", errs)
 	}
 }

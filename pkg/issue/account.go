@@ -233,6 +233,33 @@ func (s *Service) DeleteUser(ctx context.Context, email string) (int, error) {
 	return len(res.Revocations), nil
 }
 
+// ResetMFA removes every second factor of the user (an operator's command, for a
+// lost phone or key): the TOTP factor and its recovery codes, every passkey, and the
+// pending second steps of logins; then it revokes every session of the user, so the
+// user signs in again with the password alone. It returns how many factors and
+// sessions it removed. Unknown email: ErrUnknownUser.
+func (s *Service) ResetMFA(ctx context.Context, email string) (factors, sessions int, err error) {
+	if s.factors == nil {
+		return 0, 0, ErrMFAUnsupported
+	}
+	u, err := s.userByEmail(ctx, email)
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := s.factors.DeleteFactors(ctx, u.ID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("issue: reset mfa: %w", err)
+	}
+	res, err := s.revokeUser(ctx, u.ID, store.ReasonMFAReset)
+	if err != nil {
+		return n, 0, err
+	}
+	s.record(ctx, audit.Event{Event: audit.EventFactorRemoved, Result: audit.Success, Actor: audit.ActorAdmin,
+		UserID: u.ID, Email: u.Email, SessionIDs: sessionIDs(res),
+		Attrs: []slog.Attr{slog.String("method", "all"), slog.Int("factors", n)}})
+	return n, len(res.Revocations), nil
+}
+
 // ListUsers returns every user, ordered by email.
 func (s *Service) ListUsers(ctx context.Context) ([]store.User, error) {
 	as, err := s.accountStore()

@@ -43,6 +43,7 @@ func TestAccounts(t *testing.T) {
 		{"SetRolesRevokes", testSetRolesRevokes},
 		{"SetPasswordAndDelete", testSetPasswordAndDelete},
 		{"RehashAtLogin", testRehashAtLogin},
+		{"ResetMFA", testResetMFA},
 	}
 	for _, rs := range realStores {
 		t.Run(rs.name, func(t *testing.T) {
@@ -388,4 +389,42 @@ func testRehashAtLogin(t *testing.T, open func(testing.TB) Store) {
 	if again, _ := st.UserByID(t.Context(), u.ID); again.PasswordHash != got.PasswordHash {
 		t.Error("a hash at the configured parameters was rehashed")
 	}
+}
+
+// testResetMFA: the operator's reset removes the factor, the recovery codes and a
+// pending second step, revokes every session, and the password alone signs in again.
+func testResetMFA(t *testing.T, open func(testing.TB) Store) {
+	e, buf := accountEnv(t, open, nil)
+	id := e.addUser("mia@example.com", "mia password")
+	p := e.login("mia@example.com", "mia password")
+	_, codes := e.enrol(p)
+	k := newSoftKey(t, "auth.example.com", "http://auth.example.com") // accountEnv's issuer
+	e.registerPasskey(p, k, "key")
+	pending := e.mfaToken("mia@example.com", "mia password")
+	f, n, err := e.svc.ResetMFA(t.Context(), "mia@example.com")
+	if err != nil || f != 2 || n != 1 {
+		t.Fatalf("ResetMFA = %d factors, %d sessions, %v; want 2 (TOTP and a passkey), 1", f, n, err)
+	}
+	if _, err := e.passkeyLogin(k); !errors.Is(err, ErrPasskeyRefused) {
+		t.Errorf("a passkey after the reset: %v", err)
+	}
+	if e.live(p.AccessToken) {
+		t.Error("a session survived the reset")
+	}
+	wantError(t, e.post(PathLoginMFA, mfaBody(pending, codes[0])), 401, "invalid_mfa_token")
+	e.login("mia@example.com", "mia password") // no mfa_required any more
+	if st, err := e.svc.Factors(t.Context(), id); err != nil || st.TOTP || st.Pending || st.RecoveryCodes != 0 {
+		t.Errorf("factors after reset: %+v, %v", st, err)
+	}
+	if f, n, err := e.svc.ResetMFA(t.Context(), "mia@example.com"); err != nil || f != 0 || n != 1 {
+		t.Errorf("ResetMFA again = %d, %d, %v; want 0 factors, 1 session", f, n, err)
+	}
+	if _, _, err := e.svc.ResetMFA(t.Context(), "nobody@example.com"); !errors.Is(err, ErrUnknownUser) {
+		t.Errorf("ResetMFA(unknown) = %v, want ErrUnknownUser", err)
+	}
+	lines := auditHas(t, buf, audit.EventFactorRemoved)
+	if len(lines) != 2 || lines[0]["actor"] != "admin" || lines[0]["factors"] != float64(2) {
+		t.Fatalf("mfa_factor_removed lines %v", lines)
+	}
+	noSecrets(t, buf, codes...)
 }

@@ -54,7 +54,7 @@ const (
 	msgNoPassword   = "Sign-in with a password is switched off here. Use one of the buttons."
 )
 
-//go:embed templates/*.html templates/style.css
+//go:embed templates/*.html templates/style.css templates/passkey.js
 var templateFS embed.FS
 
 // The pages, parsed once; the CSS is inlined and allowed by its hash in the CSP.
@@ -67,6 +67,12 @@ var (
 	resetTmpl   = mustParse("templates/reset.html")
 	codeTmpl    = mustParse("templates/code.html")
 	mfaTmpl     = mustParse("templates/mfa.html")
+	// The passkey pages: the list, and the ceremony page, the only one with a script
+	// (inline, allowed by its hash in that page's CSP alone).
+	passkeysTmpl  = mustParse("templates/passkeys.html")
+	passkeyTmpl   = mustParse("templates/passkey.html")
+	passkeyJS     = mustRead("templates/passkey.js")
+	passkeyJSHash = cssHash(passkeyJS)
 )
 
 func mustRead(name string) string {
@@ -104,6 +110,15 @@ type view struct {
 	MFAToken       string   // second step of a sign-in
 	MFALink        string   // account page: the second-factor page
 	MFA            *mfaView // the second-factor page
+	PasskeysLink   string   // account page: the passkeys page
+	// Passkeys: the sign-in page's and the code page's passkey button (the form's
+	// action; "" hides it), NoCode hides the code form (a user with passkeys only),
+	// the passkeys page's list and the ceremony page.
+	PasskeyAction string
+	NoCode        bool
+	Passkeys      []passkeyRow
+	Passkey       *passkeyView
+	JS            template.JS // the ceremony page's script
 	// Sign-in page: one button per OpenID Connect provider; NoPassword hides the form.
 	Providers  []providerButton
 	NoPassword bool
@@ -367,12 +382,18 @@ func (p *pages) accountPage(w http.ResponseWriter, r *http.Request, status int, 
 	if p.s.mfaReady() == nil {
 		v.MFALink = p.base + PathMFAPage
 	}
+	if p.s.passkeysReady() == nil {
+		v.PasskeysLink = p.base + PathPasskeys
+	}
 	p.render(w, status, accountTmpl, v)
 }
 
 func (p *pages) loginForm(w http.ResponseWriter, r *http.Request, status int, rd, email, msg string) {
 	v := view{Title: "Sign in", Action: p.base + PathLogin, CSRF: p.csrfToken(w, r), RD: rd, Email: email, Error: msg,
 		NoPassword: p.s.cfg.NoPasswordLogin}
+	if p.s.passkeysReady() == nil {
+		v.PasskeyAction = p.base + PathPasskeyLogin
+	}
 	if p.s.fed != nil {
 		for _, fp := range p.s.fed.order {
 			v.Providers = append(v.Providers, providerButton{
@@ -404,7 +425,11 @@ func (p *pages) render(w http.ResponseWriter, status int, t *template.Template, 
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("Content-Security-Policy", p.csp)
+	if v.JS != "" {
+		h.Set("Content-Security-Policy", p.csp+"; script-src "+passkeyJSHash)
+	} else {
+		h.Set("Content-Security-Policy", p.csp)
+	}
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")

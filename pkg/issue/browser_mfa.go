@@ -38,6 +38,10 @@ type mfaView struct {
 // codeForm renders the second step of a sign-in.
 func (p *pages) codeForm(w http.ResponseWriter, r *http.Request, status int, rd, token, msg string) {
 	v := view{Title: "Two-factor authentication", Action: p.base + PathLogin, CSRF: p.csrfToken(w, r), RD: rd, MFAToken: token, Error: msg}
+	if methods := p.s.pendingMethods(r.Context(), token); slices.Contains(methods, MethodWebAuthn) {
+		v.PasskeyAction = p.base + PathPasskeyLogin
+		v.NoCode = !slices.Contains(methods, MethodOTP)
+	}
 	if u, err := url.Parse(rd); err == nil && u.Host != "" {
 		v.Continue = u.Hostname()
 	}

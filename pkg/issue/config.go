@@ -164,6 +164,11 @@ type Config struct {
 	// Providers are the OpenID Connect providers of federated sign-in (LoadProviders
 	// reads the --providers file); none by default.
 	Providers []Provider
+	// WebAuthnRPID is the passkeys' relying party id: the issuer URL's host or a
+	// parent domain of it (example.com for auth.example.com: the passkeys then
+	// survive moving the issuer to another subdomain). Default: the issuer URL's host;
+	// passkeys are off when that is an IP address. The origin is the issuer URL's.
+	WebAuthnRPID string
 	// StateSecret seals the cookie that carries a federated sign-in from start to
 	// callback; every replica needs the same. Empty: a random one per process.
 	StateSecret Secret
@@ -281,6 +286,13 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.IssuerURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return config.Invalid("issuer-url", "%q is not an absolute http(s) URL without query or fragment", c.IssuerURL)
+	}
+	if id := c.WebAuthnRPID; id != "" {
+		host := strings.ToLower(u.Hostname())
+		if id != strings.ToLower(id) || strings.Trim(id, ".") != id || !strings.Contains(id, ".") && id != "localhost" ||
+			host != id && !strings.HasSuffix(host, "."+id) {
+			return config.Invalid("webauthn-rp-id", "%q is not the issuer URL's host %q or a parent domain of it", id, host)
+		}
 	}
 	if strings.TrimSpace(c.Audience) != c.Audience {
 		return config.Invalid("audience", "%q has surrounding blanks", c.Audience)

@@ -87,6 +87,11 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"redirect host trailing dot", func(c *Config) { c.AllowedRedirectHosts = []string{"a.com."} }, "allowed-redirect-hosts"},
 		{"default redirect", func(c *Config) { c.DefaultRedirect = "javascript:alert(1)" }, "default-redirect"},
 		{"trusted proxy", func(c *Config) { c.TrustedProxies = []netip.Prefix{{}} }, "trusted-proxies"},
+		{"rp id of another site", func(c *Config) { c.IssuerURL = "https://auth.example.com"; c.WebAuthnRPID = "evil.com" }, "webauthn-rp-id"},
+		{"rp id a suffix but no parent", func(c *Config) { c.IssuerURL = "https://auth.example.com"; c.WebAuthnRPID = "ample.com" }, "webauthn-rp-id"},
+		{"rp id a child", func(c *Config) { c.IssuerURL = "https://example.com"; c.WebAuthnRPID = "auth.example.com" }, "webauthn-rp-id"},
+		{"rp id upper case", func(c *Config) { c.IssuerURL = "https://auth.example.com"; c.WebAuthnRPID = "Example.com" }, "webauthn-rp-id"},
+		{"rp id a public suffix", func(c *Config) { c.IssuerURL = "https://auth.example.com"; c.WebAuthnRPID = "com" }, "webauthn-rp-id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,6 +115,13 @@ func TestValidateNamesTheSetting(t *testing.T) {
 	good.AllowedRedirectHosts = []string{"app.example.com", "*.example.com"}
 	if err := good.Validate(); err != nil {
 		t.Errorf("good HS256 config: %v", err)
+	}
+	for _, id := range []string{"auth.example.com", "example.com"} {
+		c := DefaultConfig()
+		c.IssuerURL, c.WebAuthnRPID = "https://auth.example.com", id
+		if err := c.Validate(); err != nil {
+			t.Errorf("webauthn-rp-id %s for https://auth.example.com: %v", id, err)
+		}
 	}
 }
 

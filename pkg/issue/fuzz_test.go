@@ -2,6 +2,7 @@ package issue
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -108,6 +109,50 @@ func FuzzClientIP(f *testing.F) {
 		}
 		if !e.svc.isTrusted(peer.Addr().Unmap()) && got != peer.Addr().Unmap() {
 			t.Fatalf("untrusted peer %s: client %s taken from XFF %q", remote, got, xff)
+		}
+	})
+}
+
+// FuzzPasskeyAnswer: whatever the browser posts as the answer to a passkey sign-in
+// or registration, the issuer refuses it with ErrPasskeyRefused (or ErrInvalidRequest
+// for the name); never another error, a session, a passkey or a panic. The seeds
+// include real answers (their ceremonies are used up by then).
+func FuzzPasskeyAnswer(f *testing.F) {
+	e := newEnv(f, sqliteStore(f), func(c *Config, _ *Deps) { c.LoginRate = unthrottled })
+	id := e.addUser("fzpk@example.com", "fzpk password")
+	p := e.login("fzpk@example.com", "fzpk password")
+	k := newSoftKey(f, pkRPID, pkOrigin)
+	c := e.claims(p)
+	opts, err := e.svc.BeginPasskeyRegistration(f.Context(), c)
+	if err != nil {
+		f.Fatal(err)
+	}
+	reg := k.register(opts)
+	if _, err := e.svc.FinishPasskeyRegistration(f.Context(), c, "key", reg, pkIP); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(reg, false)
+	opts, _ = e.svc.BeginPasskeyLogin(f.Context(), pkIP)
+	good := k.assert(opts)
+	if _, err := e.svc.FinishPasskeyLogin(f.Context(), PasskeyLoginRequest{Response: good, ClientIP: pkIP}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good, true)
+	f.Add([]byte(`{"id":"AA","rawId":"AA","type":"public-key","response":{}}`), true)
+	f.Add([]byte(`{"response":{"clientDataJSON":"e30"}}`), false)
+	f.Add([]byte("\xff"), true)
+	f.Fuzz(func(t *testing.T, answer []byte, login bool) {
+		if login {
+			if _, err := e.svc.FinishPasskeyLogin(t.Context(), PasskeyLoginRequest{Response: answer, ClientIP: pkIP}); !errors.Is(err, ErrPasskeyRefused) {
+				t.Fatalf("sign-in answer %q: %v", answer, err)
+			}
+			return
+		}
+		if _, err := e.svc.FinishPasskeyRegistration(t.Context(), c, "fuzzed", answer, pkIP); !errors.Is(err, ErrPasskeyRefused) {
+			t.Fatalf("registration answer %q: %v", answer, err)
+		}
+		if list, _ := e.svc.Passkeys(t.Context(), id); len(list) != 1 {
+			t.Fatalf("%d passkeys after a fuzzed registration", len(list))
 		}
 	})
 }

@@ -93,6 +93,8 @@ func newAPIHandler(s *Service) *apiHandler {
 		"/v1/password":                      {epPassword, http.MethodPost, h.changePassword},
 		"/v1/password/reset":                {epPasswordReset, http.MethodPost, h.resetPassword},
 		PathMFAPage:                         {epAccount, "", p.mfaPage},
+		PathPasskeys:                        {epAccount, "", p.passkeysPage},
+		PathPasskeyLogin:                    {epLoginPage, "", p.passkeyLogin},
 		"/v1/login":                         {epLogin, http.MethodPost, h.login},
 		"/v1/refresh":                       {epRefresh, http.MethodPost, h.refresh},
 		"/v1/logout":                        {epLogout, http.MethodPost, h.logout},

@@ -47,7 +47,7 @@ var (
 // factor: finish it with LoginMFA and Token before ExpiresAt.
 type MFARequiredError struct {
 	Token     string
-	Methods   []string // "otp"
+	Methods   []string // "otp" (a TOTP code), "webauthn" (a passkey)
 	ExpiresAt time.Time
 }
 
@@ -170,6 +170,27 @@ func (s *Service) Factors(ctx context.Context, userID string) (FactorStatus, err
 		}
 	}
 	return st, nil
+}
+
+// secondFactors lists the methods of the user's second factors: "otp" for a
+// confirmed TOTP factor, "webauthn" for a passkey; none: the password alone signs in.
+func (s *Service) secondFactors(ctx context.Context, userID string) ([]string, error) {
+	var methods []string
+	if has, err := s.hasTOTP(ctx, userID); err != nil {
+		return nil, err
+	} else if has {
+		methods = append(methods, MethodOTP)
+	}
+	if s.passkeysReady() == nil {
+		list, err := s.factors.WebAuthnCredentials(ctx, userID)
+		if err != nil {
+			return nil, fmt.Errorf("issue: second factor: %w", err)
+		}
+		if len(list) > 0 {
+			methods = append(methods, MethodWebAuthn)
+		}
+	}
+	return methods, nil
 }
 
 // hasTOTP reports whether the user has a confirmed TOTP factor.
@@ -467,7 +488,7 @@ func wellFormedRecovery(code string) bool {
 
 // startMFA records the pending second step of a login and returns the error that
 // carries its token.
-func (s *Service) startMFA(ctx context.Context, u store.User, amr []string, replaces, ua string, ip netip.Addr) error {
+func (s *Service) startMFA(ctx context.Context, u store.User, amr, methods []string, replaces, ua string, ip netip.Addr) error {
 	tok := newRefreshToken() // the same shape: 256 random bits, base64url
 	now := s.now()
 	c := store.MFAChallenge{
@@ -477,7 +498,7 @@ func (s *Service) startMFA(ctx context.Context, u store.User, amr []string, repl
 	if err := s.factors.CreateMFAChallenge(ctx, c); err != nil {
 		return fmt.Errorf("issue: login: %w", err)
 	}
-	return &MFARequiredError{Token: tok, Methods: []string{"otp"}, ExpiresAt: c.ExpiresAt}
+	return &MFARequiredError{Token: tok, Methods: methods, ExpiresAt: c.ExpiresAt}
 }
 
 // LoginMFARequest is the second step of a login.
@@ -533,7 +554,14 @@ func (s *Service) LoginMFA(ctx context.Context, r LoginMFARequest) (TokenPair, e
 		}
 		return TokenPair{}, err
 	}
-	ch, err = s.factors.TakeMFAChallenge(ctx, hash, s.now())
+	return s.finishMFA(ctx, hash, user, amrOTP, r.UserAgent, r.ClientIP)
+}
+
+// finishMFA takes the pending login of hash (once) after its second factor passed,
+// and opens the session: the first step's amr plus add. For a step-up (the challenge
+// names a session) the old session ends.
+func (s *Service) finishMFA(ctx context.Context, hash string, user store.User, add []string, userAgent string, ip netip.Addr) (TokenPair, error) {
+	ch, err := s.factors.TakeMFAChallenge(ctx, hash, s.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return TokenPair{}, ErrInvalidMFAToken // a racing request took it
 	}
@@ -544,12 +572,12 @@ func (s *Service) LoginMFA(ctx context.Context, r LoginMFARequest) (TokenPair, e
 		return TokenPair{}, ErrInvalidCredentials
 	}
 	amr := slices.Clone(ch.AMR)
-	for _, m := range amrOTP {
+	for _, m := range add {
 		if !slices.Contains(amr, m) {
 			amr = append(amr, m)
 		}
 	}
-	pair, err := s.openSession(ctx, user, amr, r.UserAgent, r.ClientIP)
+	pair, err := s.openSession(ctx, user, amr, userAgent, ip)
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -572,16 +600,16 @@ func (s *Service) StepUp(ctx context.Context, accessToken, userAgent string, ip 
 	if err := s.mfaReady(); err != nil {
 		return err
 	}
-	has, err := s.hasTOTP(ctx, c.Subject)
+	methods, err := s.secondFactors(ctx, c.Subject)
 	if err != nil {
 		return err
 	}
-	if !has {
+	if len(methods) == 0 {
 		return ErrNoFactor
 	}
 	amr := c.AMR
 	if len(amr) == 0 {
 		amr = []string{"pwd"}
 	}
-	return s.startMFA(ctx, store.User{ID: c.Subject, Email: c.Email}, amr, c.SessionID, userAgent, ip)
+	return s.startMFA(ctx, store.User{ID: c.Subject, Email: c.Email}, amr, methods, c.SessionID, userAgent, ip)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
@@ -149,7 +150,8 @@ type Service struct {
 	// login asks for one); sealer seals TOTP secrets (nil for an admin-only Service).
 	factors store.Factors
 	sealer  *sealer
-	fed     *federation // nil without providers
+	rp      *webauthn.WebAuthn // the passkeys' relying party; nil: passkeys off
+	fed     *federation        // nil without providers
 	// redirectHosts is Config.AllowedRedirectHosts compiled (rd's allowlist).
 	redirectHosts hostlist.List
 
@@ -241,6 +243,13 @@ func newService(cfg Config, d Deps) (*Service, error) {
 		trusted: cfg.TrustedProxies,
 	}
 	s.factors, _ = d.Store.(store.Factors)
+	if s.factors != nil {
+		rp, err := newRelyingParty(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.rp = rp
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -466,13 +475,13 @@ func (s *Service) Login(ctx context.Context, r LoginRequest) (TokenPair, error) 
 	s.release(ctx, acct) // a user who knows the password is not throttled by logging in often
 	s.rehash(ctx, user, r.Password)
 
-	if has, err := s.hasTOTP(ctx, user.ID); err != nil {
+	if methods, err := s.secondFactors(ctx, user.ID); err != nil {
 		s.m.logins[loginError].Inc()
 		return TokenPair{}, err
-	} else if has {
+	} else if len(methods) > 0 {
 		s.m.logins[loginMFARequired].Inc()
 		s.log.Debug("login: second factor required", "user", user.ID, "ip", r.ClientIP)
-		return TokenPair{}, s.startMFA(ctx, user, []string{"pwd"}, "", r.UserAgent, r.ClientIP)
+		return TokenPair{}, s.startMFA(ctx, user, []string{"pwd"}, methods, "", r.UserAgent, r.ClientIP)
 	}
 	return s.openSession(ctx, user, []string{"pwd"}, r.UserAgent, r.ClientIP)
 }
@@ -995,7 +1004,8 @@ func (s *Service) countRevocations(res store.RevokeResult) {
 func reasonLabel(r string) string {
 	switch r {
 	case store.ReasonLogout, store.ReasonLogoutAll, store.ReasonReuse, store.ReasonDisabled, store.ReasonAdmin,
-		store.ReasonPasswordChanged, store.ReasonRolesChanged, store.ReasonUserDeleted, store.ReasonBackchannel:
+		store.ReasonPasswordChanged, store.ReasonRolesChanged, store.ReasonUserDeleted, store.ReasonBackchannel,
+		store.ReasonMFAReset:
 		return r
 	}
 	return "other"

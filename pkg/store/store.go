@@ -110,6 +110,8 @@ const (
 	// ReasonBackchannel: the identity provider ended the session (OpenID Connect
 	// Back-Channel Logout).
 	ReasonBackchannel = "backchannel_logout"
+	// ReasonMFAReset: an operator removed every second factor of the user.
+	ReasonMFAReset = "mfa_reset"
 )
 
 // Federation is what federated sign-in (OpenID Connect) needs of a store beyond
@@ -272,7 +274,8 @@ type Store interface {
 	//     and verifiers decide on its access tokens from the session row and the log);
 	//   - sessions that expired or were revoked before it and have no token pair left;
 	//   - log rows older than it whose session is gone;
-	//   - pending second steps of logins (mfa_challenges) that expired before it.
+	//   - pending second steps of logins (mfa_challenges) and WebAuthn ceremonies
+	//     (webauthn_ceremonies) that expired before it.
 	// A used refresh token of a live session stays until it expires: reuse detection
 	// needs it. A revoked session's log row therefore stays until before has passed
 	// both the revocation and the expiry of the session's last access token. When
@@ -333,7 +336,7 @@ type Pruned struct {
 	Tokens      int64 // refresh_tokens rows (token pairs)
 	Sessions    int64
 	Revocations int64 // revocation-log rows
-	Challenges  int64 // mfa_challenges rows (pending second steps) that expired before it
+	Challenges  int64 // mfa_challenges and webauthn_ceremonies rows that expired before it
 	// Skipped: another instance was pruning the same database (it holds the lock);
 	// this call deleted nothing.
 	Skipped bool

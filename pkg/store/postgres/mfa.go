@@ -145,6 +145,38 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
 	return nil
 }
 
+// DeleteFactors removes every second factor of the user and its pending logins.
+func (s *Store) DeleteFactors(ctx context.Context, userID string) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete factors: begin: %w", err)
+	}
+	defer rollback(tx)
+	n := 0
+	for _, d := range factorTables {
+		tag, err := tx.Exec(ctx, "DELETE FROM "+d.table+" WHERE user_id = $1", userID)
+		if err != nil {
+			return 0, fmt.Errorf("postgres: delete factors: %w", err)
+		}
+		if d.factor {
+			n += int(tag.RowsAffected())
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("postgres: delete factors: commit: %w", err)
+	}
+	return n, nil
+}
+
+// factorTables are what DeleteFactors empties of a user; factor: a row is a factor.
+var factorTables = []struct {
+	table  string
+	factor bool
+}{
+	{"mfa_totp", true}, {"mfa_recovery_codes", false}, {"webauthn_credentials", true},
+	{"mfa_challenges", false}, {"webauthn_ceremonies", false},
+}
+
 // CreateMFAChallenge stores a pending second step.
 func (s *Store) CreateMFAChallenge(ctx context.Context, c store.MFAChallenge) error {
 	_, err := s.pool.Exec(ctx,

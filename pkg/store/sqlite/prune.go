@@ -39,6 +39,9 @@ var pruneSteps = []struct {
 	{func(p *store.Pruned) *int64 { return &p.Challenges },
 		`DELETE FROM mfa_challenges WHERE hash IN (
 		   SELECT hash FROM mfa_challenges WHERE expires_at < ?1 LIMIT ?2)`},
+	{func(p *store.Pruned) *int64 { return &p.Challenges },
+		`DELETE FROM webauthn_ceremonies WHERE hash IN (
+		   SELECT hash FROM webauthn_ceremonies WHERE expires_at < ?1 LIMIT ?2)`},
 }
 
 // PruneExpired deletes what no longer decides anything as of before (see

@@ -146,4 +146,53 @@ func testFactors(t *testing.T, s store.Store) {
 	if n, _ := f.RecoveryCodesLeft(ctx, u.ID); n != 0 {
 		t.Fatalf("%d recovery codes left after removal", n)
 	}
+	testDeleteFactors(t, s, f)
+}
+
+// testDeleteFactors: DeleteFactors removes a confirmed factor, its recovery codes and
+// the pending second steps of the user only; a user without factors has none to
+// remove.
+func testDeleteFactors(t *testing.T, s store.Store, f store.Factors) {
+	ctx := context.Background()
+	u := createUser(t, s, "reset-factors@example.com")
+	other := createUser(t, s, "keeps-factors@example.com")
+	for _, id := range []string{u.ID, other.ID} {
+		if err := f.PutPendingTOTP(ctx, store.TOTP{UserID: id, Secret: []byte("s"), CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.ConfirmTOTP(ctx, id, 7, []string{"r1", "r2"}, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.CreateMFAChallenge(ctx, store.MFAChallenge{Hash: "del-" + id, UserID: id, AMR: []string{"pwd"},
+			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := f.DeleteFactors(ctx, u.ID); err != nil || n != 1 {
+		t.Fatalf("DeleteFactors: %d, %v; want 1 factor removed", n, err)
+	}
+	if _, err := f.TOTP(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("TOTP after DeleteFactors: %v", err)
+	}
+	if n, _ := f.RecoveryCodesLeft(ctx, u.ID); n != 0 {
+		t.Fatalf("%d recovery codes left after DeleteFactors", n)
+	}
+	if _, err := f.MFAChallenge(ctx, "del-"+u.ID, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("pending second step after DeleteFactors: %v", err)
+	}
+	if _, err := f.TOTP(ctx, other.ID); err != nil {
+		t.Fatalf("another user's factor: %v", err)
+	}
+	if n, _ := f.RecoveryCodesLeft(ctx, other.ID); n != 2 {
+		t.Fatalf("another user's recovery codes: %d left, want 2", n)
+	}
+	if _, err := f.MFAChallenge(ctx, "del-"+other.ID, t0); err != nil {
+		t.Fatalf("another user's pending step: %v", err)
+	}
+	if n, err := f.DeleteFactors(ctx, u.ID); err != nil || n != 0 {
+		t.Fatalf("DeleteFactors again: %d, %v; want 0", n, err)
+	}
+	if n, err := f.DeleteFactors(ctx, "nobody"); err != nil || n != 0 {
+		t.Fatalf("DeleteFactors of an unknown user: %d, %v; want 0", n, err)
+	}
 }

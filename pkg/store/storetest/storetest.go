@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		{"PasswordReset", testPasswordReset},
 		{"DeleteUserRotateRace", testDeleteUserRotateRace},
 		{"Factors", testFactors},
+		{"WebAuthn", testWebAuthn},
 		{"Federation", testFederation},
 		{"ConcurrentRotateGrace", func(t *testing.T, s store.Store) { testConcurrentRotateGrace(t, []store.Store{s}) }},
 		{"ConcurrentRotateNoGrace", func(t *testing.T, s store.Store) { testConcurrentRotateNoGrace(t, []store.Store{s}) }},
