@@ -7,7 +7,8 @@
 #   TEST_DATABASE_URL=postgres://user@db:5432/postgres scripts/issuer-cost.sh
 #
 # It runs pkg/issue's benchmarks (BenchmarkLogin, BenchmarkRefresh, BenchmarkLogout on
-# PostgreSQL; BenchmarkArgon2id) COUNT times each and prints, per benchmark, the
+# PostgreSQL; BenchmarkArgon2id; BenchmarkRevocationLog, a verifier's read of the
+# revocation log, per row) COUNT times each and prints, per benchmark, the
 # median over runs of each figure: ns/op; cpu-us/op, the issuer's CPU time; stmts/op
 # and tx/op, the SQL statements and transactions sent (a pgx tracer on the store's
 # pool); pg-cpu-us/op, the CPU time of the PostgreSQL backends serving the
@@ -26,7 +27,7 @@ BENCHTIME=${BENCHTIME:-3s}
 raw=$(mktemp /tmp/vexen-issuer-cost.XXXXXX)
 trap 'rm -f "$raw"' EXIT
 echo "issuer-cost: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-go test -run '^$' -bench '^Benchmark(Login|Refresh|Logout)$/PostgreSQL|^BenchmarkArgon2id$' \
+go test -run '^$' -bench '^Benchmark(Login|Refresh|Logout)$/PostgreSQL|^Benchmark(Argon2id|RevocationLog)$' \
 	-benchmem -benchtime "$BENCHTIME" -count "$COUNT" ./pkg/issue/ | tee "$raw" >&2
 
 # Medians over the COUNT runs, one line per benchmark: "name  value unit  value unit ...".

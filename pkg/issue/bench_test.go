@@ -20,7 +20,7 @@ import (
 // operation and, on PostgreSQL, the statements, transactions and server CPU time per
 // operation (cost_test.go): the inputs of docs/scaling.md, measured by
 //
-//	go test -run '^$' -bench 'Login|Refresh|Logout|Argon2id' -benchtime 3s -count 5 ./pkg/issue/
+//	go test -run '^$' -bench 'Login|Refresh|Logout|Argon2id|RevocationLog' -benchtime 3s -count 5 ./pkg/issue/
 
 var unthrottled = RateLimits{
 	PerIP:        Rate{Events: 1_000_000, Per: time.Second, Burst: 1_000_000},
@@ -165,4 +165,45 @@ func openSession(b *testing.B, e *env, uid string) string {
 		b.Fatal(err)
 	}
 	return m.refresh
+}
+
+// BenchmarkRevocationLog is a verifier's read of the revocation log, which it does
+// every MaxStaleness/2 (and after each resubscription) whatever Redis does: every
+// row after the last one seen, RevocationsAfter in pages of 1000 as pkg/verify reads
+// it. An operation here is one row read, so the figures are per row: a verifier
+// reads each revocation once, and every verifier reads it.
+func BenchmarkRevocationLog(b *testing.B) {
+	st, pgm := meteredPostgres(b)
+	log := st.(store.Store) // the verifier's view of the store
+	e := benchEnv(b, st, testParams)
+	uid := e.addUser("revoked@example.com", "bench-password")
+	const sessions = 5000
+	for range sessions {
+		openSession(b, e, uid)
+	}
+	ctx := context.Background()
+	res, err := st.RevokeUser(ctx, uid, store.ReasonLogout, time.Now())
+	if err != nil || len(res.Revocations) != sessions {
+		b.Fatalf("revoke: %d rows, %v", len(res.Revocations), err)
+	}
+	m := costMeter{pg: pgm}
+	b.ReportAllocs()
+	m.reset(b)
+	rows := 0
+	for b.Loop() {
+		var after int64
+		for {
+			page, err := log.RevocationsAfter(ctx, after, 1000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows += len(page)
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].Seq
+		}
+	}
+	b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
+	m.report(b, rows)
 }
