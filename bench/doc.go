@@ -16,7 +16,7 @@
 // redis-capacity (scripts/redis-capacity.sh) is a measurement of its own, for the
 // capacity model of docs/scaling.md: on a throwaway redis-server it drives the
 // issuer's and the verifier's Redis calls (pkg/rediscache) and reports Redis CPU
-// time and commands per operation, per revocation event and subscribed verifier,
+// time, commands and memory per operation, per revocation event and subscribed verifier,
 // and per idle verifier and second.
 //
 // How each figure is made, and why, is written next to the code that makes it and

@@ -152,12 +152,13 @@ func redisCapacity(ctx context.Context, args []string, w io.Writer) error {
 type redisMeter struct{ rdb *redis.Client }
 
 type redisStats struct {
-	cpu   time.Duration
-	calls map[string]int64
+	cpu    time.Duration
+	memory int64 // used_memory, bytes
+	calls  map[string]int64
 }
 
 func (m *redisMeter) read(ctx context.Context) (redisStats, error) {
-	info, err := m.rdb.Info(ctx, "cpu", "commandstats").Result()
+	info, err := m.rdb.Info(ctx, "memory", "cpu", "commandstats").Result()
 	if err != nil {
 		return redisStats{}, err
 	}
@@ -165,9 +166,14 @@ func (m *redisMeter) read(ctx context.Context) (redisStats, error) {
 }
 
 // parseRedisStats reads the server's CPU time and the calls of each command from an
-// INFO cpu commandstats answer.
+// INFO memory cpu commandstats answer.
 func parseRedisStats(info string) (redisStats, error) {
 	s := redisStats{calls: map[string]int64{}}
+	mem, err := strconv.ParseInt(infoField(info, "used_memory"), 10, 64)
+	if err != nil {
+		return redisStats{}, fmt.Errorf("INFO memory used_memory: %w", err)
+	}
+	s.memory = mem
 	for _, f := range []string{"used_cpu_user", "used_cpu_sys"} {
 		v, err := strconv.ParseFloat(infoField(info, f), 64)
 		if err != nil {
@@ -192,7 +198,7 @@ func parseRedisStats(info string) (redisStats, error) {
 
 // delta is after − before, without the INFO call that read after.
 func delta(before, after redisStats) redisStats {
-	d := redisStats{cpu: after.cpu - before.cpu, calls: map[string]int64{}}
+	d := redisStats{cpu: after.cpu - before.cpu, memory: after.memory - before.memory, calls: map[string]int64{}}
 	for k, v := range after.calls {
 		if n := v - before.calls[k]; n > 0 {
 			d.calls[k] = n
@@ -207,6 +213,7 @@ func delta(before, after redisStats) redisStats {
 // opCost is one measured operation: Redis CPU time and commands per operation.
 type opCost struct {
 	cpuPerOp   time.Duration
+	memPerOp   float64 // bytes of used_memory added per operation (what it leaves in Redis)
 	cmdsPerOp  float64
 	byCommand  map[string]float64
 	clientCPU  time.Duration // this process's CPU time per operation
@@ -228,7 +235,7 @@ func (m *redisMeter) measure(ctx context.Context, n int, run func() error) (opCo
 		return opCost{}, err
 	}
 	d := delta(before, after)
-	oc := opCost{cpuPerOp: d.cpu / time.Duration(n), byCommand: map[string]float64{}, clientCPU: cl / time.Duration(n), wallPerOps: wall}
+	oc := opCost{cpuPerOp: d.cpu / time.Duration(n), memPerOp: float64(d.memory) / float64(n), byCommand: map[string]float64{}, clientCPU: cl / time.Duration(n), wallPerOps: wall}
 	for k, v := range d.calls {
 		oc.byCommand[k] = float64(v) / float64(n)
 		oc.cmdsPerOp += float64(v) / float64(n)
@@ -567,9 +574,10 @@ func printCapacity(w io.Writer, res map[string][]opCost, fan [][]fanPoint, idles
 	fmt.Fprintf(w, "# Redis cost per operation (vexenbench redis-capacity)\n\n")
 	fmt.Fprintf(w, "Redis %s, throwaway server on loopback; %d operations per round on %d goroutines, %d rounds, medians over rounds.\n",
 		hd.redis, hd.ops, hd.conc, hd.rounds)
-	fmt.Fprintf(w, "Redis CPU is used_cpu_user + used_cpu_sys (INFO cpu); a Redis shard is one core: ops/s per shard = 1 s / CPU per op.\n\n")
-	fmt.Fprintf(w, "| operation | Redis CPU per op | ops/s per Redis core | commands per op | commands | client CPU per op | rounds (Redis CPU per op) |\n")
-	fmt.Fprintf(w, "| --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(w, "Redis CPU is used_cpu_user + used_cpu_sys (INFO cpu); a Redis shard is one core: ops/s per shard = 1 s / CPU per op. "+
+		"Memory left is the change of used_memory (INFO memory) over the step, per operation: the keys it leaves until their TTL.\n\n")
+	fmt.Fprintf(w, "| operation | Redis CPU per op | ops/s per Redis core | commands per op | commands | memory left per op | client CPU per op | rounds (Redis CPU per op) |\n")
+	fmt.Fprintf(w, "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, name := range []string{"sign-in", "refresh", "logout", "lookup", "first sight"} {
 		ocs := res[name]
 		var cpus, cls []time.Duration
@@ -580,8 +588,9 @@ func printCapacity(w io.Writer, res map[string][]opCost, fan [][]fanPoint, idles
 			per = append(per, usec(oc.cpuPerOp))
 		}
 		cpu := medianDur(cpus)
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %s | %s | %s |\n", name, usec(cpu), float64(time.Second)/float64(cpu),
-			medianOf(ocs, func(o opCost) float64 { return o.cmdsPerOp }), commandMix(ocs), usec(medianDur(cls)), strings.Join(per, ", "))
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %s | %.0f B | %s | %s |\n", name, usec(cpu), float64(time.Second)/float64(cpu),
+			medianOf(ocs, func(o opCost) float64 { return o.cmdsPerOp }), commandMix(ocs),
+			medianOf(ocs, func(o opCost) float64 { return o.memPerOp }), usec(medianDur(cls)), strings.Join(per, ", "))
 	}
 
 	fmt.Fprintf(w, "\n## Revocation fan-out\n\n%d events published per point (PUBLISH in MULTI/EXEC, as the issuer's Revoke), each subscriber a feed on a client of its own. Fit per round: Redis CPU per event = a + b × subscribers.\n\n", hd.events)

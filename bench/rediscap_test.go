@@ -11,7 +11,7 @@ import (
 )
 
 func TestParseRedisStats(t *testing.T) {
-	info := "# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:0.250001\r\nused_cpu_sys_children:9.0\r\n\r\n" +
+	info := "# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\n\r\n# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:0.250001\r\nused_cpu_sys_children:9.0\r\n\r\n" +
 		"# Commandstats\r\ncmdstat_mget:calls=12,usec=40,usec_per_call=3.33,rejected_calls=0,failed_calls=0\r\n" +
 		"cmdstat_info:calls=3,usec=300,usec_per_call=100.00,rejected_calls=0,failed_calls=0\r\n"
 	s, err := parseRedisStats(info)
@@ -21,10 +21,13 @@ func TestParseRedisStats(t *testing.T) {
 	if want := 1750001 * time.Microsecond; s.cpu != want {
 		t.Errorf("cpu = %v, want %v (user + sys of the server, not its children)", s.cpu, want)
 	}
+	if s.memory != 1<<20 {
+		t.Errorf("memory = %d, want 1 MiB", s.memory)
+	}
 	if s.calls["mget"] != 12 || s.calls["info"] != 3 || len(s.calls) != 2 {
 		t.Errorf("calls = %v", s.calls)
 	}
-	if _, err := parseRedisStats("# CPU\r\nused_cpu_user:0.1\r\n"); err == nil {
+	if _, err := parseRedisStats("used_memory:1\r\nused_cpu_user:0.1\r\n"); err == nil {
 		t.Error("an answer without used_cpu_sys parsed")
 	}
 }
@@ -73,7 +76,7 @@ func TestRedisCapacity(t *testing.T) {
 	}
 	report := out.String()
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^\| lookup \| [0-9.]+ µs \| \d+ \| 1\.00 \| MGET 1\.00 \|`),
+		regexp.MustCompile(`(?m)^\| lookup \| [0-9.]+ µs \| \d+ \| 1\.00 \| MGET 1\.00 \| -?\d+ B \|`),
 		regexp.MustCompile(`(?m)^\| first sight \| .*\| (EVAL 0\.\d\d, )?EVALSHA 1\.00, EXISTS 1\.00, MGET 1\.00, SET 1\.00 \|`),
 		regexp.MustCompile(`(?m)^\| logout \| .*\| DEL 2\.00, EXEC 1\.00, MULTI 1\.00, PUBLISH 1\.00, SET 1\.00, SREM 1\.00 \|`),
 		regexp.MustCompile(`(?m)^\| 3 \| [0-9.]+ µs \|`),

@@ -13,7 +13,8 @@
 # PINGing at the verifier's default interval. Redis's CPU time comes from INFO cpu
 # and its commands from INFO commandstats, before and after each step; the Markdown
 # tables it prints give, per operation, Redis CPU, the operations per second one
-# Redis core (one shard) can serve, and the commands sent, as medians over rounds.
+# Redis core (one shard) can serve, the commands sent and the memory the keys it
+# writes take (INFO memory), as medians over rounds.
 #
 # On a machine with two CPUs or more, redis-server runs on CPU 0 and the driver on
 # CPU 1 (taskset), so that they do not take each other's time. Extra arguments go to
