@@ -11,6 +11,14 @@
 // a CPU with taskset: serve-http (the bare net/http baseline), serve-grpc (the bare
 // ext_authz baseline), openloop and grpc-load (load generators).
 //
+//	go run ./bench redis-capacity [flags]   what each operation costs Redis
+//
+// redis-capacity (scripts/redis-capacity.sh) is a measurement of its own, for the
+// capacity model of docs/scaling.md: on a throwaway redis-server it drives the
+// issuer's and the verifier's Redis calls (pkg/rediscache) and reports Redis CPU
+// time, commands and memory per operation, per revocation event and subscribed verifier,
+// and per idle verifier and second.
+//
 // How each figure is made, and why, is written next to the code that makes it and
 // summarized in the report's Setup section; docs/benchmarks.md is this program's
 // output.

@@ -41,8 +41,10 @@ func main() {
 		err = openLoopMain(ctx, args)
 	case "grpc-load":
 		err = grpcLoadMain(ctx, args)
+	case "redis-capacity":
+		err = redisCapacityMain(ctx, args)
 	default:
-		err = fmt.Errorf("unknown command %q (want run, serve-http, serve-grpc, openloop, grpc-load)", cmd)
+		err = fmt.Errorf("unknown command %q (want run, serve-http, serve-grpc, openloop, grpc-load, redis-capacity)", cmd)
 	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

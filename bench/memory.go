@@ -40,7 +40,7 @@ func (h *harness) memory(ctx context.Context, e *env) error {
 	secret := randomHex(32)
 	secretEnv := []string{"JWT_SECRET_KEY=" + secret}
 
-	rurl, err := h.startRedis(ctx)
+	rurl, err := h.startRedis(ctx, "redis-memory", "")
 	if err != nil {
 		return err
 	}
@@ -201,8 +201,9 @@ func (h *harness) memory(ctx context.Context, e *env) error {
 	return nil
 }
 
-// startRedis starts a throwaway redis-server (no persistence) on a free port.
-func (h *harness) startRedis(ctx context.Context) (string, error) {
+// startRedis starts a throwaway redis-server (no persistence) on a free port, named
+// name (its log file) and pinned to cpus unless empty.
+func (h *harness) startRedis(ctx context.Context, name, cpus string) (string, error) {
 	bin, err := lookPath("redis-server")
 	if err != nil {
 		return "", fmt.Errorf("redis-server not found (scripts/install-deps.sh installs it): %w", err)
@@ -212,11 +213,11 @@ func (h *harness) startRedis(ctx context.Context) (string, error) {
 		return "", err
 	}
 	_, port, _ := splitHostPort(addr)
-	dir := filepath.Join(h.work, "redis")
+	dir := filepath.Join(h.work, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	p, err := h.start("redis-memory", "", nil, bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
+	p, err := h.start(name, cpus, nil, bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
 	if err != nil {
 		return "", err
 	}
