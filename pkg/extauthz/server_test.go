@@ -128,16 +128,11 @@ func sockAddr(ip string, port uint32) *corev3.Address {
 
 func aliceIdentity() *verify.Identity {
 	return &verify.Identity{
-		UserID:        "u-alice",
-		Email:         "alice@example.com",
-		Roles:         []string{"admin", "dev"},
-		SessionID:     "s-1",
-		UserHeader:    []string{"u-alice"},
-		EmailHeader:   []string{"alice@example.com"},
-		RolesHeader:   []string{"admin,dev"},
-		SessionHeader: []string{"s-1"},
-		AMR:           []string{"pwd", "otp", "mfa"},
-		AMRHeader:     []string{"pwd,otp,mfa"},
+		UserID:    "u-alice",
+		Email:     "alice@example.com",
+		Roles:     []string{"admin", "dev"},
+		SessionID: "s-1",
+		AMR:       []string{"pwd", "otp", "mfa"},
 	}
 }
 
@@ -235,14 +230,13 @@ func TestCheckAllow(t *testing.T) {
 			name: "headers the identity has no value for are removed",
 			id: &verify.Identity{
 				UserID: "u-bob", SessionID: "s-2",
-				UserHeader: []string{"u-bob"}, SessionHeader: []string{"s-2"},
 			},
 			headers:    forged,
 			wantSet:    map[string]string{"x-auth-user": "u-bob", "x-auth-session": "s-2"},
 			wantRemove: []string{"x-auth-email", "x-auth-roles", "x-auth-amr"},
 		},
 		{
-			name: "raw fields when no header values were rendered",
+			name: "an identity built by hand: the header values are rendered from its fields",
 			id: &verify.Identity{
 				UserID: "u-carol", Email: "carol@example.com", Roles: []string{"a", "b"}, SessionID: "s-3",
 				AMR: []string{"pwd"},

@@ -17,15 +17,17 @@ const (
 	// evictSample is how many entries an insert into a full shard looks at to pick a
 	// victim: an expired one if any, else the one that expires first.
 	evictSample = 8
-	// maxRoleSets bounds the table of distinct role lists shared between entries.
-	maxRoleSets = 4096
+	// maxShapes bounds the table of distinct role and amr lists shared between
+	// entries.
+	maxShapes = 4096
 )
 
 // entry is one verified token in the local cache. It is immutable but for
-// checkedAt. Its Identity's header slices point into the entry itself (and into a
-// shared role set), so a cached decision hands out ready header values without
-// allocating, and an entry costs one allocation for the struct and one for its
-// strings.
+// checkedAt, and small: the identity's strings share one allocation, its roles and
+// amr (lists and rendered header values) are a shared claimShape, and its other
+// header values are views of its own fields (Identity's header methods). One token
+// costs two allocations, 128 + len(sub+email+sid) bytes rounded up to a size
+// class, plus its slot in a shard's map (FootprintOf).
 type entry struct {
 	id        Identity
 	deadline  int64        // unix ns from which the token is expired (exp + leeway)
@@ -34,7 +36,7 @@ type entry struct {
 
 // newEntry builds an entry from checked claims. The identity strings share one
 // allocation.
-func newEntry(c *tokenClaims, roles *roleSet, deadline, checkedAt int64) *entry {
+func newEntry(c *tokenClaims, shape *claimShape, deadline, checkedAt int64) *entry {
 	var b strings.Builder
 	b.Grow(len(c.Sub) + len(c.Email) + len(c.Sid))
 	b.WriteString(c.Sub)
@@ -47,18 +49,10 @@ func newEntry(c *tokenClaims, roles *roleSet, deadline, checkedAt int64) *entry 
 	e.id.UserID = s[:i]
 	e.id.Email = s[i:j]
 	e.id.SessionID = s[j:]
-	e.id.Roles = roles.list
-	if len(c.Amr) > 0 {
-		e.id.AMR = slices.Clip(c.Amr)
-		e.id.MFA = slices.Contains(c.Amr, "mfa")
-		e.id.AMRHeader = []string{strings.Join(c.Amr, ",")}
-	}
-	// One-element slices over the entry's own fields: the values http.Header wants,
-	// without a separate backing array each.
-	e.id.UserHeader = unsafe.Slice(&e.id.UserID, 1)
-	e.id.EmailHeader = unsafe.Slice(&e.id.Email, 1)
-	e.id.SessionHeader = unsafe.Slice(&e.id.SessionID, 1)
-	e.id.RolesHeader = roles.header
+	e.id.Roles = shape.roles
+	e.id.AMR = shape.amr
+	e.id.MFA = shape.mfa
+	e.id.shape = shape
 	return e
 }
 
@@ -297,34 +291,90 @@ func (t *tombstones) sweep(now int64) {
 	}
 }
 
-// roleSet is one distinct role list, shared by every entry that has it.
-type roleSet struct {
-	list   []string
-	header []string // the comma-joined list, as the X-Auth-Roles value
+// claimShape is one distinct pair of role and amr lists with their rendered
+// header values, shared by every entry that has it.
+type claimShape struct {
+	roles       []string // never nil
+	amr         []string // nil without amr
+	mfa         bool     // amr contains "mfa"
+	rolesHeader []string // the comma-joined roles, as the X-Auth-Roles value
+	amrHeader   []string // the comma-joined amr, as the X-Auth-AMR value; nil without amr
 }
 
-// roleTable interns role lists: most users share a handful of them.
-type roleTable struct {
+// shapeTable interns claim shapes: most users share a handful of role lists, and
+// amr takes a few values (pwd; pwd,otp,mfa; webauthn,mfa …).
+type shapeTable struct {
 	mu sync.Mutex
-	m  map[string]*roleSet
+	m  map[string]*claimShape
 }
 
-func (t *roleTable) get(roles []string) *roleSet {
-	joined := strings.Join(roles, ",")
+// get returns the shape of roles and amr, shared when the table has room
+// (maxShapes); the slices are copies, never the caller's.
+func (t *shapeTable) get(roles, amr []string) *claimShape {
+	rj, aj := strings.Join(roles, ","), strings.Join(amr, ",")
+	// The joined lists are ambiguous (a role may contain a comma): a shape found
+	// under the key is used only if its lists are equal, else a new one is made.
+	key := rj + "\x00" + aj
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if rs := t.m[joined]; rs != nil {
-		return rs
+	if cs := t.m[key]; cs != nil && slices.Equal(cs.roles, roles) && slices.Equal(cs.amr, amr) {
+		return cs
 	}
-	rs := &roleSet{list: slices.Clip(slices.Clone(roles)), header: []string{joined}}
-	if rs.list == nil {
-		rs.list = []string{}
+	cs := &claimShape{roles: slices.Clip(slices.Clone(roles)), rolesHeader: []string{rj}}
+	if cs.roles == nil {
+		cs.roles = []string{}
+	}
+	if len(amr) > 0 {
+		cs.amr = slices.Clip(slices.Clone(amr))
+		cs.mfa = slices.Contains(amr, "mfa")
+		cs.amrHeader = []string{aj}
 	}
 	if t.m == nil {
-		t.m = make(map[string]*roleSet)
+		t.m = make(map[string]*claimShape)
 	}
-	if len(t.m) < maxRoleSets {
-		t.m[joined] = rs
+	if len(t.m) < maxShapes {
+		t.m[key] = cs
 	}
-	return rs
+	return cs
+}
+
+// Footprint is the heap one cached token costs, by part, for capacity planning
+// (the benchmark's memory scenario reports it beside the measured RSS). Role and
+// amr lists are shared (claimShape) and cost nothing per token.
+type Footprint struct {
+	Entry   int // the entry: identity, expiry, last check (one allocation)
+	Strings int // user ID, email and session ID (one allocation)
+	// MapSlot is the token's slot in its shard's map: the SHA-256 key and the
+	// pointer. The map holds more slots than entries (its load factor, between
+	// 7/16 and 7/8 as it grows), so a token costs MapSlot / load factor plus a
+	// control byte.
+	MapSlot int
+}
+
+// FootprintOf is the Footprint of a token with these claims.
+func FootprintOf(sub, email, sid string) Footprint {
+	return Footprint{
+		Entry:   sizeClass(int(unsafe.Sizeof(entry{}))),
+		Strings: sizeClass(len(sub) + len(email) + len(sid)),
+		MapSlot: int(unsafe.Sizeof([32]byte{}) + unsafe.Sizeof((*entry)(nil))),
+	}
+}
+
+// sizeClasses are the Go allocator's small size classes up to 1 KiB
+// (runtime/sizeclasses.go): an allocation takes the first that fits.
+var sizeClasses = [...]int{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
+	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024}
+
+// sizeClass is the heap an allocation of n bytes takes (n rounded up to 8 above
+// 1 KiB, which understates the larger classes slightly).
+func sizeClass(n int) int {
+	if n == 0 {
+		return 0
+	}
+	for _, c := range sizeClasses {
+		if n <= c {
+			return c
+		}
+	}
+	return (n + 7) &^ 7
 }

@@ -3,6 +3,8 @@ package verify
 import (
 	"context"
 	"net/netip"
+	"strings"
+	"unsafe"
 )
 
 // TokenSource says where a request's token came from.
@@ -81,10 +83,10 @@ func (r Reason) String() string {
 	return "unknown"
 }
 
-// Identity is the verified identity of an allowed request, with the values of the
-// identity headers rendered once, when the token was first verified. The slices are
-// shared between decisions and must not be modified: an adapter may put them into an
-// http.Header as they are, which is how the cached path stays allocation-free.
+// Identity is the verified identity of an allowed request. A cached token's
+// Identity is shared between decisions and must not be modified, nor the slices
+// its header methods return: an adapter may put those into an http.Header as they
+// are, which is how the cached path stays allocation-free.
 type Identity struct {
 	UserID    string
 	Email     string
@@ -93,14 +95,44 @@ type Identity struct {
 	AMR       []string // the token's amr claim (RFC 8176), shared: do not modify
 	MFA       bool     // AMR contains "mfa"
 
-	// Header values, ready for http.Header: X-Auth-User, X-Auth-Email, X-Auth-Roles
-	// (comma-separated), X-Auth-Session, X-Auth-AMR (comma-separated; nil when the
-	// token has no amr).
-	UserHeader    []string
-	EmailHeader   []string
-	RolesHeader   []string
-	SessionHeader []string
-	AMRHeader     []string
+	// shape holds the rendered X-Auth-Roles and X-Auth-AMR values, shared by every
+	// identity with the same roles and amr (most users have one of a handful). It is
+	// nil in an Identity built by hand; the header methods then render them.
+	shape *claimShape
+}
+
+// The identity header values, ready for http.Header: X-Auth-User, X-Auth-Email,
+// X-Auth-Roles (comma-separated), X-Auth-Session and X-Auth-AMR (comma-separated;
+// nil when the token has no amr). The user, email and session values are views of
+// the Identity's own fields, so they cost no memory and no allocation; the roles
+// and amr values are rendered once per distinct list.
+
+// UserHeader is the X-Auth-User value.
+func (id *Identity) UserHeader() []string { return unsafe.Slice(&id.UserID, 1) }
+
+// EmailHeader is the X-Auth-Email value.
+func (id *Identity) EmailHeader() []string { return unsafe.Slice(&id.Email, 1) }
+
+// SessionHeader is the X-Auth-Session value.
+func (id *Identity) SessionHeader() []string { return unsafe.Slice(&id.SessionID, 1) }
+
+// RolesHeader is the X-Auth-Roles value.
+func (id *Identity) RolesHeader() []string {
+	if id.shape != nil {
+		return id.shape.rolesHeader
+	}
+	return []string{strings.Join(id.Roles, ",")}
+}
+
+// AMRHeader is the X-Auth-AMR value, nil without amr.
+func (id *Identity) AMRHeader() []string {
+	if id.shape != nil {
+		return id.shape.amrHeader
+	}
+	if len(id.AMR) == 0 {
+		return nil
+	}
+	return []string{strings.Join(id.AMR, ",")}
 }
 
 // Decision is the answer to a Request.

@@ -130,7 +130,7 @@ type Verifier struct {
 	keys       *keySource
 	cache      *localCache
 	tombs      *tombstones
-	roles      roleTable
+	shapes     shapeTable
 	policy     atomic.Pointer[activePolicy] // nil: no policy
 	redirectTo hostlist.List
 	rev        *revocations
@@ -796,7 +796,7 @@ type verifyResult struct {
 // (or, by the time it is in, has become) tombstoned; then it returns nil.
 func (v *Verifier) admit(h *[32]byte, c *tokenClaims, now, checkedAt int64) *entry {
 	deadline := c.Exp.ns + v.leeway
-	e := newEntry(c, v.roles.get(c.Roles), deadline, checkedAt)
+	e := newEntry(c, v.shapes.get(c.Roles, c.Amr), deadline, checkedAt)
 	if v.cfg.NoLocalCache {
 		return e
 	}
