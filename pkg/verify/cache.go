@@ -26,8 +26,8 @@ const (
 // checkedAt, and small: the identity's strings share one allocation, its roles and
 // amr (lists and rendered header values) are a shared claimShape, and its other
 // header values are views of its own fields (Identity's header methods). One token
-// costs two allocations, 128 + len(sub+email+sid) bytes rounded up to a size
-// class, plus its slot in a shard's map (FootprintOf).
+// costs two allocations, 80 + len(sub+email+sid) bytes rounded up to size
+// classes, plus its slot in a shard's map (FootprintOf).
 type entry struct {
 	id        Identity
 	deadline  int64        // unix ns from which the token is expired (exp + leeway)
@@ -49,20 +49,29 @@ func newEntry(c *tokenClaims, shape *claimShape, deadline, checkedAt int64) *ent
 	e.id.UserID = s[:i]
 	e.id.Email = s[i:j]
 	e.id.SessionID = s[j:]
-	e.id.Roles = shape.roles
-	e.id.AMR = shape.amr
-	e.id.MFA = shape.mfa
 	e.id.shape = shape
 	return e
 }
 
 type cacheShard struct {
 	mu     sync.RWMutex
-	m      map[[32]byte]*entry
+	m      map[cacheKey]*entry
 	hits   atomic.Uint64
 	misses atomic.Uint64
 	_      [128 - 24 - 8 - 16]byte // one shard per cache line pair: no false sharing
 }
+
+// cacheKey is the first half of a token's SHA-256, the local cache's key. Half
+// is enough: an entry exists only for a token whose signature was checked, so
+// another token that finds it must have the same first 128 bits of SHA-256 as that
+// token, a second preimage (2^128 work, the strength of the P-256 signature
+// itself); a collision between two tokens of the attacker's own (2^64) gives
+// nothing, since an entry only ever hands out the identity of the token that made
+// it, and neither of the attacker's tokens is someone else's. The half key
+// makes a map slot 24 bytes instead of 40 (FootprintOf).
+type cacheKey [16]byte
+
+func keyOf(h *[32]byte) cacheKey { return cacheKey(h[:16]) }
 
 // localCache is layer (a): token hash → entry, sharded, bounded in entries.
 type localCache struct {
@@ -79,7 +88,7 @@ func newLocalCache(maxEntries int) *localCache {
 	per := maxEntries / numShards
 	c.shardMax = per + per/8 + 16
 	for i := range c.shards {
-		c.shards[i].m = make(map[[32]byte]*entry)
+		c.shards[i].m = make(map[cacheKey]*entry)
 	}
 	return c
 }
@@ -89,7 +98,7 @@ func (c *localCache) shard(h *[32]byte) *cacheShard { return &c.shards[h[0]%numS
 func (c *localCache) get(h *[32]byte) *entry {
 	s := c.shard(h)
 	s.mu.RLock()
-	e := s.m[*h]
+	e := s.m[keyOf(h)]
 	s.mu.RUnlock()
 	if e == nil {
 		s.misses.Add(1)
@@ -103,7 +112,7 @@ func (c *localCache) get(h *[32]byte) *entry {
 func (c *localCache) peek(h *[32]byte) *entry {
 	s := c.shard(h)
 	s.mu.RLock()
-	e := s.m[*h]
+	e := s.m[keyOf(h)]
 	s.mu.RUnlock()
 	return e
 }
@@ -123,22 +132,23 @@ func (c *localCache) put(h *[32]byte, e *entry, now int64) {
 			}
 		}
 	}
+	k := keyOf(h)
 	s := &c.shards[idx]
 	s.mu.Lock()
-	if _, ok := s.m[*h]; !ok {
+	if _, ok := s.m[k]; !ok {
 		if len(s.m) >= c.shardMax {
 			c.evictLocked(s, now)
 		}
 		c.n.Add(1)
 	}
-	s.m[*h] = e
+	s.m[k] = e
 	s.mu.Unlock()
 }
 
 // evictLocked drops one entry of s: an expired one among the first few looked at
 // (map iteration starts at random), else the one of those that expires first.
 func (c *localCache) evictLocked(s *cacheShard, now int64) bool {
-	var victim [32]byte
+	var victim cacheKey
 	found := false
 	oldest := int64(0)
 	n := 0
@@ -164,9 +174,10 @@ func (c *localCache) evictLocked(s *cacheShard, now int64) bool {
 // remove deletes h if it still maps to e.
 func (c *localCache) remove(h *[32]byte, e *entry) {
 	s := c.shard(h)
+	k := keyOf(h)
 	s.mu.Lock()
-	if s.m[*h] == e {
-		delete(s.m, *h)
+	if s.m[k] == e {
+		delete(s.m, k)
 		c.n.Add(-1)
 	}
 	s.mu.Unlock()
@@ -186,7 +197,7 @@ func (c *localCache) clear() {
 // sweep drops expired entries and entries whose session is tombstoned.
 func (c *localCache) sweep(now int64, tombs *tombstones) int {
 	dropped := 0
-	var victims [][32]byte
+	var victims []cacheKey
 	for i := range c.shards {
 		s := &c.shards[i]
 		victims = victims[:0]
@@ -301,6 +312,20 @@ type claimShape struct {
 	amrHeader   []string // the comma-joined amr, as the X-Auth-AMR value; nil without amr
 }
 
+// newClaimShape renders a shape of copies of roles and amr.
+func newClaimShape(roles, amr []string) *claimShape {
+	cs := &claimShape{roles: slices.Clip(slices.Clone(roles)), rolesHeader: []string{strings.Join(roles, ",")}}
+	if cs.roles == nil {
+		cs.roles = []string{}
+	}
+	if len(amr) > 0 {
+		cs.amr = slices.Clip(slices.Clone(amr))
+		cs.mfa = slices.Contains(amr, "mfa")
+		cs.amrHeader = []string{strings.Join(amr, ",")}
+	}
+	return cs
+}
+
 // shapeTable interns claim shapes: most users share a handful of role lists, and
 // amr takes a few values (pwd; pwd,otp,mfa; webauthn,mfa …).
 type shapeTable struct {
@@ -320,15 +345,7 @@ func (t *shapeTable) get(roles, amr []string) *claimShape {
 	if cs := t.m[key]; cs != nil && slices.Equal(cs.roles, roles) && slices.Equal(cs.amr, amr) {
 		return cs
 	}
-	cs := &claimShape{roles: slices.Clip(slices.Clone(roles)), rolesHeader: []string{rj}}
-	if cs.roles == nil {
-		cs.roles = []string{}
-	}
-	if len(amr) > 0 {
-		cs.amr = slices.Clip(slices.Clone(amr))
-		cs.mfa = slices.Contains(amr, "mfa")
-		cs.amrHeader = []string{aj}
-	}
+	cs := newClaimShape(roles, amr)
 	if t.m == nil {
 		t.m = make(map[string]*claimShape)
 	}
@@ -344,8 +361,8 @@ func (t *shapeTable) get(roles, amr []string) *claimShape {
 type Footprint struct {
 	Entry   int // the entry: identity, expiry, last check (one allocation)
 	Strings int // user ID, email and session ID (one allocation)
-	// MapSlot is the token's slot in its shard's map: the SHA-256 key and the
-	// pointer. The map holds more slots than entries (its load factor, between
+	// MapSlot is the token's slot in its shard's map: the key (half the
+	// SHA-256) and the pointer. The map holds more slots than entries (its load factor, between
 	// 7/16 and 7/8 as it grows), so a token costs MapSlot / load factor plus a
 	// control byte.
 	MapSlot int
@@ -356,7 +373,7 @@ func FootprintOf(sub, email, sid string) Footprint {
 	return Footprint{
 		Entry:   sizeClass(int(unsafe.Sizeof(entry{}))),
 		Strings: sizeClass(len(sub) + len(email) + len(sid)),
-		MapSlot: int(unsafe.Sizeof([32]byte{}) + unsafe.Sizeof((*entry)(nil))),
+		MapSlot: int(unsafe.Sizeof(cacheKey{}) + unsafe.Sizeof((*entry)(nil))),
 	}
 }
 

@@ -59,7 +59,7 @@ func TestShapeTableBound(t *testing.T) {
 }
 
 // TestEntryIdentityHeaders: a cached entry's header values are views of its own
-// fields and of its shape; an Identity built by hand renders them from its fields.
+// fields and of its shape; NewIdentity and a zero Identity answer the same way.
 func TestEntryIdentityHeaders(t *testing.T) {
 	var tab shapeTable
 	c := &tokenClaims{Sub: "u1", Email: "a@example.com", Sid: "s1", Roles: []string{"dev"}, Amr: []string{"pwd", "mfa"}}
@@ -75,7 +75,7 @@ func TestEntryIdentityHeaders(t *testing.T) {
 	if unsafe.SliceData(id.UserHeader()) != &id.UserID {
 		t.Error("UserHeader is not a view of UserID")
 	}
-	if !id.MFA || !slices.Equal(id.AMR, []string{"pwd", "mfa"}) || !slices.Equal(id.Roles, []string{"dev"}) {
+	if !id.MFA() || !slices.Equal(id.AMR(), []string{"pwd", "mfa"}) || !slices.Equal(id.Roles(), []string{"dev"}) {
 		t.Errorf("identity %+v", id)
 	}
 	other := newEntry(&tokenClaims{Sub: "u2", Email: "b@example.com", Sid: "s2", Roles: []string{"dev"}, Amr: []string{"pwd", "mfa"}},
@@ -84,18 +84,21 @@ func TestEntryIdentityHeaders(t *testing.T) {
 		t.Error("two identities with the same roles do not share the rendered value")
 	}
 
-	hand := &Identity{UserID: "u3", Roles: []string{"a", "b"}}
-	if hand.RolesHeader()[0] != "a,b" || hand.AMRHeader() != nil || hand.EmailHeader()[0] != "" {
-		t.Errorf("hand-built identity: roles %q amr %q", hand.RolesHeader(), hand.AMRHeader())
+	hand := NewIdentity("u3", "", "s3", []string{"a", "b"}, nil)
+	if hand.RolesHeader()[0] != "a,b" || hand.AMRHeader() != nil || hand.EmailHeader()[0] != "" || hand.MFA() {
+		t.Errorf("NewIdentity: roles %q amr %q", hand.RolesHeader(), hand.AMRHeader())
 	}
-	hand.AMR = []string{"pwd"}
-	if hand.AMRHeader()[0] != "pwd" {
-		t.Errorf("hand-built identity: amr %q", hand.AMRHeader())
+	if hand = NewIdentity("u3", "", "s3", nil, []string{"pwd", "mfa"}); hand.AMRHeader()[0] != "pwd,mfa" || !hand.MFA() || hand.Roles() == nil {
+		t.Errorf("NewIdentity: amr %q, mfa %v, roles %#v", hand.AMRHeader(), hand.MFA(), hand.Roles())
+	}
+	var zero Identity
+	if zero.Roles() != nil || zero.AMR() != nil || zero.MFA() || zero.RolesHeader()[0] != "" || zero.AMRHeader() != nil {
+		t.Error("a zero Identity has roles or amr")
 	}
 }
 
 // TestEntryFootprint: an entry costs what FootprintOf says (measured with the
-// allocator's own count), and fits the 128-byte size class.
+// allocator's own count), and fits the 80-byte size class.
 func TestEntryFootprint(t *testing.T) {
 	var tab shapeTable
 	shape := tab.get([]string{"user"}, []string{"pwd"})
@@ -118,8 +121,8 @@ func TestEntryFootprint(t *testing.T) {
 	if want := float64(fp.Entry + fp.Strings); per < want || per > want+1 {
 		t.Fatalf("an entry allocates %.1f B, FootprintOf says %.0f B", per, want)
 	}
-	if fp.Entry > 128 {
-		t.Fatalf("entry struct takes %d B (size %d), want at most 128", fp.Entry, unsafe.Sizeof(entry{}))
+	if fp.Entry > 80 || fp.MapSlot > 24 {
+		t.Fatalf("entry struct takes %d B (size %d), map slot %d B; want at most 80 and 24", fp.Entry, unsafe.Sizeof(entry{}), fp.MapSlot)
 	}
 	if mallocs := float64(m1.Mallocs-m0.Mallocs) / n; mallocs > 2.01 {
 		t.Fatalf("%.2f allocations per entry, want 2", mallocs)

@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"net/netip"
-	"strings"
 	"unsafe"
 )
 
@@ -85,27 +84,47 @@ func (r Reason) String() string {
 
 // Identity is the verified identity of an allowed request. A cached token's
 // Identity is shared between decisions and must not be modified, nor the slices
-// its header methods return: an adapter may put those into an http.Header as they
-// are, which is how the cached path stays allocation-free.
+// its methods return: an adapter may put the header values into an http.Header as
+// they are, which is how the cached path stays allocation-free. It is small (the
+// local cache holds one per token): the roles and amr, with their rendered header
+// values, live in a claim shape shared by every identity that has the same ones.
 type Identity struct {
 	UserID    string
 	Email     string
-	Roles     []string
 	SessionID string
-	AMR       []string // the token's amr claim (RFC 8176), shared: do not modify
-	MFA       bool     // AMR contains "mfa"
-
-	// shape holds the rendered X-Auth-Roles and X-Auth-AMR values, shared by every
-	// identity with the same roles and amr (most users have one of a handful). It is
-	// nil in an Identity built by hand; the header methods then render them.
-	shape *claimShape
+	shape     *claimShape // nil in a zero Identity: no roles, no amr
 }
+
+// NewIdentity builds an Identity (for adapters' tests and other Deciders); the
+// verifier builds its own when it checks a token.
+func NewIdentity(userID, email, sessionID string, roles, amr []string) *Identity {
+	return &Identity{UserID: userID, Email: email, SessionID: sessionID, shape: newClaimShape(roles, amr)}
+}
+
+// Roles are the token's roles (never nil but in a zero Identity).
+func (id *Identity) Roles() []string {
+	if id.shape == nil {
+		return nil
+	}
+	return id.shape.roles
+}
+
+// AMR is the token's amr claim (RFC 8176), nil without one.
+func (id *Identity) AMR() []string {
+	if id.shape == nil {
+		return nil
+	}
+	return id.shape.amr
+}
+
+// MFA reports whether AMR contains "mfa".
+func (id *Identity) MFA() bool { return id.shape != nil && id.shape.mfa }
 
 // The identity header values, ready for http.Header: X-Auth-User, X-Auth-Email,
 // X-Auth-Roles (comma-separated), X-Auth-Session and X-Auth-AMR (comma-separated;
 // nil when the token has no amr). The user, email and session values are views of
 // the Identity's own fields, so they cost no memory and no allocation; the roles
-// and amr values are rendered once per distinct list.
+// and amr values are rendered once per claim shape.
 
 // UserHeader is the X-Auth-User value.
 func (id *Identity) UserHeader() []string { return unsafe.Slice(&id.UserID, 1) }
@@ -118,22 +137,22 @@ func (id *Identity) SessionHeader() []string { return unsafe.Slice(&id.SessionID
 
 // RolesHeader is the X-Auth-Roles value.
 func (id *Identity) RolesHeader() []string {
-	if id.shape != nil {
-		return id.shape.rolesHeader
+	if id.shape == nil {
+		return hdrEmpty
 	}
-	return []string{strings.Join(id.Roles, ",")}
+	return id.shape.rolesHeader
 }
 
 // AMRHeader is the X-Auth-AMR value, nil without amr.
 func (id *Identity) AMRHeader() []string {
-	if id.shape != nil {
-		return id.shape.amrHeader
-	}
-	if len(id.AMR) == 0 {
+	if id.shape == nil {
 		return nil
 	}
-	return []string{strings.Join(id.AMR, ",")}
+	return id.shape.amrHeader
 }
+
+// hdrEmpty is the X-Auth-Roles value of an identity without roles.
+var hdrEmpty = []string{""}
 
 // Decision is the answer to a Request.
 type Decision struct {

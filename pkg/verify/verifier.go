@@ -405,7 +405,7 @@ func (v *Verifier) decide(ctx context.Context, r *Request, now time.Time, sp *tr
 	}
 	if r.RequireRoles != "" || r.RequireMFA {
 		q := policy.Requirement{Action: policy.Authenticated, LocationRoles: r.RequireRoles, MFA: r.RequireMFA}
-		return v.outcome(q.Check(true, id.Roles, id.MFA), id), nil
+		return v.outcome(q.Check(true, id.Roles(), id.MFA()), id), nil
 	}
 	return Decision{Allow: true, Status: http.StatusOK, Reason: ReasonOK, Identity: id}, nil
 }
