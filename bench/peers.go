@@ -265,6 +265,13 @@ func (h *harness) peersGroups(ctx context.Context, e *env, bare target, app *pro
 		}
 		peers = append(peers, p)
 	}
+	h.rep.Settings = append(h.rep.Settings, "peers: oauth2-proxy "+oauth2ProxyVersion+" (--provider oidc with the issuer as OIDC issuer and the tokens' audience as client ID, "+
+		"--skip-oidc-discovery with the issuer's JWKS URL, --oidc-enabled-signing-alg ES256, --skip-jwt-bearer-tokens, --set-xauthrequest, request and auth logs off) asked at /oauth2/auth; "+
+		"ORY Oathkeeper "+oathkeeperVersion+" (decision API /decisions/…, one rule for every URL: jwt authenticator with the issuer's jwks_urls, trusted_issuers, target_audience and ES256, "+
+		"allow authorizer, header mutator setting X-Auth-User and X-Auth-Email; log level error); both built from the Go module proxy by scripts/build-oauth2-proxy.sh and scripts/build-oathkeeper.sh "+
+		"and pinned to the server CPU. Each is checked before it is measured, directly and through nginx: three users' tokens get 2xx naming the user, a token with a changed signature and no token get 401. "+
+		"Directly, wrk asks the peer's endpoint against the bare net/http baseline; behind nginx, the repository's sample with the auth subrequest's proxy_pass (and, for oauth2-proxy, the identity variables) "+
+		"pointed at the peer and without the error_page 401 second ask (the peers have no browser mode), against the same nginx with auth_request off")
 	loginTokens := func(int) string { return e.tokenFile }
 	var direct []*subject
 	for _, p := range peers {
