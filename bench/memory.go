@@ -19,6 +19,7 @@ import (
 	"github.com/vexen/vexen-auth/bench/report"
 	"github.com/vexen/vexen-auth/bench/tokens"
 	"github.com/vexen/vexen-auth/pkg/rediscache"
+	"github.com/vexen/vexen-auth/pkg/verify"
 )
 
 // memory measures the verifier's resident memory with -memory-sessions cached
@@ -86,6 +87,9 @@ func (h *harness) memory(ctx context.Context, e *env) error {
 	exp := now.Add(time.Hour)
 	signer := tokens.HS256([]byte(secret))
 	toks := make([]string, m)
+	// Every session's claims have the shape of session 0's (UUIDs, same-length
+	// emails): its footprint is every entry's.
+	var shape tokens.Claims
 	workers := runtime.NumCPU()
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -102,6 +106,9 @@ func (h *harness) memory(ctx context.Context, e *env) error {
 					return
 				}
 				toks[i] = tok
+				if i == 0 {
+					shape = c
+				}
 				pipe.Set(ctx, cache.AccessKey(tokens.Hash(tok)), claims, time.Until(exp))
 				if pipe.Len() == 1000 {
 					if _, err := pipe.Exec(ctx); err != nil {
@@ -158,7 +165,8 @@ func (h *harness) memory(ctx context.Context, e *env) error {
 		return fmt.Errorf("memory warm-up: %v (%d refused, first: %s)", err, c.Failed, c.FirstFailure)
 	}
 	time.Sleep(time.Second)
-	mem := &report.Memory{Sessions: m - warm}
+	fp := verify.FootprintOf(shape.Subject, shape.Email, shape.SessionID)
+	mem := &report.Memory{Sessions: m - warm, EntryBytes: fp.Entry, StringBytes: fp.Strings, MapSlotBytes: fp.MapSlot}
 	if mem.RSSBefore, err = rss(v.p.pid()); err != nil {
 		return err
 	}

@@ -465,6 +465,11 @@ func (h *harness) scenarios(ctx context.Context, e *env) error {
 			return err
 		}
 	}
+	if o.has("peers") {
+		if err := h.peersGroups(ctx, e, bare, app, appAddr); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

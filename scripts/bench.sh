@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The load benchmark (`make bench`): installs wrk, nginx and redis-server if they are
 # missing (scripts/install-deps.sh), makes sure PostgreSQL and Redis are up
-# (scripts/services.sh), builds the issuer, the verifier and the harness (bench/),
+# (scripts/services.sh), builds oauth2-proxy and Oathkeeper into the tools cache once
+# (the peers scenario), builds the issuer, the verifier and the harness (bench/),
 # and runs it: pkg/verify's Go benchmarks first, then every load scenario against
 # its baseline, revocation propagation and memory. It prints the table and rewrites
 # docs/benchmarks.md and docs/benchmarks.png. About 7 minutes on 2 cores, plus the build.
@@ -20,6 +21,10 @@ export PATH="/usr/local/go/bin:$PATH"
 
 bash scripts/install-deps.sh
 bash scripts/services.sh
+# The peers scenario's oauth2-proxy and Oathkeeper, built once into the tools cache
+# ($VEXEN_TOOLS) from the Go module proxy; later runs find them cached.
+bash scripts/build-oauth2-proxy.sh
+bash scripts/build-oathkeeper.sh
 
 bin=$(mktemp -d /tmp/vexenbench-bin.XXXXXX)
 trap 'rm -rf "$bin"' EXIT

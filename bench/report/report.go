@@ -132,6 +132,22 @@ type Memory struct {
 	Entries               float64 // the verifier's vexen_verifier_local_cache_entries after the fill; NaN when absent
 	Replayed, ReplayHits  int64   // a sample sent again afterwards, and the local hits it produced
 	Fill                  time.Duration
+	// The heap one cached token costs by part, from pkg/verify's FootprintOf for
+	// the run's token shape: the entry and its strings (allocations), and the
+	// map slot before the map's load factor. 0 when not known.
+	EntryBytes, StringBytes, MapSlotBytes int
+}
+
+// Breakdown splits the live heap per session into the entry, its strings, and the
+// rest (the shard maps' slots with their spare capacity and control bytes, and
+// anything else the fill left live); ok is false without the parts or the live heap.
+func (m Memory) Breakdown() (entry, strs, rest float64, ok bool) {
+	live := m.LivePerSession()
+	if m.EntryBytes == 0 || math.IsNaN(live) {
+		return 0, 0, 0, false
+	}
+	entry, strs = float64(m.EntryBytes), float64(m.StringBytes)
+	return entry, strs, live - entry - strs, true
 }
 
 // PerSession is the RSS growth per cached session, in bytes.
@@ -397,6 +413,10 @@ func (r *Report) Text(w io.Writer) {
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(w, "memory: %d cached sessions: RSS %s → %s, %s per session (heap %s per session)\n",
 			m.Sessions, fmtBytes(float64(m.RSSBefore)), fmtBytes(float64(m.RSSAfter)), fmtBytes(m.PerSession()), fmtBytes(m.HeapPerSession()))
+		if e, st, rest, ok := m.Breakdown(); ok {
+			fmt.Fprintf(w, "memory: live heap per session %s = entry %s + strings %s + map slot (%d B) with spare capacity and other %s\n",
+				fmtBytes(m.LivePerSession()), fmtBytes(e), fmtBytes(st), m.MapSlotBytes, fmtBytes(rest))
+		}
 	}
 	if len(r.GoBench) > 0 {
 		fmt.Fprintln(w)
@@ -491,6 +511,15 @@ func (r *Report) Markdown(w io.Writer) {
 				num(m.Entries), fmt.Sprintf("%d of %d", m.ReplayHits, m.Replayed), m.Fill.Round(time.Second).String()},
 		})
 		fmt.Fprintln(w, "RSS is what the operating system gives the process; the heap in use includes garbage the next GC will free (with Go's default GOGC=100 the heap may grow to twice the live data before it runs); the live heap is what the last GC kept, \"–\" when the verifier does not export go_gc_heap_live_bytes.")
+		if e, st, rest, ok := m.Breakdown(); ok {
+			fmt.Fprintln(w)
+			mdTable(w, [][]string{
+				{"live heap per session", "entry (identity, expiry, last check)", "strings (user ID, email, session ID)", "map slot (key + pointer) with the map's spare capacity, and other"},
+				{fmtBytes(m.LivePerSession()), fmtBytes(e), fmtBytes(st), fmt.Sprintf("%s (slot %d B)", fmtBytes(rest), m.MapSlotBytes)},
+			})
+			fmt.Fprintln(w, "The entry and string sizes are the allocator's size classes for the run's token shape (pkg/verify FootprintOf, checked against the allocator in its tests); the rest is the measured live heap less those two. Role and amr lists with their header values are shared between identities and cost nothing per session.")
+			fmt.Fprintln(w)
+		}
 		fmt.Fprintln(w)
 	}
 	if len(r.GoBench) > 0 {

@@ -103,6 +103,23 @@ func TestMemoryPerSession(t *testing.T) {
 	}
 }
 
+func TestMemoryBreakdown(t *testing.T) {
+	m := Memory{Sessions: 1000, LiveBefore: 1e6, LiveAfter: 1e6 + 290_000, EntryBytes: 128, StringBytes: 96, MapSlotBytes: 40}
+	e, st, rest, ok := m.Breakdown()
+	if !ok || e != 128 || st != 96 || math.Abs(rest-66) > 1e-9 {
+		t.Fatalf("Breakdown = %v %v %v %v, want 128 96 66 true", e, st, rest, ok)
+	}
+	var b bytes.Buffer
+	(&Report{Memory: &m}).Markdown(&b)
+	if !strings.Contains(b.String(), "| 290 B | 128 B | 96 B | 66 B (slot 40 B) |") {
+		t.Errorf("no breakdown row in:\n%s", b.String())
+	}
+	m.LiveAfter = math.NaN()
+	if _, _, _, ok := m.Breakdown(); ok {
+		t.Error("a breakdown without the live heap")
+	}
+}
+
 func TestMarkdown(t *testing.T) {
 	var b bytes.Buffer
 	sampleReport().Markdown(&b)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -71,9 +72,14 @@ func Logger(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 // Registry returns a fresh Prometheus registry with the Go and process collectors.
+// The Go collector adds go_gc_heap_live_bytes (the heap the last GC kept) to its
+// defaults: the verifier's cache is sized against it (bench/ reports the heap per
+// cached session from it; go_memstats_heap_inuse_bytes includes garbage).
 func Registry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
 

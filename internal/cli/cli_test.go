@@ -99,3 +99,21 @@ func TestOpenBackends(t *testing.T) {
 		t.Errorf("unknown store scheme: %v", err)
 	}
 }
+
+// TestRegistryHeapLive: the registry exports the live heap beside the memstats
+// (the benchmark's memory breakdown reads it).
+func TestRegistryHeapLive(t *testing.T) {
+	mfs, err := Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, mf := range mfs {
+		have[mf.GetName()] = true
+	}
+	for _, name := range []string{"go_gc_heap_live_bytes", "go_memstats_heap_inuse_bytes", "go_goroutines"} {
+		if !have[name] {
+			t.Errorf("no %s", name)
+		}
+	}
+}

@@ -70,11 +70,11 @@ func okResponse(id *verify.Identity) (resp *authv3.CheckResponse, dropped []stri
 	var values [len(identityHeaders)]string
 	if id != nil {
 		values = [len(identityHeaders)]string{
-			headerValue(id.UserHeader, id.UserID),
-			headerValue(id.EmailHeader, id.Email),
-			headerValue(id.RolesHeader, strings.Join(id.Roles, ",")),
-			headerValue(id.SessionHeader, id.SessionID),
-			headerValue(id.AMRHeader, strings.Join(id.AMR, ",")),
+			id.UserID,
+			id.Email,
+			headerValue(id.RolesHeader()),
+			id.SessionID,
+			headerValue(id.AMRHeader()),
 		}
 	}
 	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, len(identityHeaders))}
@@ -97,12 +97,12 @@ func okResponse(id *verify.Identity) (resp *authv3.CheckResponse, dropped []stri
 	}, dropped
 }
 
-// headerValue prefers the identity's pre-rendered header value (what the HTTP
-// endpoint sends) and falls back to the raw field.
-func headerValue(rendered []string, raw string) string {
+// headerValue is a rendered identity header value (what the HTTP endpoint sends),
+// "" for none.
+func headerValue(rendered []string) string {
 	switch len(rendered) {
 	case 0:
-		return raw
+		return ""
 	case 1:
 		return rendered[0]
 	default:

@@ -127,18 +127,7 @@ func sockAddr(ip string, port uint32) *corev3.Address {
 }
 
 func aliceIdentity() *verify.Identity {
-	return &verify.Identity{
-		UserID:        "u-alice",
-		Email:         "alice@example.com",
-		Roles:         []string{"admin", "dev"},
-		SessionID:     "s-1",
-		UserHeader:    []string{"u-alice"},
-		EmailHeader:   []string{"alice@example.com"},
-		RolesHeader:   []string{"admin,dev"},
-		SessionHeader: []string{"s-1"},
-		AMR:           []string{"pwd", "otp", "mfa"},
-		AMRHeader:     []string{"pwd,otp,mfa"},
-	}
+	return verify.NewIdentity("u-alice", "alice@example.com", "s-1", []string{"admin", "dev"}, []string{"pwd", "otp", "mfa"})
 }
 
 func allow(id *verify.Identity) func(context.Context, *verify.Request) (verify.Decision, error) {
@@ -235,18 +224,14 @@ func TestCheckAllow(t *testing.T) {
 			name: "headers the identity has no value for are removed",
 			id: &verify.Identity{
 				UserID: "u-bob", SessionID: "s-2",
-				UserHeader: []string{"u-bob"}, SessionHeader: []string{"s-2"},
 			},
 			headers:    forged,
 			wantSet:    map[string]string{"x-auth-user": "u-bob", "x-auth-session": "s-2"},
 			wantRemove: []string{"x-auth-email", "x-auth-roles", "x-auth-amr"},
 		},
 		{
-			name: "raw fields when no header values were rendered",
-			id: &verify.Identity{
-				UserID: "u-carol", Email: "carol@example.com", Roles: []string{"a", "b"}, SessionID: "s-3",
-				AMR: []string{"pwd"},
-			},
+			name:    "NewIdentity: roles and amr rendered as header values",
+			id:      verify.NewIdentity("u-carol", "carol@example.com", "s-3", []string{"a", "b"}, []string{"pwd"}),
 			headers: forged,
 			wantSet: map[string]string{
 				"x-auth-user": "u-carol", "x-auth-email": "carol@example.com",

@@ -286,7 +286,7 @@ func BenchmarkHandlerHTTP(b *testing.B) {
 func BenchmarkCacheMemory(b *testing.B) {
 	n := b.N
 	roleSets := [][]string{{"user"}, {"user", "admin"}, {"dev"}, {}}
-	var roles roleTable
+	var shapes shapeTable
 	c := newLocalCache(n)
 	now := time.Now().UnixNano()
 	var before, after runtime.MemStats
@@ -296,7 +296,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 		id := fmt.Sprintf("%08x-1111-4222-8333-%012x", i, i)
 		claims := &tokenClaims{Sub: id, Sid: "s" + id[1:], Email: "user" + strconv.Itoa(i) + "@example.com", Roles: roleSets[i%len(roleSets)]}
 		h := sha256.Sum256([]byte(id))
-		c.put(&h, newEntry(claims, roles.get(claims.Roles), now+int64(time.Hour), now), now)
+		c.put(&h, newEntry(claims, shapes.get(claims.Roles, claims.Amr), now+int64(time.Hour), now), now)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)

@@ -17,15 +17,17 @@ const (
 	// evictSample is how many entries an insert into a full shard looks at to pick a
 	// victim: an expired one if any, else the one that expires first.
 	evictSample = 8
-	// maxRoleSets bounds the table of distinct role lists shared between entries.
-	maxRoleSets = 4096
+	// maxShapes bounds the table of distinct role and amr lists shared between
+	// entries.
+	maxShapes = 4096
 )
 
 // entry is one verified token in the local cache. It is immutable but for
-// checkedAt. Its Identity's header slices point into the entry itself (and into a
-// shared role set), so a cached decision hands out ready header values without
-// allocating, and an entry costs one allocation for the struct and one for its
-// strings.
+// checkedAt, and small: the identity's strings share one allocation, its roles and
+// amr (lists and rendered header values) are a shared claimShape, and its other
+// header values are views of its own fields (Identity's header methods). One token
+// costs two allocations, 80 + len(sub+email+sid) bytes rounded up to size
+// classes, plus its slot in a shard's map (FootprintOf).
 type entry struct {
 	id        Identity
 	deadline  int64        // unix ns from which the token is expired (exp + leeway)
@@ -34,7 +36,7 @@ type entry struct {
 
 // newEntry builds an entry from checked claims. The identity strings share one
 // allocation.
-func newEntry(c *tokenClaims, roles *roleSet, deadline, checkedAt int64) *entry {
+func newEntry(c *tokenClaims, shape *claimShape, deadline, checkedAt int64) *entry {
 	var b strings.Builder
 	b.Grow(len(c.Sub) + len(c.Email) + len(c.Sid))
 	b.WriteString(c.Sub)
@@ -47,28 +49,29 @@ func newEntry(c *tokenClaims, roles *roleSet, deadline, checkedAt int64) *entry 
 	e.id.UserID = s[:i]
 	e.id.Email = s[i:j]
 	e.id.SessionID = s[j:]
-	e.id.Roles = roles.list
-	if len(c.Amr) > 0 {
-		e.id.AMR = slices.Clip(c.Amr)
-		e.id.MFA = slices.Contains(c.Amr, "mfa")
-		e.id.AMRHeader = []string{strings.Join(c.Amr, ",")}
-	}
-	// One-element slices over the entry's own fields: the values http.Header wants,
-	// without a separate backing array each.
-	e.id.UserHeader = unsafe.Slice(&e.id.UserID, 1)
-	e.id.EmailHeader = unsafe.Slice(&e.id.Email, 1)
-	e.id.SessionHeader = unsafe.Slice(&e.id.SessionID, 1)
-	e.id.RolesHeader = roles.header
+	e.id.shape = shape
 	return e
 }
 
 type cacheShard struct {
 	mu     sync.RWMutex
-	m      map[[32]byte]*entry
+	m      map[cacheKey]*entry
 	hits   atomic.Uint64
 	misses atomic.Uint64
 	_      [128 - 24 - 8 - 16]byte // one shard per cache line pair: no false sharing
 }
+
+// cacheKey is the first half of a token's SHA-256, the local cache's key. Half
+// is enough: an entry exists only for a token whose signature was checked, so
+// another token that finds it must have the same first 128 bits of SHA-256 as that
+// token, a second preimage (2^128 work, the strength of the P-256 signature
+// itself); a collision between two tokens of the attacker's own (2^64) gives
+// nothing, since an entry only ever hands out the identity of the token that made
+// it, and neither of the attacker's tokens is someone else's. The half key
+// makes a map slot 24 bytes instead of 40 (FootprintOf).
+type cacheKey [16]byte
+
+func keyOf(h *[32]byte) cacheKey { return cacheKey(h[:16]) }
 
 // localCache is layer (a): token hash → entry, sharded, bounded in entries.
 type localCache struct {
@@ -85,7 +88,7 @@ func newLocalCache(maxEntries int) *localCache {
 	per := maxEntries / numShards
 	c.shardMax = per + per/8 + 16
 	for i := range c.shards {
-		c.shards[i].m = make(map[[32]byte]*entry)
+		c.shards[i].m = make(map[cacheKey]*entry)
 	}
 	return c
 }
@@ -95,7 +98,7 @@ func (c *localCache) shard(h *[32]byte) *cacheShard { return &c.shards[h[0]%numS
 func (c *localCache) get(h *[32]byte) *entry {
 	s := c.shard(h)
 	s.mu.RLock()
-	e := s.m[*h]
+	e := s.m[keyOf(h)]
 	s.mu.RUnlock()
 	if e == nil {
 		s.misses.Add(1)
@@ -109,7 +112,7 @@ func (c *localCache) get(h *[32]byte) *entry {
 func (c *localCache) peek(h *[32]byte) *entry {
 	s := c.shard(h)
 	s.mu.RLock()
-	e := s.m[*h]
+	e := s.m[keyOf(h)]
 	s.mu.RUnlock()
 	return e
 }
@@ -129,22 +132,23 @@ func (c *localCache) put(h *[32]byte, e *entry, now int64) {
 			}
 		}
 	}
+	k := keyOf(h)
 	s := &c.shards[idx]
 	s.mu.Lock()
-	if _, ok := s.m[*h]; !ok {
+	if _, ok := s.m[k]; !ok {
 		if len(s.m) >= c.shardMax {
 			c.evictLocked(s, now)
 		}
 		c.n.Add(1)
 	}
-	s.m[*h] = e
+	s.m[k] = e
 	s.mu.Unlock()
 }
 
 // evictLocked drops one entry of s: an expired one among the first few looked at
 // (map iteration starts at random), else the one of those that expires first.
 func (c *localCache) evictLocked(s *cacheShard, now int64) bool {
-	var victim [32]byte
+	var victim cacheKey
 	found := false
 	oldest := int64(0)
 	n := 0
@@ -170,9 +174,10 @@ func (c *localCache) evictLocked(s *cacheShard, now int64) bool {
 // remove deletes h if it still maps to e.
 func (c *localCache) remove(h *[32]byte, e *entry) {
 	s := c.shard(h)
+	k := keyOf(h)
 	s.mu.Lock()
-	if s.m[*h] == e {
-		delete(s.m, *h)
+	if s.m[k] == e {
+		delete(s.m, k)
 		c.n.Add(-1)
 	}
 	s.mu.Unlock()
@@ -192,7 +197,7 @@ func (c *localCache) clear() {
 // sweep drops expired entries and entries whose session is tombstoned.
 func (c *localCache) sweep(now int64, tombs *tombstones) int {
 	dropped := 0
-	var victims [][32]byte
+	var victims []cacheKey
 	for i := range c.shards {
 		s := &c.shards[i]
 		victims = victims[:0]
@@ -297,34 +302,96 @@ func (t *tombstones) sweep(now int64) {
 	}
 }
 
-// roleSet is one distinct role list, shared by every entry that has it.
-type roleSet struct {
-	list   []string
-	header []string // the comma-joined list, as the X-Auth-Roles value
+// claimShape is one distinct pair of role and amr lists with their rendered
+// header values, shared by every entry that has it.
+type claimShape struct {
+	roles       []string // never nil
+	amr         []string // nil without amr
+	mfa         bool     // amr contains "mfa"
+	rolesHeader []string // the comma-joined roles, as the X-Auth-Roles value
+	amrHeader   []string // the comma-joined amr, as the X-Auth-AMR value; nil without amr
 }
 
-// roleTable interns role lists: most users share a handful of them.
-type roleTable struct {
+// newClaimShape renders a shape of copies of roles and amr.
+func newClaimShape(roles, amr []string) *claimShape {
+	cs := &claimShape{roles: slices.Clip(slices.Clone(roles)), rolesHeader: []string{strings.Join(roles, ",")}}
+	if cs.roles == nil {
+		cs.roles = []string{}
+	}
+	if len(amr) > 0 {
+		cs.amr = slices.Clip(slices.Clone(amr))
+		cs.mfa = slices.Contains(amr, "mfa")
+		cs.amrHeader = []string{strings.Join(amr, ",")}
+	}
+	return cs
+}
+
+// shapeTable interns claim shapes: most users share a handful of role lists, and
+// amr takes a few values (pwd; pwd,otp,mfa; webauthn,mfa …).
+type shapeTable struct {
 	mu sync.Mutex
-	m  map[string]*roleSet
+	m  map[string]*claimShape
 }
 
-func (t *roleTable) get(roles []string) *roleSet {
-	joined := strings.Join(roles, ",")
+// get returns the shape of roles and amr, shared when the table has room
+// (maxShapes); the slices are copies, never the caller's.
+func (t *shapeTable) get(roles, amr []string) *claimShape {
+	rj, aj := strings.Join(roles, ","), strings.Join(amr, ",")
+	// The joined lists are ambiguous (a role may contain a comma): a shape found
+	// under the key is used only if its lists are equal, else a new one is made.
+	key := rj + "\x00" + aj
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if rs := t.m[joined]; rs != nil {
-		return rs
+	if cs := t.m[key]; cs != nil && slices.Equal(cs.roles, roles) && slices.Equal(cs.amr, amr) {
+		return cs
 	}
-	rs := &roleSet{list: slices.Clip(slices.Clone(roles)), header: []string{joined}}
-	if rs.list == nil {
-		rs.list = []string{}
-	}
+	cs := newClaimShape(roles, amr)
 	if t.m == nil {
-		t.m = make(map[string]*roleSet)
+		t.m = make(map[string]*claimShape)
 	}
-	if len(t.m) < maxRoleSets {
-		t.m[joined] = rs
+	if len(t.m) < maxShapes {
+		t.m[key] = cs
 	}
-	return rs
+	return cs
+}
+
+// Footprint is the heap one cached token costs, by part, for capacity planning
+// (the benchmark's memory scenario reports it beside the measured RSS). Role and
+// amr lists are shared (claimShape) and cost nothing per token.
+type Footprint struct {
+	Entry   int // the entry: identity, expiry, last check (one allocation)
+	Strings int // user ID, email and session ID (one allocation)
+	// MapSlot is the token's slot in its shard's map: the key (half the
+	// SHA-256) and the pointer. The map holds more slots than entries (its load factor, between
+	// 7/16 and 7/8 as it grows), so a token costs MapSlot / load factor plus a
+	// control byte.
+	MapSlot int
+}
+
+// FootprintOf is the Footprint of a token with these claims.
+func FootprintOf(sub, email, sid string) Footprint {
+	return Footprint{
+		Entry:   sizeClass(int(unsafe.Sizeof(entry{}))),
+		Strings: sizeClass(len(sub) + len(email) + len(sid)),
+		MapSlot: int(unsafe.Sizeof(cacheKey{}) + unsafe.Sizeof((*entry)(nil))),
+	}
+}
+
+// sizeClasses are the Go allocator's small size classes up to 1 KiB
+// (runtime/sizeclasses.go): an allocation takes the first that fits.
+var sizeClasses = [...]int{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
+	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024}
+
+// sizeClass is the heap an allocation of n bytes takes (n rounded up to 8 above
+// 1 KiB, which understates the larger classes slightly).
+func sizeClass(n int) int {
+	if n == 0 {
+		return 0
+	}
+	for _, c := range sizeClasses {
+		if n <= c {
+			return c
+		}
+	}
+	return (n + 7) &^ 7
 }

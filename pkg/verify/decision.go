@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"net/netip"
+	"unsafe"
 )
 
 // TokenSource says where a request's token came from.
@@ -81,27 +82,77 @@ func (r Reason) String() string {
 	return "unknown"
 }
 
-// Identity is the verified identity of an allowed request, with the values of the
-// identity headers rendered once, when the token was first verified. The slices are
-// shared between decisions and must not be modified: an adapter may put them into an
-// http.Header as they are, which is how the cached path stays allocation-free.
+// Identity is the verified identity of an allowed request. A cached token's
+// Identity is shared between decisions and must not be modified, nor the slices
+// its methods return: an adapter may put the header values into an http.Header as
+// they are, which is how the cached path stays allocation-free. It is small (the
+// local cache holds one per token): the roles and amr, with their rendered header
+// values, live in a claim shape shared by every identity that has the same ones.
 type Identity struct {
 	UserID    string
 	Email     string
-	Roles     []string
 	SessionID string
-	AMR       []string // the token's amr claim (RFC 8176), shared: do not modify
-	MFA       bool     // AMR contains "mfa"
-
-	// Header values, ready for http.Header: X-Auth-User, X-Auth-Email, X-Auth-Roles
-	// (comma-separated), X-Auth-Session, X-Auth-AMR (comma-separated; nil when the
-	// token has no amr).
-	UserHeader    []string
-	EmailHeader   []string
-	RolesHeader   []string
-	SessionHeader []string
-	AMRHeader     []string
+	shape     *claimShape // nil in a zero Identity: no roles, no amr
 }
+
+// NewIdentity builds an Identity (for adapters' tests and other Deciders); the
+// verifier builds its own when it checks a token.
+func NewIdentity(userID, email, sessionID string, roles, amr []string) *Identity {
+	return &Identity{UserID: userID, Email: email, SessionID: sessionID, shape: newClaimShape(roles, amr)}
+}
+
+// Roles are the token's roles (never nil but in a zero Identity).
+func (id *Identity) Roles() []string {
+	if id.shape == nil {
+		return nil
+	}
+	return id.shape.roles
+}
+
+// AMR is the token's amr claim (RFC 8176), nil without one.
+func (id *Identity) AMR() []string {
+	if id.shape == nil {
+		return nil
+	}
+	return id.shape.amr
+}
+
+// MFA reports whether AMR contains "mfa".
+func (id *Identity) MFA() bool { return id.shape != nil && id.shape.mfa }
+
+// The identity header values, ready for http.Header: X-Auth-User, X-Auth-Email,
+// X-Auth-Roles (comma-separated), X-Auth-Session and X-Auth-AMR (comma-separated;
+// nil when the token has no amr). The user, email and session values are views of
+// the Identity's own fields, so they cost no memory and no allocation; the roles
+// and amr values are rendered once per claim shape.
+
+// UserHeader is the X-Auth-User value.
+func (id *Identity) UserHeader() []string { return unsafe.Slice(&id.UserID, 1) }
+
+// EmailHeader is the X-Auth-Email value.
+func (id *Identity) EmailHeader() []string { return unsafe.Slice(&id.Email, 1) }
+
+// SessionHeader is the X-Auth-Session value.
+func (id *Identity) SessionHeader() []string { return unsafe.Slice(&id.SessionID, 1) }
+
+// RolesHeader is the X-Auth-Roles value.
+func (id *Identity) RolesHeader() []string {
+	if id.shape == nil {
+		return hdrEmpty
+	}
+	return id.shape.rolesHeader
+}
+
+// AMRHeader is the X-Auth-AMR value, nil without amr.
+func (id *Identity) AMRHeader() []string {
+	if id.shape == nil {
+		return nil
+	}
+	return id.shape.amrHeader
+}
+
+// hdrEmpty is the X-Auth-Roles value of an identity without roles.
+var hdrEmpty = []string{""}
 
 // Decision is the answer to a Request.
 type Decision struct {

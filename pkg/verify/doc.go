@@ -27,9 +27,11 @@
 // A decision looks up the token's SHA-256 in (a) the in-process cache, then on a
 // miss (b) Redis and (c) the store:
 //
-//   - (a) A sharded map from token hash to a compact entry: the identity with its
-//     header values rendered once, the expiry, when the session was last found
-//     live. Bounded by CacheEntries (an insert into a full cache drops an
+//   - (a) A sharded map from token hash (its first 128 bits) to a compact entry:
+//     the identity (user, email and session in one string; roles and amr with
+//     their header values rendered once and shared by every identity that has the
+//     same ones), the expiry, when the session was last found live: ~230 bytes of
+//     heap per token with UUID ids (FootprintOf). Bounded by CacheEntries (an insert into a full cache drops an
 //     expired entry, else the one expiring first among a few sampled). A hit
 //     allocates nothing.
 //   - (b) MGET access_token:{h} revoked:{h}. revoked:{h} denies. access_token:{h}

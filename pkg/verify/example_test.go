@@ -54,7 +54,7 @@ func Example() {
 	})
 
 	d, err := v.Decide(ctx, &verify.Request{Method: "GET", Host: "app.example.com", Path: "/home", Token: tok, Source: verify.SourceHeader})
-	fmt.Println(d.Status, d.Identity.UserID, d.Identity.EmailHeader[0], d.Identity.RolesHeader[0], err)
+	fmt.Println(d.Status, d.Identity.UserID, d.Identity.EmailHeader()[0], d.Identity.RolesHeader()[0], err)
 
 	d, err = v.Decide(ctx, &verify.Request{Method: "GET", Host: "app.example.com", Path: "/admin/users", Token: tok, Source: verify.SourceHeader})
 	fmt.Println(d.Status, d.Reason, err)

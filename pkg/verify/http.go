@@ -168,12 +168,12 @@ func (h *handler) auth(w http.ResponseWriter, r *http.Request) {
 	case d.Allow:
 		// A public rule's anonymous request gets no identity headers.
 		if id := d.Identity; id != nil {
-			out[keyAuthUser] = id.UserHeader
-			out[keyAuthEmail] = id.EmailHeader
-			out[keyAuthRoles] = id.RolesHeader
-			out[keyAuthSession] = id.SessionHeader
-			if id.AMRHeader != nil {
-				out[keyAuthAMR] = id.AMRHeader
+			out[keyAuthUser] = id.UserHeader()
+			out[keyAuthEmail] = id.EmailHeader()
+			out[keyAuthRoles] = id.RolesHeader()
+			out[keyAuthSession] = id.SessionHeader()
+			if amr := id.AMRHeader(); amr != nil {
+				out[keyAuthAMR] = amr
 			}
 		}
 		out[keyCacheControl] = hdrNoStore

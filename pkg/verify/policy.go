@@ -88,7 +88,7 @@ func (v *Verifier) decidePolicy(ctx context.Context, ap *activePolicy, r *Reques
 	if reason != ReasonOK {
 		return deny(reason), m.Index, err
 	}
-	return v.outcome(q.Check(true, id.Roles, id.MFA), id), m.Index, nil
+	return v.outcome(q.Check(true, id.Roles(), id.MFA()), id), m.Index, nil
 }
 
 // outcome turns the policy's answer for a valid token into a Decision.

@@ -339,7 +339,7 @@ func (v *Verifier) minimalClaims(e *entry) []byte {
 		// The entry does not keep iat; its token passed the life check, so its iat
 		// was at least exp - MaxTokenLife: the earliest it can have been is written.
 		exp - int64(v.cfg.MaxTokenLife/time.Second),
-		e.id.SessionID, e.id.Email, e.id.Roles, e.id.AMR})
+		e.id.SessionID, e.id.Email, e.id.Roles(), e.id.AMR()})
 	if err != nil {
 		return nil
 	}

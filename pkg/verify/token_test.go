@@ -308,7 +308,7 @@ func TestExactMemberNames(t *testing.T) {
 			if !d.Allow {
 				return
 			}
-			if id := d.Identity; id.UserID != "user-1" || strings.Join(id.RolesHeader, ",") != tc.roles || strings.Join(id.EmailHeader, ",") != tc.email {
+			if id := d.Identity; id.UserID != "user-1" || strings.Join(id.RolesHeader(), ",") != tc.roles || strings.Join(id.EmailHeader(), ",") != tc.email {
 				t.Fatalf("identity %+v, want user-1, roles %q, email %q", id, tc.roles, tc.email)
 			}
 		})

@@ -408,7 +408,7 @@ func TestRedisClaimsWithoutSignature(t *testing.T) {
 	tok := f.mint.Mint(t, verifytest.Claims{Subject: "u9", SessionID: "s9", Roles: []string{"ops"}})
 	f.shared.SetClaims(verifytest.Hash(tok), f.mint.Payload(t, verifytest.Claims{Subject: "u9", SessionID: "s9", Roles: []string{"ops"}}))
 	id := f.mustAllow(tok)
-	if id.UserID != "u9" || id.SessionID != "s9" || id.RolesHeader[0] != "ops" {
+	if id.UserID != "u9" || id.SessionID != "s9" || id.RolesHeader()[0] != "ops" {
 		t.Fatalf("identity %+v", id)
 	}
 	if n := f.verifies.Load(); n != 0 {
@@ -441,14 +441,14 @@ func TestRedisClaimsWithoutSignature(t *testing.T) {
 	p := f.mint.Payload(t, verifytest.Claims{Subject: "u11", SessionID: "s11", Roles: []string{"dev"}})
 	f.shared.SetClaims(verifytest.Hash(dup), append(p[:len(p)-1:len(p)-1], `,"roles":["admin"]}`...))
 	before := f.verifies.Load()
-	if id := f.mustAllow(dup); id.RolesHeader[0] != "dev" || f.verifies.Load() == before {
+	if id := f.mustAllow(dup); id.RolesHeader()[0] != "dev" || f.verifies.Load() == before {
 		t.Fatalf("duplicated Redis claims trusted: identity %+v", id)
 	}
 	// A name in another case is not the claim: ROLES in access_token:{h} grants nothing.
 	upper := f.mint.Mint(t, verifytest.Claims{Subject: "u12", SessionID: "s12", Roles: []string{"dev"}})
 	p = f.mint.Payload(t, verifytest.Claims{Subject: "u12", SessionID: "s12", Roles: []string{"dev"}})
 	f.shared.SetClaims(verifytest.Hash(upper), append(p[:len(p)-1:len(p)-1], `,"ROLES":["admin"]}`...))
-	if id := f.mustAllow(upper); strings.Join(id.RolesHeader, ",") != "dev" {
+	if id := f.mustAllow(upper); strings.Join(id.RolesHeader(), ",") != "dev" {
 		t.Fatalf("ROLES in Redis claims read as roles: identity %+v", id)
 	}
 	// Garbage in access_token:{h} vouches for nothing either.

@@ -130,7 +130,7 @@ type Verifier struct {
 	keys       *keySource
 	cache      *localCache
 	tombs      *tombstones
-	roles      roleTable
+	shapes     shapeTable
 	policy     atomic.Pointer[activePolicy] // nil: no policy
 	redirectTo hostlist.List
 	rev        *revocations
@@ -405,7 +405,7 @@ func (v *Verifier) decide(ctx context.Context, r *Request, now time.Time, sp *tr
 	}
 	if r.RequireRoles != "" || r.RequireMFA {
 		q := policy.Requirement{Action: policy.Authenticated, LocationRoles: r.RequireRoles, MFA: r.RequireMFA}
-		return v.outcome(q.Check(true, id.Roles, id.MFA), id), nil
+		return v.outcome(q.Check(true, id.Roles(), id.MFA()), id), nil
 	}
 	return Decision{Allow: true, Status: http.StatusOK, Reason: ReasonOK, Identity: id}, nil
 }
@@ -796,7 +796,7 @@ type verifyResult struct {
 // (or, by the time it is in, has become) tombstoned; then it returns nil.
 func (v *Verifier) admit(h *[32]byte, c *tokenClaims, now, checkedAt int64) *entry {
 	deadline := c.Exp.ns + v.leeway
-	e := newEntry(c, v.roles.get(c.Roles), deadline, checkedAt)
+	e := newEntry(c, v.shapes.get(c.Roles, c.Amr), deadline, checkedAt)
 	if v.cfg.NoLocalCache {
 		return e
 	}
