@@ -17,8 +17,10 @@
 // the token (jwk, x5c) or named by URL (jku, x5u) is never used, "none" is never
 // accepted, and HMAC is never keyed with a public key (a JWKS's secret keys are
 // refused). An unknown kid causes at most one extra JWKS fetch per 10 s, never one
-// per request. Then jwt.Parse verifies the signature against the key set and
-// checks iss, aud, exp, nbf and iat with Leeway on an injected clock; sub, sid,
+// per request. Then the signature is checked with that one key (jwx's jws
+// verifier for its algorithm; the signature's base64 must be canonical), and
+// the claims, read by the package's own decoder, are checked: iss, aud, exp,
+// nbf and iat with Leeway on an injected clock; sub, sid,
 // exp and iat must be present, roles must be an array of strings and email a
 // string, and no value may contain control characters (they become headers).
 //

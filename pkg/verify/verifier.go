@@ -206,7 +206,11 @@ func New(ctx context.Context, cfg Config, d Deps) (*Verifier, error) {
 	v.SetPolicy(p)
 	v.keys = &keySource{v: v, url: cfg.JWKSURL, client: jwksClient(d.HTTPClient)}
 	if cfg.Secret != "" {
-		v.keys.ring.Store(v.hmacKeyring())
+		ring, err := v.hmacKeyring()
+		if err != nil {
+			return nil, err
+		}
+		v.keys.ring.Store(ring)
 		v.m.keys.Set(1)
 	} else if err := v.keys.start(ctx); err != nil {
 		return nil, err
