@@ -264,8 +264,14 @@ func (r *revocations) markFresh(at int64) {
 }
 
 // event applies one pub/sub event; a gap in seq asks for a catch-up.
+//
+// The session is tombstoned before the event can move readFrom past its seq:
+// a strict decision's log read starts after readFrom, so if the tombstone came
+// after, a request arriving in between would read nothing new, find no
+// tombstone, and accept a session whose logout had returned.
 func (r *revocations) event(ev rediscache.Event) {
 	now := r.v.now().UnixNano()
+	r.v.tombstoneAt(ev.SessionID, ev.At, now)
 	r.mu.Lock()
 	first, gap := false, false
 	if ev.Seq > r.lastSeq {
@@ -287,7 +293,12 @@ func (r *revocations) event(ev rediscache.Event) {
 		gap = false // Run has not read the log's end yet; it will start from there
 	}
 	r.mu.Unlock()
-	r.apply(ev.SessionID, ev.At, first, now)
+	if r.v.hooks.event != nil {
+		r.v.hooks.event()
+	}
+	if first && ev.At > 0 && now >= ev.At {
+		r.v.m.propagation.Observe(time.Duration(now - ev.At).Seconds())
+	}
 	if gap {
 		r.request()
 	}

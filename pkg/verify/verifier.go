@@ -146,6 +146,7 @@ type Verifier struct {
 
 	hooks struct {
 		verify func() // called before each signature check (tests count them)
+		event  func() // called once a pub/sub event has moved the log position
 	}
 }
 
