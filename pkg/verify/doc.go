@@ -47,6 +47,16 @@
 //     token's sub owning it). A live answer fills Redis (unless revoked:{h} exists)
 //     and the local cache; a dead one writes revoked:{h}.
 //
+// First sight: in push mode with the local cache on, while the revocation
+// window is loaded and the feed fresh (see Revocation), a token the cache does
+// not hold skips (b) and (c): it is checked in full, and the tombstones decide
+// (none: allowed and cached; one: revoked). Every way a session ends writes a
+// row to the store's revocation log, which the window holds; a session's own
+// expiry writes none, but the issuer puts it refresh-ttl after the token's iat,
+// beyond its exp, and a token presented within the leeway after exp takes (b)
+// and (c). Redis is not filled on this path (the issuer wrote access_token:{h}
+// when it minted the token). Config.FirstSightSessionCheck turns it off.
+//
 // Concurrent requests carrying one new token share one resolution (single
 // flight): a burst costs one signature check.
 //

@@ -46,6 +46,9 @@ const (
 type revocations struct {
 	v       *Verifier
 	freshAt atomic.Int64
+	// from is the start of the window loaded by init (unix ns): every revocation
+	// at or after it is tombstoned; 0 until init has run.
+	from    atomic.Int64
 	loaded  atomic.Bool // the window was read: decisions may allow
 	barrier barrier     // strict mode's shared log reads
 
@@ -111,6 +114,7 @@ func (r *revocations) init(ctx context.Context) error {
 	r.mu.Lock()
 	r.lastSeq, r.readFrom, r.ready = seq, seq, true
 	r.mu.Unlock()
+	r.from.Store(since.UnixNano())
 	r.loaded.Store(true)
 	// Every revocation committed before start has been applied.
 	r.markFresh(start)

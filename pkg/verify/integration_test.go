@@ -76,6 +76,7 @@ func (w *world) verifier(mod func(*verify.Config)) *verify.Verifier {
 	t.Helper()
 	cfg := verify.DefaultConfig()
 	cfg.JWKSURL = w.jwks.URL()
+	cfg.FirstSightSessionCheck = true // TestIntegrationFirstSight turns it off
 	if mod != nil {
 		mod(&cfg)
 	}
