@@ -85,7 +85,7 @@ func (h *harness) targets() []report.Target {
 	for _, t := range []struct {
 		name string
 		min  float64
-	}{{"cached", 0.9}, {"redis", 0.5}, {"cold", 0.3}, {"nginx", 0.6}} {
+	}{{"cached", 0.9}, {"redis", 0.5}, {"cold", 0.8}, {"nginx", 0.6}} {
 		tg := report.Target{Name: fmt.Sprintf("`%s` ≥ %.1f of its baseline's requests/s", t.name, t.min)}
 		if s := h.scenario(t.name); s != nil && !math.IsNaN(s.Ratio()) {
 			got := s.Ratio()

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,14 +61,27 @@ func main() {
 func serveHTTP(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve-http", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
+	verifyKey := fs.String("verify-key", "", "PEM public key (P-256 or Ed25519): verify each request's bearer token's signature with it (ES256 or EdDSA)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	h := load.Baseline()
+	if *verifyKey != "" {
+		pub, err := readPublicKey(*verifyKey)
+		if err != nil {
+			return err
+		}
+		alg, err := load.ParseVerifyAlg(pub)
+		if err != nil {
+			return err
+		}
+		h = load.VerifyingBaseline(alg, pub)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
-	srv := load.NewBaselineServer(load.Baseline(), log.Default())
+	srv := load.NewBaselineServer(h, log.Default())
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -147,4 +162,26 @@ func grpcLoadMain(ctx context.Context, args []string) error {
 		log.Print(err)
 	}
 	return json.NewEncoder(os.Stdout).Encode(run)
+}
+
+// readPublicKey reads a PEM "PUBLIC KEY" (PKIX) file.
+func readPublicKey(path string) (any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("%s: not PEM", path)
+	}
+	return x509.ParsePKIXPublicKey(blk.Bytes)
+}
+
+// writePublicKey writes pub as a PEM "PUBLIC KEY" (PKIX) file.
+func writePublicKey(path string, pub any) error {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
 }

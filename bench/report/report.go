@@ -488,8 +488,9 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintln(w, "## Single flight")
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "%d bursts on the cold verifier after its last round: each a token it never saw (of a new session, not in Redis), sent by %d kept-alive connections released at the same moment. "+
-			"The verifier looks a token up in Redis once per resolution of a local miss, and a token Redis does not know is then checked in full (signature, then session), "+
-			"so the Redis lookups a burst caused (from its metrics) count the signature checks of the burst.\n\n", len(sf.Resolutions), sf.Size)
+			"Each resolution of a local miss either is decided from the revocation window after one signature check (first sight, vexen_verifier_first_sight_known_total) or looks the token up in Redis once, "+
+			"and a token Redis does not know is then checked in full (signature, then session), "+
+			"so the first-sight decisions plus the Redis lookups a burst caused (from its metrics) count the signature checks of the burst.\n\n", len(sf.Resolutions), sf.Size)
 		ints := func(xs []int) string {
 			out := make([]string, len(xs))
 			for i, n := range xs {

@@ -23,6 +23,7 @@ rule:
   - "* /ops ops,admin"
   - "a.example.com /x *"
 no-local-cache: true
+first-sight-session-check: true
 max-header-bytes: 8192
 `)
 	secret := filepath.Join(dir, "jwt-secret")
@@ -34,6 +35,9 @@ max-header-bytes: 8192
 	}
 	if m.Listen != ":18081" || m.Config.Revocation != "strict" || !m.Config.NoLocalCache {
 		t.Errorf("file values not applied: listen %q revocation %q no-local-cache %v", m.Listen, m.Config.Revocation, m.Config.NoLocalCache)
+	}
+	if !m.Config.FirstSightSessionCheck {
+		t.Error("first-sight-session-check from the file not applied")
 	}
 	if got := strings.Join(m.Config.Rules, "|"); got != "* /ops ops,admin|a.example.com /x *" {
 		t.Errorf("rules %q", got)

@@ -82,7 +82,8 @@ func TestTracingHTTP(t *testing.T) {
 	rd := testenv.SharedRedis(t)
 	s := newStack(t, testenv.SQLiteURL(t), rd.URL, rd.Prefix)
 	s.env = map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.GRPCEndpoint(), "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
-	v := s.verifier()
+	// The session check asked for: first sight from the window would skip Redis.
+	v := s.verifier("--first-sight-session-check")
 	p := s.login("alice@example.com", "alice's password")
 	for range 3 { // the first leaves the cache, the others are cached
 		if code := authTraced(t, v, p.AccessToken); code != 200 {
@@ -103,12 +104,12 @@ func TestTracingHTTP(t *testing.T) {
 
 // TestTracingGRPC: ext_authz over gRPC with the traceparent in the call's
 // metadata (as Envoy sends it), no Redis (so the signature is checked and the
-// store asked), spans sent over OTLP/HTTP.
+// store asked: --first-sight-session-check), spans sent over OTLP/HTTP.
 func TestTracingGRPC(t *testing.T) {
 	rcv := testenv.StartOTLP(t)
 	s := newStack(t, testenv.SQLiteURL(t), "", "")
 	s.env = map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rcv.HTTPEndpoint() + "/v1/traces", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
-	v := s.verifier("--grpc-listen", "127.0.0.1:0")
+	v := s.verifier("--grpc-listen", "127.0.0.1:0", "--first-sight-session-check")
 	p := s.login("alice@example.com", "alice's password")
 	for range 2 {
 		if code := grpcCheck(t, v, p.AccessToken, "traceparent", "00-"+testTraceID+"-"+testParent+"-01"); code != codes.OK {

@@ -126,6 +126,7 @@ func (m *Main) flags(getenv func(string) string) *config.Set {
 	s.Duration(&c.Leeway, "leeway", "VERIFIER_LEEWAY", "clock skew allowed on exp, nbf and iat")
 	s.Int(&c.CacheEntries, "cache-entries", "VERIFIER_CACHE_ENTRIES", "bound of the in-process decision cache; 0 = the default")
 	s.Bool(&c.NoLocalCache, "no-local-cache", "VERIFIER_NO_LOCAL_CACHE", "disable the in-process cache (benchmarks; Redis then answers)")
+	s.Bool(&c.FirstSightSessionCheck, "first-sight-session-check", "VERIFIER_FIRST_SIGHT_SESSION_CHECK", "ask Redis and the store about every never-seen token, even while the revocation window and a fresh feed can vouch for it")
 	s.String(&c.LoginURL, "login-url", "VERIFIER_LOGIN_URL", "login page for browser redirects (routes that opt in); empty = never redirect")
 	s.List(&c.AllowedRedirectHosts, "allowed-redirect-hosts", "ALLOWED_REDIRECT_HOSTS", "hosts (and *.parent wildcards) allowed as return URLs in browser redirects")
 	s.List(&m.trustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "CIDRs whose X-Forwarded-* and X-Original-* headers are believed")

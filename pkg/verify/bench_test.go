@@ -172,10 +172,25 @@ func mintMany(b *testing.B, f *fixture, n int) []string {
 	return toks
 }
 
-// BenchmarkDecideFirstSight: every token new: signature check (ES256), Redis
-// lookup (in-memory here), store lookup, fills.
+// BenchmarkDecideFirstSight: every token new, the session check asked for
+// (--first-sight-session-check): signature check (ES256), Redis lookup
+// (in-memory here), store lookup, fills.
 func BenchmarkDecideFirstSight(b *testing.B) {
 	f := newFixture(b, withRedis())
+	benchFirstSight(b, f)
+}
+
+// BenchmarkDecideFirstSightKnown: every token new, decided from the revocation
+// window (the default): the signature check and the claims, no backend call.
+func BenchmarkDecideFirstSightKnown(b *testing.B) {
+	f := newFixture(b, withRedis(), withFirstSight())
+	benchFirstSight(b, f)
+	if n := f.shared.Calls().Lookup; n != 0 {
+		b.Fatalf("%d Redis lookups", n)
+	}
+}
+
+func benchFirstSight(b *testing.B, f *fixture) {
 	toks := mintMany(b, f, 20000)
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -101,6 +101,12 @@ type Config struct {
 	// NoLocalCache disables the in-process cache: every decision asks Redis (or
 	// verifies the token and asks the store). For benchmarks.
 	NoLocalCache bool
+	// FirstSightSessionCheck makes every never-seen token ask Redis and the store,
+	// as before first-sight decisions existed; default false: in push mode, while
+	// the revocation feed is fresh, a never-seen token whose signature and claims
+	// are good and whose session has no tombstone is admitted from the window
+	// alone (see the package doc).
+	FirstSightSessionCheck bool
 	// LoginURL is where browser navigations that opted in (see Handler) are sent
 	// instead of a 401, with the original URL in rd; "" = never redirect.
 	LoginURL string
@@ -325,6 +331,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("leeway", c.Leeway),
 		slog.Int("cache_entries", c.CacheEntries),
 		slog.Bool("no_local_cache", c.NoLocalCache),
+		slog.Bool("first_sight_session_check", c.FirstSightSessionCheck),
 		slog.String("login_url", c.LoginURL),
 		slog.Any("allowed_redirect_hosts", c.AllowedRedirectHosts),
 		slog.Any("trusted_proxies", c.TrustedProxies),

@@ -17,8 +17,10 @@
 // the token (jwk, x5c) or named by URL (jku, x5u) is never used, "none" is never
 // accepted, and HMAC is never keyed with a public key (a JWKS's secret keys are
 // refused). An unknown kid causes at most one extra JWKS fetch per 10 s, never one
-// per request. Then jwt.Parse verifies the signature against the key set and
-// checks iss, aud, exp, nbf and iat with Leeway on an injected clock; sub, sid,
+// per request. Then the signature is checked with that one key (jwx's jws
+// verifier for its algorithm; the signature's base64 must be canonical), and
+// the claims, read by the package's own decoder, are checked: iss, aud, exp,
+// nbf and iat with Leeway on an injected clock; sub, sid,
 // exp and iat must be present, roles must be an array of strings and email a
 // string, and no value may contain control characters (they become headers).
 //
@@ -44,6 +46,16 @@
 //     whether its session is live (not revoked or expired, user not disabled, the
 //     token's sub owning it). A live answer fills Redis (unless revoked:{h} exists)
 //     and the local cache; a dead one writes revoked:{h}.
+//
+// First sight: in push mode with the local cache on, while the revocation
+// window is loaded and the feed fresh (see Revocation), a token the cache does
+// not hold skips (b) and (c): it is checked in full, and the tombstones decide
+// (none: allowed and cached; one: revoked). Every way a session ends writes a
+// row to the store's revocation log, which the window holds; a session's own
+// expiry writes none, but the issuer puts it refresh-ttl after the token's iat,
+// beyond its exp, and a token presented within the leeway after exp takes (b)
+// and (c). Redis is not filled on this path (the issuer wrote access_token:{h}
+// when it minted the token). Config.FirstSightSessionCheck turns it off.
 //
 // Concurrent requests carrying one new token share one resolution (single
 // flight): a burst costs one signature check.

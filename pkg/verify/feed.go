@@ -46,6 +46,9 @@ const (
 type revocations struct {
 	v       *Verifier
 	freshAt atomic.Int64
+	// from is the start of the window loaded by init (unix ns): every revocation
+	// at or after it is tombstoned; 0 until init has run.
+	from    atomic.Int64
 	loaded  atomic.Bool // the window was read: decisions may allow
 	barrier barrier     // strict mode's shared log reads
 
@@ -111,6 +114,7 @@ func (r *revocations) init(ctx context.Context) error {
 	r.mu.Lock()
 	r.lastSeq, r.readFrom, r.ready = seq, seq, true
 	r.mu.Unlock()
+	r.from.Store(since.UnixNano())
 	r.loaded.Store(true)
 	// Every revocation committed before start has been applied.
 	r.markFresh(start)
@@ -264,8 +268,14 @@ func (r *revocations) markFresh(at int64) {
 }
 
 // event applies one pub/sub event; a gap in seq asks for a catch-up.
+//
+// The session is tombstoned before the event can move readFrom past its seq:
+// a strict decision's log read starts after readFrom, so if the tombstone came
+// after, a request arriving in between would read nothing new, find no
+// tombstone, and accept a session whose logout had returned.
 func (r *revocations) event(ev rediscache.Event) {
 	now := r.v.now().UnixNano()
+	r.v.tombstoneAt(ev.SessionID, ev.At, now)
 	r.mu.Lock()
 	first, gap := false, false
 	if ev.Seq > r.lastSeq {
@@ -287,7 +297,12 @@ func (r *revocations) event(ev rediscache.Event) {
 		gap = false // Run has not read the log's end yet; it will start from there
 	}
 	r.mu.Unlock()
-	r.apply(ev.SessionID, ev.At, first, now)
+	if r.v.hooks.event != nil {
+		r.v.hooks.event()
+	}
+	if first && ev.At > 0 && now >= ev.At {
+		r.v.m.propagation.Observe(time.Duration(now - ev.At).Seconds())
+	}
 	if gap {
 		r.request()
 	}

@@ -53,6 +53,13 @@ func withAudit(r audit.Recorder) fixtureOption { return func(f *fixture) { f.aud
 func withTracer(tp trace.TracerProvider) fixtureOption {
 	return func(f *fixture) { f.tp = tp }
 }
+
+// withFirstSight lets never-seen tokens be decided from the revocation window
+// (the default outside tests).
+func withFirstSight() fixtureOption {
+	return func(f *fixture) { f.cfg.FirstSightSessionCheck = false }
+}
+
 func withRedis() fixtureOption { return func(f *fixture) { f.shared = verifytest.NewShared() } }
 func withConfig(fn func(*Config)) fixtureOption {
 	return func(f *fixture) { fn(&f.cfg) }
@@ -68,6 +75,10 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	f.mint = &verifytest.Minter{Key: f.key, Now: f.clock.Now}
 	f.cfg = DefaultConfig()
 	f.cfg.JWKSURL = f.jwks.URL()
+	// Most tests here are about the miss path's Redis and store calls, set up with
+	// session states the fake log does not hold: first-sight decisions are tested
+	// on their own (withFirstSight).
+	f.cfg.FirstSightSessionCheck = true
 	for _, o := range opts {
 		o(f)
 	}

@@ -76,6 +76,7 @@ func (w *world) verifier(mod func(*verify.Config)) *verify.Verifier {
 	t.Helper()
 	cfg := verify.DefaultConfig()
 	cfg.JWKSURL = w.jwks.URL()
+	cfg.FirstSightSessionCheck = true // TestIntegrationFirstSight turns it off: the others set the store path up
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -412,5 +413,49 @@ func BenchmarkIntegrationStrict(b *testing.B) {
 		if d, err := decide(v, l.token); !d.Allow {
 			b.Fatalf("%+v %v", d, err)
 		}
+	}
+}
+
+// TestIntegrationFirstSight: with first sight on (the default), a token never
+// presented before is refused once its session ended, for every way the store
+// ends one: each writes the revocation log row the verifier's window holds.
+func TestIntegrationFirstSight(t *testing.T) {
+	ctx := context.Background()
+	kinds := []struct {
+		name string
+		end  func(w *world, l login) error
+	}{
+		{"logout", func(w *world, l login) error { return w.logout(l) }},
+		{"logout everywhere", func(w *world, l login) error {
+			_, err := w.st.RevokeUser(ctx, l.user.ID, store.ReasonLogoutAll, time.Now())
+			return err
+		}},
+		{"user disabled", func(w *world, l login) error {
+			_, err := w.st.SetUserDisabled(ctx, l.user.ID, true, time.Now())
+			return err
+		}},
+		{"password changed", func(w *world, l login) error {
+			_, err := w.st.SetPassword(ctx, l.user.ID, "$argon2id$y", "", time.Now())
+			return err
+		}},
+		{"user deleted", func(w *world, l login) error {
+			_, err := w.st.DeleteUser(ctx, l.user.ID, time.Now())
+			return err
+		}},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			w := newWorld(t, b.url(t), nil)
+			const staleness = 200 * time.Millisecond
+			v := w.verifier(func(c *verify.Config) { c.MaxStaleness = staleness; c.FirstSightSessionCheck = false })
+			mustAllow(t, v, w.login(false).token)
+			for _, k := range kinds {
+				l := w.login(false)
+				testenv.Must(t, k.end(w, l), "%s", k.name)
+				if d := eventuallyDenied(t, v, l.token, 10*time.Second); d > 5*staleness {
+					t.Errorf("%s: refused after %v, MaxStaleness %v", k.name, d, staleness)
+				}
+			}
+		})
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 // Key fetching limits and intervals.
@@ -44,42 +43,46 @@ const (
 	minRSABits = 2048
 )
 
-// keyring is one immutable generation of trusted keys with the jwt.Parse options
-// that use them. It is swapped as a whole (copy on write).
+// keyring is one immutable generation of trusted keys, each ready to check a
+// signature with its own algorithm. It is swapped as a whole (copy on write).
 type keyring struct {
-	algs   map[string]jwa.SignatureAlgorithm // kid → the key's own algorithm
-	hmac   bool                              // the HS256 shared secret (any kid)
-	opts   []jwt.ParseOption
+	keys   map[string]*sigKey // kid → key
+	hmac   *sigKey            // the HS256 shared secret (any kid); nil with a JWKS
 	loaded time.Time
 }
 
-// lookup returns the algorithm of the key with this kid.
-func (k *keyring) lookup(kid string) (jwa.SignatureAlgorithm, bool) {
-	if k.hmac {
-		return jwa.HS256, true
-	}
-	alg, ok := k.algs[kid]
-	return alg, ok
+// sigKey is one trusted key: the algorithm it is trusted for (the only one a
+// token signed with it may name), its jws verifier and the raw public key (or
+// the secret).
+type sigKey struct {
+	alg jwa.SignatureAlgorithm
+	ver jws.Verifier
+	raw any
 }
 
-// validation options shared by every keyring.
-func (v *Verifier) claimOptions() []jwt.ParseOption {
-	return []jwt.ParseOption{
-		jwt.WithValidate(true),
-		jwt.WithIssuer(v.cfg.Issuer),
-		jwt.WithAudience(v.cfg.Audience),
-		jwt.WithAcceptableSkew(v.cfg.Leeway),
-		jwt.WithClock(jwt.ClockFunc(v.now)),
-		jwt.WithRequiredClaim(jwt.ExpirationKey),
-		jwt.WithRequiredClaim(jwt.IssuedAtKey),
-		jwt.WithRequiredClaim(jwt.SubjectKey),
-		jwt.WithRequiredClaim("sid"),
+func newSigKey(alg jwa.SignatureAlgorithm, raw any) (*sigKey, error) {
+	ver, err := jws.NewVerifier(alg)
+	if err != nil {
+		return nil, err
 	}
+	return &sigKey{alg: alg, ver: ver, raw: raw}, nil
 }
 
-func (v *Verifier) hmacKeyring() *keyring {
-	opts := append([]jwt.ParseOption{jwt.WithKey(jwa.HS256, []byte(v.cfg.Secret))}, v.claimOptions()...)
-	return &keyring{hmac: true, opts: opts, loaded: v.now()}
+// lookup returns the key with this kid.
+func (k *keyring) lookup(kid string) (*sigKey, bool) {
+	if k.hmac != nil {
+		return k.hmac, true
+	}
+	sk, ok := k.keys[kid]
+	return sk, ok
+}
+
+func (v *Verifier) hmacKeyring() (*keyring, error) {
+	sk, err := newSigKey(jwa.HS256, []byte(v.cfg.Secret))
+	if err != nil {
+		return nil, err
+	}
+	return &keyring{hmac: sk, loaded: v.now()}, nil
 }
 
 // keySource keeps the issuer's JWKS: a jwk.Cache refreshes it in the background
@@ -179,21 +182,28 @@ func (f errSink) Error(err error) { f(err) }
 // single usable key is an error: the cache then keeps the previous one.
 func (ks *keySource) postFetch(_ string, set jwk.Set) (jwk.Set, error) {
 	clean, algs, skipped := filterKeys(set)
+	keys := make(map[string]*sigKey, len(algs))
+	for i := range clean.Len() {
+		k, _ := clean.Key(i)
+		kid := k.KeyID()
+		raw, err := jwk.PublicRawKeyOf(k)
+		if err == nil {
+			keys[kid], err = newSigKey(algs[kid], raw)
+		}
+		if err != nil {
+			delete(keys, kid)
+			skipped = append(skipped, fmt.Sprintf("kid %q: %v", kid, err))
+		}
+	}
 	for _, s := range skipped {
 		ks.v.log.LogAttrs(context.Background(), slog.LevelWarn, "JWKS: key not trusted", slog.String("reason", s))
 	}
-	if len(algs) == 0 {
+	if len(keys) == 0 {
 		return nil, ErrNoUsableKeys
 	}
-	opts := append([]jwt.ParseOption{jwt.WithKeySet(clean,
-		jws.WithRequireKid(true),
-		jws.WithUseDefault(false),
-		jws.WithInferAlgorithmFromKey(false),
-		jws.WithMultipleKeysPerKeyID(false),
-	)}, ks.v.claimOptions()...)
-	ks.ring.Store(&keyring{algs: algs, opts: opts, loaded: ks.v.now()})
+	ks.ring.Store(&keyring{keys: keys, loaded: ks.v.now()})
 	ks.v.m.jwksFetches[0].Inc()
-	ks.v.m.keys.Set(float64(len(algs)))
+	ks.v.m.keys.Set(float64(len(keys)))
 	return clean, nil
 }
 

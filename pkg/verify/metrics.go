@@ -17,6 +17,7 @@ type metrics struct {
 	backendErrors [numBackendOps]prometheus.Counter
 	jwksFetches   [2]prometheus.Counter // ok, error
 	jwksRefetches prometheus.Counter
+	firstSight    prometheus.Counter // never-seen tokens decided from the window alone
 	keys          prometheus.Gauge
 
 	redisHits   atomic.Uint64
@@ -91,6 +92,10 @@ func newMetrics(reg prometheus.Registerer, v *Verifier) (*metrics, error) {
 		Name: "vexen_verifier_jwks_unknown_kid_refetches_total",
 		Help: "JWKS fetches caused by a token with an unknown kid (at most one per 10s).",
 	})
+	m.firstSight = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vexen_verifier_first_sight_known_total",
+		Help: "Never-seen tokens decided from the revocation window, with no Redis or store call.",
+	})
 	m.keys = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "vexen_verifier_signing_keys",
 		Help: "Keys trusted for verification.",
@@ -122,7 +127,7 @@ func newMetrics(reg prometheus.Registerer, v *Verifier) (*metrics, error) {
 		return float64(v.denials.Dropped())
 	})
 	for _, c := range []prometheus.Collector{decisions, m.duration, m.propagation, backend, fetches,
-		m.jwksRefetches, m.keys, entries, tombs, fresh, dropped, &cacheCollector{v: v}} {
+		m.jwksRefetches, m.firstSight, m.keys, entries, tombs, fresh, dropped, &cacheCollector{v: v}} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

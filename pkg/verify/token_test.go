@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -202,6 +203,10 @@ func TestHostileTokens(t *testing.T) {
 		{"alg RS256 on an ES256 key", verifytest.Sign(t, jwa.ES256, f.key.Raw(), hdr("alg", "RS256"), payload)},
 		{"signature flipped", parts[0] + "." + parts[1] + "." + string(flipped)},
 		{"signature cut", parts[0] + "." + parts[1] + "." + parts[2][:20]},
+		{"signature with a byte more", parts[0] + "." + parts[1] + "." + parts[2] + "AA"},
+		// The same 64 bytes spelled with non-zero padding bits: one signature has one
+		// spelling (and one token one cache key).
+		{"signature with padding bits set", parts[0] + "." + parts[1] + "." + nonCanonical(t, parts[2])},
 		{"claims swapped under a genuine signature", parts[0] + "." + otherParts[1] + "." + parts[2]},
 		{"header swapped under a genuine signature", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256","kid":"`+f.key.KID+`","typ":"at+jwt" }`)) + "." + parts[1] + "." + parts[2]},
 		{"wrong typ", verifytest.Sign(t, jwa.ES256, f.key.Raw(), hdr("typ", "JWT"), payload)},
@@ -255,6 +260,58 @@ func TestHostileTokens(t *testing.T) {
 	}
 	// The genuine token still passes: the table above did not break the fixture.
 	f.mustAllow(good)
+}
+
+// nonCanonical respells an unpadded base64url segment whose last character has
+// unused low bits with one of them set: base64.RawURLEncoding (not Strict) reads
+// the same bytes from it.
+func nonCanonical(t testing.TB, seg string) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	if len(seg)%4 == 0 {
+		t.Fatalf("segment of %d characters has no padding bits", len(seg))
+	}
+	i := strings.IndexByte(alphabet, seg[len(seg)-1])
+	out := seg[:len(seg)-1] + string(alphabet[i|1])
+	a, err1 := base64.RawURLEncoding.DecodeString(seg)
+	b, err2 := base64.RawURLEncoding.DecodeString(out)
+	if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+		t.Fatalf("respelling %q: %v %v", seg, err1, err2)
+	}
+	return out
+}
+
+// TestSignatureAlgorithms: a token verifies with the key its kid names, by that
+// key's own algorithm, for every algorithm a JWKS key can have; signed by another
+// trusted key, or naming another trusted key's algorithm, it does not.
+func TestSignatureAlgorithms(t *testing.T) {
+	f := newFixture(t)
+	keys := []*verifytest.Key{f.key}
+	for _, alg := range []jwa.SignatureAlgorithm{jwa.ES384, jwa.ES512, jwa.EdDSA, jwa.RS256, jwa.PS256} {
+		keys = append(keys, verifytest.NewKey(t, alg))
+	}
+	f.jwks.SetKeys(t, keys...)
+	f.sessions.Add("s-alg", "u-alg", f.clock.Now().Add(time.Hour))
+	claims := verifytest.Claims{SessionID: "s-alg", Subject: "u-alg"}
+	for i, k := range keys {
+		m := &verifytest.Minter{Key: k, Now: f.clock.Now}
+		t.Run(k.Alg.String(), func(t *testing.T) {
+			f.mustAllow(m.Mint(t, claims))
+			other := keys[(i+1)%len(keys)]
+			payload := m.Payload(t, claims)
+			h := m.Header()
+			// Signed by another trusted key, under this key's kid and alg.
+			h["alg"] = k.Alg.String()
+			if d, _ := f.decide(verifytest.Sign(t, other.Alg, other.Raw(), h, payload)); d.Allow {
+				t.Fatal("allowed a token signed by another key")
+			}
+			// Naming this kid with the other key's algorithm, signed by the other key.
+			h["alg"] = other.Alg.String()
+			if d, _ := f.decide(verifytest.Sign(t, other.Alg, other.Raw(), h, payload)); d.Allow {
+				t.Fatal("allowed a token whose alg is not its key's")
+			}
+		})
+	}
 }
 
 // publicKeyBytes is the DER (PKIX) encoding of a key's public half: what an

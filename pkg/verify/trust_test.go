@@ -14,6 +14,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 
+	"github.com/vexen/vexen-auth/pkg/rediscache"
 	"github.com/vexen/vexen-auth/pkg/store"
 	"github.com/vexen/vexen-auth/pkg/verify/verifytest"
 )
@@ -319,6 +320,40 @@ func TestStrictMode(t *testing.T) {
 				t.Fatalf("strict with the log down: %+v, %v", d, err)
 			}
 		})
+	}
+}
+
+// TestStrictEventOrder: a strict decision made while a pub/sub event is being
+// applied, after the event moved the log position past its row, refuses the
+// session: the tombstone goes in before the position moves (TestSentinel-
+// FailoverUnderLoad once saw strict accept a session 3.33 ms after its logout
+// returned, its decision falling between the two).
+func TestStrictEventOrder(t *testing.T) {
+	f := newFixture(t, withRedis(), withConfig(func(c *Config) {
+		c.Revocation = ModeStrict
+		c.MaxStaleness = time.Hour // no poll of the log in between
+	}))
+	tok := f.token("s1", "u1")
+	f.mustAllow(tok)
+	var (
+		d   Decision
+		err error
+		ran bool
+	)
+	f.v.hooks.event = func() {
+		if !ran {
+			ran = true
+			d, err = f.decide(tok)
+		}
+	}
+	row := f.revokeInStore("s1")
+	f.shared.Publish(t, rediscache.Event{Seq: row.Seq, SessionID: row.SessionID, UserID: row.UserID,
+		Reason: row.Reason, At: row.At.UnixNano()})
+	if !ran {
+		t.Fatal("the event hook did not run")
+	}
+	if d.Allow || d.Reason != ReasonRevoked || err != nil {
+		t.Fatalf("strict decision during the event: %+v, %v; want revoked", d, err)
 	}
 }
 

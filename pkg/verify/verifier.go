@@ -146,6 +146,7 @@ type Verifier struct {
 
 	hooks struct {
 		verify func() // called before each signature check (tests count them)
+		event  func() // called once a pub/sub event has moved the log position
 	}
 }
 
@@ -206,7 +207,11 @@ func New(ctx context.Context, cfg Config, d Deps) (*Verifier, error) {
 	v.SetPolicy(p)
 	v.keys = &keySource{v: v, url: cfg.JWKSURL, client: jwksClient(d.HTTPClient)}
 	if cfg.Secret != "" {
-		v.keys.ring.Store(v.hmacKeyring())
+		ring, err := v.hmacKeyring()
+		if err != nil {
+			return nil, err
+		}
+		v.keys.ring.Store(ring)
 		v.m.keys.Set(1)
 	} else if err := v.keys.start(ctx); err != nil {
 		return nil, err
@@ -664,11 +669,24 @@ func (v *Verifier) miss(ctx context.Context, tok string, h *[32]byte, now time.T
 	return r.e, r.reason, r.err
 }
 
-// resolve runs the miss path: Redis (revoked → deny; claims cached by the issuer or
-// a peer after their own full check → allow), else the full token check, then the
-// store's session state, then fill Redis and the local cache.
+// resolve runs the miss path. First sight (see firstSight): the full token check,
+// then the tombstones decide, with no Redis or store call. Otherwise: Redis
+// (revoked → deny; claims cached by the issuer or a peer after their own full
+// check → allow), else the full token check, then the store's session state,
+// then fill Redis and the local cache.
 func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now time.Time) missResult {
 	ns := now.UnixNano()
+	var pre *verified // checked by the first-sight attempt, which could not vouch
+	if v.firstSight(ns) {
+		ver, reason, err := v.checkSignature(ctx, tok, now)
+		if reason != ReasonOK {
+			return missResult{reason: reason, err: err}
+		}
+		if v.windowCovers(ver.claims, ns) {
+			return v.admitFirstSight(h, ver.claims, ns)
+		}
+		pre = &ver
+	}
 	hx := hex.EncodeToString(h[:])
 	redisAnswered := false
 	if v.redisUsable(now) {
@@ -744,6 +762,8 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 			return missResult{e: vr.e}
 		}
 		ver, e, reason, err = vr.ver, vr.e, vr.reason, vr.err
+	} else if pre != nil {
+		ver, reason = *pre, ReasonOK
 	} else {
 		ver, reason, err = v.checkSignature(ctx, tok, now)
 	}
@@ -778,6 +798,57 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 		return missResult{e: e}
 	}
 	if e = v.admit(h, c, ns, ns); e == nil {
+		return missResult{reason: ReasonRevoked}
+	}
+	return missResult{e: e}
+}
+
+// firstSight reports whether a never-seen token may be decided from the
+// revocation window alone at now: push mode (strict mode promises a per-request
+// log read and keeps its store check), the local cache on (without it every
+// token is "never seen", and the operator asked for Redis), the operator did not
+// opt out (--first-sight-session-check), the window loaded, and the feed fresh:
+// every revocation committed before now - MaxStaleness has been applied, the
+// same bound a cached entry is trusted on.
+func (v *Verifier) firstSight(now int64) bool {
+	return !v.strict && !v.cfg.NoLocalCache && !v.cfg.FirstSightSessionCheck &&
+		v.rev.loaded.Load() && v.feedFresh(now)
+}
+
+// windowCovers reports whether every way the session of checked claims can have
+// ended is known to the verifier at now, so that no tombstone means live. Each
+// of them writes a row to the store's revocation log in the transaction that
+// ends the session (logout, logout everywhere, refresh-token reuse, user
+// disabled or deleted, password changed, roles changed, second factors reset,
+// back-channel logout, an operator's revoke), and the window holds every row
+// from `from` on; the one exception is the session's own expiry, which writes
+// nothing: the issuer sets it to refresh-ttl after the token's iat, and
+// refresh-ttl is longer than access-ttl, so a token before its exp (leeway
+// not counted) has a session not yet expired.
+//   - iat at or after the window's start: a revocation before the window began
+//     (not loaded) came before the token, which the issuer does not mint for a
+//     revoked session. checkClaims bounds exp - iat by MaxTokenLife, and the
+//     window reaches MaxTokenLife + leeway + a minute back from the verifier's
+//     start, so this holds for any token that passed them unless a clock moved.
+//   - now before exp: within the leeway after exp the session may have expired
+//     without a row; such a token goes to the store as before.
+func (v *Verifier) windowCovers(c *tokenClaims, now int64) bool {
+	from := v.rev.from.Load()
+	return from != 0 && c.Iat.ns >= from && now < c.Exp.ns
+}
+
+// admitFirstSight decides checked claims from the window: tombstoned → revoked,
+// else cached as checked now. Redis is not filled: the issuer wrote
+// access_token:{h} when it minted the token, a peer whose feed is fresh decides
+// the token the same way without asking, and a fill (even in the background)
+// would put one Redis write per new token back on the path this avoids.
+func (v *Verifier) admitFirstSight(h *[32]byte, c *tokenClaims, now int64) missResult {
+	v.m.firstSight.Inc()
+	if v.tombs.has(c.Sid, now) {
+		return missResult{reason: ReasonRevoked}
+	}
+	e := v.admit(h, c, now, now)
+	if e == nil {
 		return missResult{reason: ReasonRevoked}
 	}
 	return missResult{e: e}
