@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -43,13 +44,39 @@ const (
 	maxLookupBatch = 128
 )
 
-// lookupCall is one waiting Lookup. done is buffered: the drain goroutine never
-// blocks on a caller that left.
+// lookupCall is one Lookup: its keys, the MGET's arguments, and its answer. Calls are
+// pooled, so that a lookup allocates only what go-redis does for the command and its
+// reply: both keys are cut from one string, and the arguments point at them (a
+// *string goes into an interface without a copy; go-redis writes it as the string).
+// done is buffered: the drain goroutine never blocks on a caller that left.
 type lookupCall struct {
-	h    string
+	keys [2]string // access_token:{h}, revoked:{h}
+	args [3]any    // "mget", &keys[0], &keys[1]
 	l    Lookup
 	err  error
 	done chan struct{}
+}
+
+// reset prepares a pooled call for h.
+func (call *lookupCall) reset(c *Cache, h string) {
+	a, r := "access_token:{", "revoked:{"
+	both := c.prefix + a + h + "}" + c.prefix + r + h + "}"
+	n := len(c.prefix) + len(a) + len(h) + 1
+	call.keys = [2]string{both[:n], both[n:]}
+	call.args = [3]any{"mget", &call.keys[0], &call.keys[1]}
+	call.l, call.err = Lookup{}, nil
+}
+
+// cmd is the call's MGET.
+func (call *lookupCall) cmd(ctx context.Context) *redis.SliceCmd {
+	return redis.NewSliceCmd(ctx, call.args[:]...)
+}
+
+// free returns a call no pipeline holds any more to the pool.
+func (call *lookupCall) free() {
+	call.keys, call.args = [2]string{}, [3]any{}
+	call.l, call.err = Lookup{}, nil
+	lookupCalls.Put(call)
 }
 
 var lookupCalls = sync.Pool{New: func() any { return &lookupCall{done: make(chan struct{}, 1)} }}
@@ -68,24 +95,25 @@ func (c *Cache) Lookup(ctx context.Context, h string) (Lookup, error) {
 	if err := ctx.Err(); err != nil {
 		return Lookup{}, c.fail(opLookup, context.Cause(ctx))
 	}
+	call := lookupCalls.Get().(*lookupCall)
+	call.reset(c, h)
 	b := &c.lookups
 	b.mu.Lock()
 	if b.flights < maxLookupFlights {
 		b.flights++
 		b.mu.Unlock()
-		l, err := c.lookup(ctx, h)
+		c.lookup(ctx, call)
 		b.release(c)
+		l, err := call.l, call.err
+		call.free()
 		return l, err
 	}
-	call := lookupCalls.Get().(*lookupCall)
-	call.h = h
 	b.queue = append(b.queue, call)
 	b.mu.Unlock()
 	select {
 	case <-call.done:
 		l, err := call.l, call.err
-		*call = lookupCall{done: call.done}
-		lookupCalls.Put(call)
+		call.free()
 		return l, err
 	case <-ctx.Done():
 		b.mu.Lock()
@@ -95,9 +123,7 @@ func (c *Cache) Lookup(ctx context.Context, h string) (Lookup, error) {
 		}
 		b.mu.Unlock()
 		if i >= 0 {
-			// Never sent: nobody else holds it.
-			*call = lookupCall{done: call.done}
-			lookupCalls.Put(call)
+			call.free() // never sent: nobody else holds it
 		}
 		// Else its pipeline is out and will write to call: it is left to the GC.
 		return Lookup{}, c.fail(opLookup, context.Cause(ctx))
@@ -151,12 +177,14 @@ func (b *lookupBatcher) drain(c *Cache) {
 func (c *Cache) lookupPipeline(calls []*lookupCall, cmds []*redis.SliceCmd) []*redis.SliceCmd {
 	ctx := context.Background()
 	if len(calls) == 1 {
-		calls[0].l, calls[0].err = c.lookup(ctx, calls[0].h)
+		c.lookup(ctx, calls[0])
 		return cmds
 	}
 	pipe := c.rdb.Pipeline()
 	for _, call := range calls {
-		cmds = append(cmds, pipe.MGet(ctx, c.AccessKey(call.h), c.RevokedKey(call.h)))
+		cmd := call.cmd(ctx)
+		_ = pipe.Process(ctx, cmd) // queues it: a pipeline's Process never fails
+		cmds = append(cmds, cmd)
 	}
 	// Exec's error is the first command's that failed: each call reads its own.
 	_, _ = pipe.Exec(ctx)
@@ -166,12 +194,15 @@ func (c *Cache) lookupPipeline(calls []*lookupCall, cmds []*redis.SliceCmd) []*r
 	return cmds
 }
 
-// lookup is one MGET of h's keys.
-func (c *Cache) lookup(ctx context.Context, h string) (Lookup, error) {
-	return c.lookupReply(c.rdb.MGet(ctx, c.AccessKey(h), c.RevokedKey(h)).Result())
+// lookup sends call's MGET on its own.
+func (c *Cache) lookup(ctx context.Context, call *lookupCall) {
+	cmd := call.cmd(ctx)
+	_ = c.rdb.Process(ctx, cmd)
+	call.l, call.err = c.lookupReply(cmd.Result())
 }
 
 // lookupReply reads an MGET's answer: [claims or nil, revoked marker or nil].
+// Claims alias the reply's string (no copy): Lookup's callers only read them.
 func (c *Cache) lookupReply(vals []any, err error) (Lookup, error) {
 	if err != nil {
 		if errors.Is(err, redis.Nil) {
@@ -181,8 +212,10 @@ func (c *Cache) lookupReply(vals []any, err error) (Lookup, error) {
 	}
 	var l Lookup
 	if len(vals) == 2 {
-		if s, ok := vals[0].(string); ok {
-			l.Claims = []byte(s)
+		if s, ok := vals[0].(string); ok && s != "" {
+			l.Claims = unsafe.Slice(unsafe.StringData(s), len(s))
+		} else if ok {
+			l.Claims = []byte{}
 		}
 		l.Revoked = vals[1] != nil
 	}

@@ -9,7 +9,7 @@ import (
 
 // Lookup is what Redis knows about an access token.
 type Lookup struct {
-	Claims  []byte // the access_token:{h} value; nil on a miss
+	Claims  []byte // the access_token:{h} value; nil on a miss. Read-only: it may share memory with the reply
 	Revoked bool   // revoked:{h} exists
 }
 
