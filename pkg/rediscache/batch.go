@@ -3,6 +3,7 @@ package rediscache
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"unsafe"
@@ -148,13 +149,26 @@ func (b *lookupBatcher) release(c *Cache) {
 func (b *lookupBatcher) drain(c *Cache) {
 	batch := make([]*lookupCall, 0, maxLookupBatch)
 	cmds := make([]*redis.SliceCmd, 0, maxLookupBatch)
+	yielded := false
 	for {
 		b.mu.Lock()
 		if len(b.queue) == 0 {
+			if !yielded {
+				// The callers just answered are runnable, and under load most of
+				// them come back with their next request's lookup within
+				// microseconds: let them queue (one pass of the scheduler, no
+				// timer; when nothing else is runnable it returns at once)
+				// rather than leave the next lookup to go out alone.
+				b.mu.Unlock()
+				runtime.Gosched()
+				yielded = true
+				continue
+			}
 			b.flights--
 			b.mu.Unlock()
 			return
 		}
+		yielded = false
 		n := min(len(b.queue), maxLookupBatch)
 		batch = append(batch[:0], b.queue[:n]...)
 		m := copy(b.queue, b.queue[n:])
