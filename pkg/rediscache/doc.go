@@ -38,7 +38,9 @@
 // # Verifier side
 //
 // Lookup reads access_token:{h} and revoked:{h} with one MGET; revoked wins over a
-// cached claim. Fill caches verified claims through a Lua script that refuses while
+// cached claim. Concurrent lookups share round trips: while one is out, the others
+// queue and go together as one pipeline of MGETs, each caller getting its own
+// answer and error; a lone lookup is sent at once, never held back by a timer. Fill caches verified claims through a Lua script that refuses while
 // revoked:{h} exists, so a refill that races a logout cannot resurrect the token.
 // MarkRevoked records a revocation the verifier learned from the store.
 //

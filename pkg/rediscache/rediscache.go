@@ -287,6 +287,7 @@ type Cache struct {
 	log     *slog.Logger
 	now     func() time.Time
 	m       metrics
+	lookups lookupBatcher
 }
 
 // New returns a Cache over rdb, which must not be nil. The Cache does not own the

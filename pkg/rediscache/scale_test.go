@@ -67,3 +67,22 @@ func TestClusterFeedFollowsFailover(t *testing.T) {
 	}
 	t.Logf("%d events after the kill, %d subscriptions", seq-1, rec.count('S'))
 }
+
+// TestClusterLookupsPipelined: concurrent lookups on a three-master cluster, whose
+// pipelines go-redis splits by node, each get their own token's answer.
+func TestClusterLookupsPipelined(t *testing.T) {
+	c := testenv.StartCluster(t)
+	rdb, err := rediscache.Open(c.URL)
+	testenv.Must(t, err, "open")
+	t.Cleanup(func() { rdb.Close() })
+	checkConcurrentLookups(t, rediscache.New(rdb, rediscache.Options{}))
+}
+
+// TestSentinelLookupsPipelined: the same through a Sentinel failover client.
+func TestSentinelLookupsPipelined(t *testing.T) {
+	s := testenv.StartSentinel(t)
+	rdb, err := rediscache.Open(s.URL)
+	testenv.Must(t, err, "open")
+	t.Cleanup(func() { rdb.Close() })
+	checkConcurrentLookups(t, rediscache.New(rdb, rediscache.Options{}))
+}

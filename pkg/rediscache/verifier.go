@@ -2,7 +2,6 @@ package rediscache
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -10,29 +9,8 @@ import (
 
 // Lookup is what Redis knows about an access token.
 type Lookup struct {
-	Claims  []byte // the access_token:{h} value; nil on a miss
+	Claims  []byte // the access_token:{h} value; nil on a miss. Read-only: it may share memory with the reply
 	Revoked bool   // revoked:{h} exists
-}
-
-// Lookup reads access_token:{h} and revoked:{h} in one round trip (MGET). A missing
-// key is a miss, not an error. Revoked wins over Claims: a caller that sees Revoked
-// must deny whatever Claims holds.
-func (c *Cache) Lookup(ctx context.Context, h string) (Lookup, error) {
-	vals, err := c.rdb.MGet(ctx, c.AccessKey(h), c.RevokedKey(h)).Result()
-	if err != nil {
-		if errors.Is(err, redis.Nil) {
-			return Lookup{}, nil
-		}
-		return Lookup{}, c.fail(opLookup, err)
-	}
-	var l Lookup
-	if len(vals) == 2 {
-		if s, ok := vals[0].(string); ok {
-			l.Claims = []byte(s)
-		}
-		l.Revoked = vals[1] != nil
-	}
-	return l, nil
 }
 
 // fillScript sets access_token:{h} (KEYS[1]) to ARGV[1] for ARGV[2] milliseconds

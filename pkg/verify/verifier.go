@@ -699,7 +699,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 			v.m.redisHits.Add(1)
 			return missResult{reason: ReasonRevoked}
 		case l.Claims != nil:
-			c, derr := decodeClaims(l.Claims)
+			c, derr := decodeCachedClaims(l.Claims)
 			if derr == nil {
 				switch r := v.checkClaims(c, ns); r {
 				case ReasonOK:
