@@ -162,10 +162,10 @@ var hostAlnum = func() (t [256]bool) {
 }()
 
 // pathPlain: the bytes scanPath's switch has no case for (printable ASCII but
-// for '\', ';', '%', '/' and '.'), skipped without a look.
+// for '\', ';', '%', '/', '.', '?' and '#'), skipped without a look.
 var pathPlain = func() (t [256]bool) {
 	for c := range 256 {
-		t[c] = c > ' ' && c < 0x7f && strings.IndexByte("\\;%/.", byte(c)) < 0
+		t[c] = c > ' ' && c < 0x7f && strings.IndexByte("\\;%/.?#", byte(c)) < 0
 	}
 	return t
 }()
@@ -245,14 +245,18 @@ func canonicalPath(target, host string) (string, bool, error) {
 // rewritePath makes it so), whether it has a ';', and the refusals.
 func scanPath(target, host string) (p string, clean, params bool, err error) {
 	p = target
-	if i := strings.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
-	}
-	if strings.IndexByte(p, '#') >= 0 {
-		return "", false, false, errFragment
-	}
-	if p == "" {
-		return "/", true, false, nil
+	if p == "" || p[0] != '/' {
+		// Origin form ("/…") is the common case, where the scan below finds the
+		// query and a fragment; the rest is read here.
+		if i := strings.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		if strings.IndexByte(p, '#') >= 0 {
+			return "", false, false, errFragment
+		}
+		if p == "" {
+			return "/", true, false, nil
+		}
 	}
 	if p[0] != '/' {
 		rest, ok := cutScheme(p)
@@ -272,12 +276,18 @@ func scanPath(target, host string) (p string, clean, params bool, err error) {
 	// One scan decides whether the path is canonical as it stands; most bytes are
 	// plain (pathPlain) and need no look at all.
 	clean = true
+scan:
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if pathPlain[c] {
 			continue
 		}
 		switch {
+		case c == '?':
+			p = p[:i] // the query: not part of the path
+			break scan
+		case c == '#':
+			return "", false, false, errFragment
 		case c <= ' ' || c >= 0x7f:
 			return "", false, false, errByte
 		case c == '\\':
@@ -334,7 +344,9 @@ func scanPath(target, host string) (p string, clean, params bool, err error) {
 		case c == '.':
 			if p[i-1] == '/' {
 				rest := p[i+1:]
-				if rest == "" || rest[0] == '/' || rest[0] == '.' && (len(rest) == 1 || rest[1] == '/') {
+				// The segment ends at the end, a '/' or the query's '?'.
+				if rest == "" || rest[0] == '/' || rest[0] == '?' ||
+					rest[0] == '.' && (len(rest) == 1 || rest[1] == '/' || rest[1] == '?') {
 					clean = false
 				}
 			}
