@@ -282,19 +282,33 @@ scan:
 		if pathPlain[c] {
 			continue
 		}
-		switch {
-		case c == '?':
+		// A switch on the byte's value (a jump table, not a chain of comparisons),
+		// the path's separators first. pathPlain leaves only these and the control
+		// and non-ASCII bytes (the default).
+		switch c {
+		case '/':
+			if i+1 < len(p) && p[i+1] == '/' {
+				clean = false
+			}
+		case '.':
+			if p[i-1] == '/' {
+				rest := p[i+1:]
+				// The segment ends at the end, a '/' or the query's '?'.
+				if rest == "" || rest[0] == '/' || rest[0] == '?' ||
+					rest[0] == '.' && (len(rest) == 1 || rest[1] == '/' || rest[1] == '?') {
+					clean = false
+				}
+			}
+		case '?':
 			p = p[:i] // the query: not part of the path
 			break scan
-		case c == '#':
+		case '#':
 			return "", false, false, errFragment
-		case c <= ' ' || c >= 0x7f:
-			return "", false, false, errByte
-		case c == '\\':
+		case '\\':
 			return "", false, false, errBackslash
-		case c == ';':
+		case ';':
 			params = true
-		case c == '%':
+		case '%':
 			if i+2 >= len(p) {
 				return "", false, false, errBadEscape
 			}
@@ -337,19 +351,8 @@ scan:
 				clean = false
 			}
 			i += 2
-		case c == '/':
-			if i+1 < len(p) && p[i+1] == '/' {
-				clean = false
-			}
-		case c == '.':
-			if p[i-1] == '/' {
-				rest := p[i+1:]
-				// The segment ends at the end, a '/' or the query's '?'.
-				if rest == "" || rest[0] == '/' || rest[0] == '?' ||
-					rest[0] == '.' && (len(rest) == 1 || rest[1] == '/' || rest[1] == '?') {
-					clean = false
-				}
-			}
+		default: // c <= ' ' || c >= 0x7f
+			return "", false, false, errByte
 		}
 	}
 	return p, clean, params, nil
