@@ -91,6 +91,9 @@ func Canonicalize(method, host, target string) (Target, error) {
 // validMethod: an RFC 9110 token without lower-case letters (methods are
 // case-sensitive, and some servers upper-case them: "get" must not dodge a GET rule).
 func validMethod(m string) bool {
+	if methodBit(m) != 0 {
+		return true // a standard method: the common case, one comparison
+	}
 	if m == "" || len(m) > 32 {
 		return false
 	}
@@ -159,10 +162,10 @@ var hostAlnum = func() (t [256]bool) {
 }()
 
 // pathPlain: the bytes scanPath's switch has no case for (printable ASCII but
-// for '\', ';', '%', '/' and '.'), skipped without a look.
+// for '\', ';', '%', '/', '.', '?' and '#'), skipped without a look.
 var pathPlain = func() (t [256]bool) {
 	for c := range 256 {
-		t[c] = c > ' ' && c < 0x7f && strings.IndexByte("\\;%/.", byte(c)) < 0
+		t[c] = c > ' ' && c < 0x7f && strings.IndexByte("\\;%/.?#", byte(c)) < 0
 	}
 	return t
 }()
@@ -242,14 +245,18 @@ func canonicalPath(target, host string) (string, bool, error) {
 // rewritePath makes it so), whether it has a ';', and the refusals.
 func scanPath(target, host string) (p string, clean, params bool, err error) {
 	p = target
-	if i := strings.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
-	}
-	if strings.IndexByte(p, '#') >= 0 {
-		return "", false, false, errFragment
-	}
-	if p == "" {
-		return "/", true, false, nil
+	if p == "" || p[0] != '/' {
+		// Origin form ("/…") is the common case, where the scan below finds the
+		// query and a fragment; the rest is read here.
+		if i := strings.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		if strings.IndexByte(p, '#') >= 0 {
+			return "", false, false, errFragment
+		}
+		if p == "" {
+			return "/", true, false, nil
+		}
 	}
 	if p[0] != '/' {
 		rest, ok := cutScheme(p)
@@ -269,19 +276,39 @@ func scanPath(target, host string) (p string, clean, params bool, err error) {
 	// One scan decides whether the path is canonical as it stands; most bytes are
 	// plain (pathPlain) and need no look at all.
 	clean = true
+scan:
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if pathPlain[c] {
 			continue
 		}
-		switch {
-		case c <= ' ' || c >= 0x7f:
-			return "", false, false, errByte
-		case c == '\\':
+		// A switch on the byte's value (a jump table, not a chain of comparisons),
+		// the path's separators first. pathPlain leaves only these and the control
+		// and non-ASCII bytes (the default).
+		switch c {
+		case '/':
+			if i+1 < len(p) && p[i+1] == '/' {
+				clean = false
+			}
+		case '.':
+			if p[i-1] == '/' {
+				rest := p[i+1:]
+				// The segment ends at the end, a '/' or the query's '?'.
+				if rest == "" || rest[0] == '/' || rest[0] == '?' ||
+					rest[0] == '.' && (len(rest) == 1 || rest[1] == '/' || rest[1] == '?') {
+					clean = false
+				}
+			}
+		case '?':
+			p = p[:i] // the query: not part of the path
+			break scan
+		case '#':
+			return "", false, false, errFragment
+		case '\\':
 			return "", false, false, errBackslash
-		case c == ';':
+		case ';':
 			params = true
-		case c == '%':
+		case '%':
 			if i+2 >= len(p) {
 				return "", false, false, errBadEscape
 			}
@@ -324,17 +351,8 @@ func scanPath(target, host string) (p string, clean, params bool, err error) {
 				clean = false
 			}
 			i += 2
-		case c == '/':
-			if i+1 < len(p) && p[i+1] == '/' {
-				clean = false
-			}
-		case c == '.':
-			if p[i-1] == '/' {
-				rest := p[i+1:]
-				if rest == "" || rest[0] == '/' || rest[0] == '.' && (len(rest) == 1 || rest[1] == '/') {
-					clean = false
-				}
-			}
+		default: // c <= ' ' || c >= 0x7f
+			return "", false, false, errByte
 		}
 	}
 	return p, clean, params, nil

@@ -31,6 +31,25 @@ func (r *Rule) Require(t Tighten) Requirement {
 	return q
 }
 
+// Check decides for a valid token under the rule alone, with no location
+// tightening: it answers what Require(Tighten{}).Check(true, roles, mfa) answers,
+// without building the Requirement. It allocates nothing.
+func (r *Rule) Check(roles []string, mfa bool) Outcome {
+	switch r.Action {
+	case Deny:
+		return Denied
+	case Public:
+		return Allow
+	}
+	if len(r.Roles) > 0 && !anyOf(r.Roles, roles) {
+		return MissingRole
+	}
+	if r.MFA && !mfa {
+		return MissingMFA
+	}
+	return Allow
+}
+
 // Outcome is a decision of the policy for an authenticated (or not) subject.
 type Outcome uint8
 

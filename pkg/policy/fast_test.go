@@ -87,7 +87,18 @@ func FuzzFastPathMatchesCanonical(f *testing.F) {
 			}
 		}
 		if h, ok := canonicalHost(host); ok {
-			if p, clean, _, err := scanPath(target, h); err == nil && clean {
+			// The scan stops at the query itself: it reads target as it reads the
+			// target without its query, and refuses a '#' before the query.
+			p, clean, params, err := scanPath(target, h)
+			path, _, _ := strings.Cut(target, "?")
+			if strings.Contains(path, "#") {
+				if err == nil {
+					t.Fatalf("%q: fragment not refused", target)
+				}
+			} else if p2, clean2, params2, err2 := scanPath(path, h); p != p2 || clean != clean2 || params != params2 || err != err2 {
+				t.Fatalf("%q scans as %q %v %v %v, without its query as %q %v %v %v", target, p, clean, params, err, p2, clean2, params2, err2)
+			}
+			if err == nil && clean {
 				if out, err := rewritePath(p); err != nil || out != p {
 					t.Fatalf("%q scanned as canonical %q, rewritten %q, %v", target, p, out, err)
 				}

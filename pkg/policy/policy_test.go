@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -411,6 +412,34 @@ func TestExampleFile(t *testing.T) {
 		r := p.Match(&tg, client)
 		if got := r.Require(Tighten{}).Check(tc.token, tc.roles, tc.mfa); got != tc.want {
 			t.Errorf("%s %s %s from %q (rule %s): %v, want %v", tc.method, tc.host, tc.path, tc.client, r.Name, got, tc.want)
+		}
+	}
+}
+
+// TestRuleCheckIsRequireCheck: Rule.Check, the verifier's shortcut when a location
+// adds nothing, answers what Require(Tighten{}).Check answers for a valid token.
+func TestRuleCheckIsRequireCheck(t *testing.T) {
+	p, err := Parse("test.yaml", []byte(`rules:
+  - {name: a, paths: ["/a/**"], action: authenticated}
+  - {name: b, paths: ["/b/**"], action: authenticated, roles: [admin, dev]}
+  - {name: c, paths: ["/c/**"], action: authenticated, mfa: true}
+  - {name: d, paths: ["/d/**"], action: authenticated, roles: [admin], mfa: true}
+  - {name: e, paths: ["/e/**"], action: public}
+  - {name: f, paths: ["/f/**"], action: deny}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := append(slices.Clone(p.Rules()), *p.Default())
+	rules = append(rules, *bigPolicy(t).Default())
+	for _, r := range append(rules, bigPolicy(t).Rules()...) {
+		for _, roles := range [][]string{nil, {"dev"}, {"admin"}, {"user", "admin"}, {"r0"}, {"r4", "dev"}} {
+			for _, mfa := range []bool{false, true} {
+				want := r.Require(Tighten{}).Check(true, roles, mfa)
+				if got := r.Check(roles, mfa); got != want {
+					t.Errorf("rule %s, roles %v, mfa %v: Check %v, Require.Check %v", r.Name, roles, mfa, got, want)
+				}
+			}
 		}
 	}
 }

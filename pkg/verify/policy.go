@@ -68,6 +68,17 @@ func (v *Verifier) decidePolicy(ctx context.Context, ap *activePolicy, r *Reques
 		return deny(ReasonBadRequest), -1, nil
 	}
 	m := ap.p.Match(&t, r.Client)
+	if r.RequireRoles == "" && !r.RequireMFA {
+		// No location tightening (the common case): the rule alone decides, without
+		// building a Requirement.
+		if m.Action == policy.Authenticated {
+			id, reason, err := v.identify(ctx, r, now, sp)
+			if reason != ReasonOK {
+				return deny(reason), m.Index, err
+			}
+			return v.outcome(m.Check(id.Roles(), id.MFA()), id), m.Index, nil
+		}
+	}
 	q := m.Require(policy.Tighten{Roles: r.RequireRoles, MFA: r.RequireMFA})
 	switch q.Action {
 	case policy.Deny:
