@@ -16,6 +16,8 @@ bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 cache="$(go env GOCACHE)/fuzz"
 n=0
+# corpus_size DIR: how many inputs DIR holds (0 when it does not exist yet).
+corpus_size() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
 # One instrumented test binary per package (built once), then each target from the
 # package's directory so that its testdata/fuzz corpus is read and a failing input
 # is written there, as `go test -fuzz` does.
@@ -26,13 +28,13 @@ while read -r pkg dir; do
 	for target in $targets; do
 		echo "fuzz: $pkg $target ($fuzztime)"
 		for attempt in 1 2; do
-			before=$(ls "$dir/testdata/fuzz/$target" 2>/dev/null | wc -l)
+			before=$(corpus_size "$dir/testdata/fuzz/$target")
 			if (cd "$dir" && "$bin/pkg.test" -test.run='^$' -test.fuzz="^${target}\$" \
 				-test.fuzztime="$fuzztime" -test.fuzzcachedir="$cache/$pkg/$target" >"$bin/out" 2>&1); then
 				break
 			fi
 			cat "$bin/out" >&2
-			after=$(ls "$dir/testdata/fuzz/$target" 2>/dev/null | wc -l)
+			after=$(corpus_size "$dir/testdata/fuzz/$target")
 			# Go's fuzz coordinator (go1.26, go.dev/issue/75804) can report a bare
 			# "context deadline exceeded" when -fuzztime ends while a worker is busy on a
 			# loaded machine: no input fails and none is written. That one case runs the
