@@ -704,14 +704,7 @@ func (v *Verifier) resolve(ctx context.Context, tok string, h *[32]byte, now tim
 				switch r := v.checkClaims(c, ns); r {
 				case ReasonOK:
 					v.m.redisHits.Add(1)
-					if v.tombs.has(c.Sid, ns) {
-						return missResult{reason: ReasonRevoked}
-					}
-					e := v.admit(h, c, ns, ns)
-					if e == nil {
-						return missResult{reason: ReasonRevoked}
-					}
-					return missResult{e: e}
+					return v.admitLive(h, c, ns)
 				case ReasonExpired:
 					v.m.redisHits.Add(1)
 					return missResult{reason: ReasonExpired}
@@ -844,14 +837,19 @@ func (v *Verifier) windowCovers(c *tokenClaims, now int64) bool {
 // would put one Redis write per new token back on the path this avoids.
 func (v *Verifier) admitFirstSight(h *[32]byte, c *tokenClaims, now int64) missResult {
 	v.m.firstSight.Inc()
+	return v.admitLive(h, c, now)
+}
+
+// admitLive caches claims vouched for at now (by Redis or by the window), unless
+// their session is tombstoned: then the token is revoked.
+func (v *Verifier) admitLive(h *[32]byte, c *tokenClaims, now int64) missResult {
 	if v.tombs.has(c.Sid, now) {
 		return missResult{reason: ReasonRevoked}
 	}
-	e := v.admit(h, c, now, now)
-	if e == nil {
-		return missResult{reason: ReasonRevoked}
+	if e := v.admit(h, c, now, now); e != nil {
+		return missResult{e: e}
 	}
-	return missResult{e: e}
+	return missResult{reason: ReasonRevoked}
 }
 
 // verifyResult is a shared signature check's outcome.
