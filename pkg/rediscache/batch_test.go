@@ -78,14 +78,7 @@ func checkConcurrentLookups(t *testing.T, c *rediscache.Cache) {
 // for a pipeline gets its context's error at once; the lookups in flight and those
 // queued behind it still get their answers.
 func TestLookupCancelWhileQueued(t *testing.T) {
-	srv := testenv.SharedRedis(t)
-	p := testenv.StartProxy(t, srv.Client.Options().Addr)
-	rdb, err := rediscache.Open("redis://" + p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	c := rediscache.New(rdb, rediscache.Options{Prefix: srv.Prefix})
+	c, p := proxiedCache(t)
 	ctx := context.Background()
 	if err := c.Fill(ctx, "hit", []byte(`{"sub":"u"}`), time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
@@ -132,14 +125,7 @@ func TestLookupCancelWhileQueued(t *testing.T) {
 // TestLookupPipelineErrors: when Redis fails under a pipeline every caller in it
 // gets an error (counted once per lookup), and lookups work again after.
 func TestLookupPipelineErrors(t *testing.T) {
-	srv := testenv.SharedRedis(t)
-	p := testenv.StartProxy(t, srv.Client.Options().Addr)
-	rdb, err := rediscache.Open("redis://" + p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	c := rediscache.New(rdb, rediscache.Options{Prefix: srv.Prefix})
+	c, p := proxiedCache(t)
 	ctx := context.Background()
 	if _, err := c.Lookup(ctx, "x"); err != nil {
 		t.Fatal(err)
@@ -170,4 +156,18 @@ func TestLookupPipelineErrors(t *testing.T) {
 		_, err := c.Lookup(ctx, "x")
 		return err == nil
 	})
+}
+
+// proxiedCache is a Cache on the shared Redis reached through a proxy the test can
+// slow down or cut.
+func proxiedCache(t *testing.T) (*rediscache.Cache, *testenv.Proxy) {
+	t.Helper()
+	srv := testenv.SharedRedis(t)
+	p := testenv.StartProxy(t, srv.Client.Options().Addr)
+	rdb, err := rediscache.Open("redis://" + p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rediscache.New(rdb, rediscache.Options{Prefix: srv.Prefix}), p
 }
