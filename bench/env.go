@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +12,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,7 +49,16 @@ type env struct {
 
 	key  *ecdsa.PrivateKey // the issuer's ES256 signing key
 	tmpl *tokens.Template  // the shape of the issuer's tokens
+
+	// An Ed25519 key in the issuer's key directory, older than its ES256 signing
+	// key: published in the JWKS, never signing. The harness mints the cold-eddsa
+	// scenario's tokens with it.
+	edKey  ed25519.PrivateKey
+	edTmpl *tokens.Template
 }
+
+// edKid is the kid of the harness's Ed25519 key (its file name in the keys directory).
+const edKid = "vexenbench-eddsa"
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -116,6 +128,20 @@ func (h *harness) setup(ctx context.Context) (*env, error) {
 	}
 	e.issuerURL = "http://" + e.issuerAddr
 	e.keysDir = filepath.Join(h.work, "keys")
+	if err := os.Mkdir(e.keysDir, 0o700); err != nil {
+		return nil, err
+	}
+	// The Ed25519 key, dated an hour back: the issuer (ES256) finds no key of its
+	// algorithm, makes one, signs with it and publishes both; the older key stays
+	// in the JWKS for prepublish + access TTL after the new one started signing.
+	edFile := filepath.Join(e.keysDir, edKid+".pem")
+	if e.edKey, err = tokens.WriteEdKey(edFile); err != nil {
+		return nil, err
+	}
+	back := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(edFile, back, back); err != nil {
+		return nil, err
+	}
 	e.issuer, err = h.start("issuer", "", nil, h.bins.issuer, "serve",
 		"--listen", e.issuerAddr, "--issuer-url", e.issuerURL, "--keys", e.keysDir,
 		"--database-url", e.dbURL, "--redis-url", o.redis, "--redis-prefix", e.prefix,
@@ -145,17 +171,21 @@ func (h *harness) setup(ctx context.Context) (*env, error) {
 
 	// The issuer's key and token shape, to mint the cold scenario's tokens.
 	keys, _ := filepath.Glob(filepath.Join(e.keysDir, "*.pem"))
-	if len(keys) != 1 {
-		return nil, fmt.Errorf("want exactly one key in the issuer's %s, found %d", e.keysDir, len(keys))
-	}
-	if e.key, err = tokens.LoadECKey(keys[0]); err != nil {
-		return nil, err
+	if len(keys) != 2 {
+		return nil, fmt.Errorf("want two keys in the issuer's %s (the harness's Ed25519 key and the issuer's ES256 key), found %d", e.keysDir, len(keys))
 	}
 	if e.tmpl, err = tokens.ParseTemplate(e.tokens[0]); err != nil {
 		return nil, err
 	}
-	if e.tmpl.Alg != "ES256" || e.tmpl.Kid != strings.TrimSuffix(filepath.Base(keys[0]), ".pem") {
-		return nil, fmt.Errorf("the issuer's token (alg %s, kid %s) was not signed by %s", e.tmpl.Alg, e.tmpl.Kid, keys[0])
+	esFile := filepath.Join(e.keysDir, e.tmpl.Kid+".pem")
+	if e.tmpl.Alg != "ES256" || !slices.Contains(keys, esFile) {
+		return nil, fmt.Errorf("the issuer's token (alg %s, kid %s) was not signed by a key of %s", e.tmpl.Alg, e.tmpl.Kid, e.keysDir)
+	}
+	if e.key, err = tokens.LoadECKey(esFile); err != nil {
+		return nil, err
+	}
+	if e.edTmpl, err = e.tmpl.WithKey("EdDSA", edKid); err != nil {
+		return nil, err
 	}
 
 	h.rep.Settings = append(h.rep.Settings,

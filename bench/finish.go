@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/vexen/vexen-auth/bench/report"
+	"github.com/vexen/vexen-auth/bench/stats"
 )
 
 // childEnvDrop are environment variables a child must not inherit from the
@@ -48,6 +50,7 @@ func (h *harness) finish() {
 		userHashSetting(o.userHash),
 		"verifiers: cached = defaults (push revocation, max-staleness 1s); redis = --no-local-cache; strict = --revocation strict; cold = defaults, fed never-seen tokens; all with the run's PostgreSQL and Redis",
 		"nginx: the repository's nginx/nginx.conf, vexen-auth.conf and vexen-auth-headers.conf, rendered as the e2e test renders them (addresses, ports, paths) plus worker_processes 1 and access_log off; the baseline is the same nginx and config with auth_request off in the application's location. The upstream application is the bare net/http server",
+		"yardstick: nginx (Debian, one worker, access_log off, keepalive_requests 10000000) answering every request `return 200` with the baseline's one header, in the bare net/http group, driven by the same wrk and rotate.lua: if the generator drives it well above the baseline, the generator is not what limits the baseline",
 		fmt.Sprintf("grpc: bench/grpcbench (grpc-go, 2 connections, %d concurrent callers, closed loop), Envoy-shaped CheckRequests carrying the tokens, against the verifier's --grpc-listen and a bare ext_authz server answering OK with one header", o.conns),
 	}
 	r.Settings = append(settings, r.Settings...)
@@ -82,32 +85,36 @@ func (h *harness) scenario(name string) *report.Scenario {
 // targets states every target of the performance issue against this run.
 func (h *harness) targets() []report.Target {
 	var out []report.Target
+	out = append(out, h.yardstickTarget())
 	for _, t := range []struct {
 		name string
 		min  float64
-	}{{"cached", 0.9}, {"redis", 0.5}, {"cold", 0.8}, {"nginx", 0.6}} {
+	}{{"cached", 0.9}, {"redis", 0.5}, {"cold", 0.8}, {"cold-eddsa", 0.8}, {"nginx", 0.6}} {
 		tg := report.Target{Name: fmt.Sprintf("`%s` ≥ %.1f of its baseline's requests/s", t.name, t.min)}
+		if t.name == "cold-eddsa" {
+			tg.Name += " (reported beside `cold`)"
+		}
 		if s := h.scenario(t.name); s != nil && !math.IsNaN(s.Ratio()) {
 			got := s.Ratio()
 			tg.Measured = fmt.Sprintf("%.2f", got)
 			tg.Met = got >= t.min
 			tg.Missed = fmt.Sprintf("by %.2f (%.0f %% of the target)", t.min-got, 100*got/t.min)
+			tg.Why = cpuWhy(s)
 		} else {
 			tg.Unknown = true
 		}
 		out = append(out, tg)
 	}
 
-	tg := report.Target{Name: "`cached` p99 ≤ 1 ms at 70 % of the baseline's peak (open loop)"}
-	tg.Unknown = true
-	for _, ol := range h.rep.OpenLoop {
-		if ol.Server == "verifier (cached)" && len(ol.Runs) > 0 {
-			p99 := ol.Lat().P99
-			tg = report.Target{Name: tg.Name, Measured: report.FmtDur(p99) + fmt.Sprintf(" at %.0f req/s", ol.Rate), Met: p99 <= time.Millisecond,
-				Missed: "by " + report.FmtDur(p99-time.Millisecond)}
-		}
+	tg := report.Target{Name: "`cached` ≥ 0.9 of its baseline's requests/s in every round", Unknown: true}
+	if s := h.scenario("cached"); s != nil && len(s.Ratios) > 0 {
+		low := slices.Min(s.Ratios)
+		tg = report.Target{Name: tg.Name, Measured: fmt.Sprintf("lowest round %.2f", low), Met: low >= 0.9,
+			Missed: fmt.Sprintf("by %.2f in the lowest round", 0.9-low), Why: roundsWhy(s)}
 	}
 	out = append(out, tg)
+
+	out = append(out, h.tailTarget())
 
 	tg = report.Target{Name: "cached decision in-process: 0 allocs/op and < 1 µs/op", Unknown: true}
 	if re, err := regexp.Compile(h.o.cachedBench); err == nil {
@@ -158,6 +165,106 @@ func (h *harness) targets() []report.Target {
 	out = append(out, tg)
 	out = append(out, h.peerTargets()...)
 	return out
+}
+
+// tailTarget: the cached verifier's p99 at 70 % of the baseline's peak (open
+// loop) within 1.5× the bare baseline's p99 at the same rate in the same run:
+// the ratio of their medians over rounds.
+func (h *harness) tailTarget() report.Target {
+	tg := report.Target{Name: "`cached` p99 ≤ 1.5× the baseline's p99 at 70 % of the baseline's peak (open loop)", Unknown: true}
+	var base, cached *report.OpenLoop
+	for i, ol := range h.rep.OpenLoop {
+		switch {
+		case len(ol.Runs) == 0:
+		case ol.Server == "verifier (cached)":
+			cached = &h.rep.OpenLoop[i]
+		case ol.Server == "bare net/http":
+			base = &h.rep.OpenLoop[i]
+		}
+	}
+	if base == nil || cached == nil || base.Lat().P99 <= 0 {
+		return tg
+	}
+	bp, cp := base.Lat().P99, cached.Lat().P99
+	ratio := float64(cp) / float64(bp)
+	tg = report.Target{Name: tg.Name, Met: ratio <= 1.5,
+		Measured: fmt.Sprintf("%.2f× (%s against %s at %.0f req/s)", ratio, report.FmtDur(cp), report.FmtDur(bp), cached.Rate),
+		Missed:   fmt.Sprintf("by %.2f×", ratio-1.5)}
+	if s := h.scenario("cached"); s != nil && s.Ratio() > 0.7 {
+		// One server, one core: the time a request waits behind others grows as
+		// ρ/(1−ρ) with the server's load ρ. The same rate loads each server by
+		// rate ÷ its own peak: 0.7 for the baseline, 0.7 ÷ ratio for the verifier.
+		rb, rv := 0.7, 0.7/s.Ratio()
+		tg.Why = fmt.Sprintf("the rate is %.0f %% of the verifier's own closed-loop peak (ratio %.2f) against 70 %% of the baseline's; queueing on one core (wait ∝ ρ/(1−ρ)) alone makes the verifier's waits %.1f× the baseline's. "+
+			"Rounds: verifier p99 %s, baseline %s; other processes took %.0f %% / %.0f %% of the server's CPU",
+			100*rv, s.Ratio(), (rv/(1-rv))/(rb/(1-rb)), fmtDurs(cached.P99s()), fmtDurs(base.P99s()),
+			100*medianRuns(cached.Runs, func(r stats.Run) float64 { return r.OtherCPU }), 100*medianRuns(base.Runs, func(r stats.Run) float64 { return r.OtherCPU }))
+	}
+	return tg
+}
+
+// cpuWhy compares the CPU each request cost the subject and its baseline: on a
+// server-bound run the ratio of requests/s is about the inverse of theirs.
+func cpuWhy(s *report.Scenario) string {
+	c, b := s.CPUPerRequest(), s.BaseCPUPerRequest()
+	if c <= 0 || b <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("server CPU per request %s against the baseline's %s (%.2f×, so at most %.2f of its requests/s on the same core)",
+		report.FmtDur(c), report.FmtDur(b), float64(c)/float64(b), float64(b)/float64(c))
+}
+
+// roundsWhy names the rounds' ratios and what else ran on the server's CPU in each.
+func roundsWhy(s *report.Scenario) string {
+	parts := make([]string, len(s.Ratios))
+	for i, r := range s.Ratios {
+		other := 0.0
+		if i < len(s.Runs) {
+			other = s.Runs[i].OtherCPU
+		}
+		parts[i] = fmt.Sprintf("%.2f (other processes %.0f %%)", r, 100*other)
+	}
+	return "rounds: " + strings.Join(parts, ", ")
+}
+
+func medianRuns(runs []stats.Run, f func(stats.Run) float64) float64 {
+	xs := make([]float64, len(runs))
+	for i, r := range runs {
+		xs[i] = f(r)
+	}
+	return stats.Median(xs)
+}
+
+func fmtDurs(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = report.FmtDur(d)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// yardstickTarget: the load generator is not what sets the baseline's pace. The
+// same generator drives nginx return 200 well above the bare net/http baseline
+// (≥ 1.25×) in the same run, and stays below 90 % of its core on the baseline.
+func (h *harness) yardstickTarget() report.Target {
+	tg := report.Target{Name: "the load generator is not the limit: it drives nginx `return 200` ≥ 1.25× the bare net/http baseline, below 90 % of its core on the baseline", Unknown: true}
+	s := h.scenario("yardstick")
+	if s == nil || math.IsNaN(s.Ratio()) {
+		return tg
+	}
+	load := func(r stats.Run) float64 { return r.LoadCPU }
+	ratio, gBase, gY := s.Ratio(), medianRuns(s.BaseRuns, load), medianRuns(s.Runs, load)
+	tg = report.Target{Name: tg.Name, Met: ratio >= 1.25 && gBase < 0.9,
+		Measured: fmt.Sprintf("nginx %.2f× the baseline; generator at %.0f %% of its core on the baseline, %.0f %% on nginx", ratio, 100*gBase, 100*gY)}
+	var miss []string
+	if ratio < 1.25 {
+		miss = append(miss, fmt.Sprintf("nginx only %.2f× the baseline", ratio))
+	}
+	if gBase >= 0.9 {
+		miss = append(miss, fmt.Sprintf("generator at %.0f %% on the baseline", 100*gBase))
+	}
+	tg.Missed = strings.Join(miss, ", ")
+	return tg
 }
 
 func allocs(v float64) string {

@@ -89,6 +89,67 @@ func (h *harness) startNginx(ctx context.Context, name, verifierAddr, appAddr st
 	return p, listen, nil
 }
 
+// yardstickConf is an nginx that answers every request 200 with the baseline's one
+// header and does nothing else: a server faster than the bare net/http baseline,
+// to show that the load generator (wrk and rotate.lua on the other core) can drive
+// well above the baseline, so it is not what sets the baseline's pace.
+const yardstickConf = `worker_processes 1;
+pid {{prefix}}/logs/nginx.pid;
+error_log {{prefix}}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path {{prefix}}/temp/body;
+    proxy_temp_path {{prefix}}/temp/proxy;
+    fastcgi_temp_path {{prefix}}/temp/fastcgi;
+    uwsgi_temp_path {{prefix}}/temp/uwsgi;
+    scgi_temp_path {{prefix}}/temp/scgi;
+    keepalive_requests 10000000;
+    server {
+        listen {{listen}};
+        location / {
+            add_header X-Auth-User baseline;
+            return 200;
+        }
+    }
+}
+`
+
+// startYardstick starts the yardstick nginx, pinned to the server CPU.
+func (h *harness) startYardstick(ctx context.Context) (*proc, string, error) {
+	bin, err := lookPath("nginx")
+	if err != nil {
+		return nil, "", err
+	}
+	prefix, err := os.MkdirTemp("", "vexenbench-yardstick-")
+	if err != nil {
+		return nil, "", err
+	}
+	h.defer_(func() { os.RemoveAll(prefix) })
+	for _, d := range []string{"conf", "logs", "temp"} {
+		if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
+			return nil, "", err
+		}
+	}
+	listen, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	conf := strings.NewReplacer("{{prefix}}", prefix, "{{listen}}", listen).Replace(yardstickConf)
+	if err := os.WriteFile(filepath.Join(prefix, "conf", "nginx.conf"), []byte(conf), 0o644); err != nil {
+		return nil, "", err
+	}
+	p, err := h.start("yardstick-nginx", h.o.serverCPU, nil, bin, "-p", prefix+"/", "-c", "conf/nginx.conf", "-e", "logs/error.log", "-g", "daemon off;")
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitTCP(ctx, p, listen, 10*time.Second); err != nil {
+		b, _ := os.ReadFile(filepath.Join(prefix, "logs", "error.log"))
+		return nil, "", fmt.Errorf("%w\nnginx error.log:\n%s", err, tail(string(b), 20))
+	}
+	return p, listen, nil
+}
+
 // nginxGroup: wrk → nginx (auth_request → cached verifier) → the bare app, against
 // the same nginx with auth_request off. nginx, verifier and app share the server
 // CPU; all three count in the server CPU column.

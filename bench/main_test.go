@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vexen/vexen-auth/bench/report"
 	"github.com/vexen/vexen-auth/bench/stats"
 )
 
@@ -101,10 +102,11 @@ func TestPathNote(t *testing.T) {
 	}
 }
 
-func TestES256VerifyCost(t *testing.T) {
-	c := es256VerifyCost()
-	if c <= time.Microsecond || c > time.Second {
-		t.Errorf("es256VerifyCost = %v, not a plausible signature check", c)
+func TestVerifyCost(t *testing.T) {
+	for name, f := range map[string]func() time.Duration{"ES256": es256VerifyCost, "Ed25519": ed25519VerifyCost} {
+		if c := f(); c <= time.Microsecond || c > time.Second {
+			t.Errorf("%s verify cost = %v, not a plausible signature check", name, c)
+		}
 	}
 }
 
@@ -194,5 +196,51 @@ func TestKeptSection(t *testing.T) {
 	}
 	if got := keptSection(path); got != sec+"\n" {
 		t.Fatalf("kept %q", got)
+	}
+}
+
+// TestTargetsOfIssue17: the yardstick, every-round, tail and CPU-per-request rows
+// read the run as their targets say.
+func TestTargetsOfIssue17(t *testing.T) {
+	run := func(rps float64, cpu, load float64, p99 time.Duration) stats.Run {
+		return stats.Run{Requests: int64(rps * 10), Elapsed: 10 * time.Second, ServerCPU: cpu, LoadCPU: load, Latency: stats.Latency{P99: p99}}
+	}
+	base := []stats.Run{run(40000, 1, 0.5, 0), run(40000, 1, 0.5, 0), run(40000, 1, 0.5, 0), run(40000, 1, 0.5, 0)}
+	h := &harness{o: &options{cachedBench: "x"}, rep: &report.Report{
+		Scenarios: []report.Scenario{
+			{Name: "yardstick", BaseRuns: base, Runs: []stats.Run{run(60000, 1, 0.7, 0), run(60000, 1, 0.7, 0), run(60000, 1, 0.7, 0)}, Ratios: []float64{1.5, 1.5, 1.5}},
+			{Name: "cached", BaseRuns: base, Runs: []stats.Run{run(32000, 1, 0.4, 0), run(36000, 1, 0.4, 0), run(38000, 1, 0.4, 0)}, Ratios: []float64{0.8, 0.9, 0.95}},
+		},
+		OpenLoop: []report.OpenLoop{
+			{Server: "bare net/http", Rate: 28000, Runs: []stats.Run{run(28000, 0.7, 0.3, 2 * time.Millisecond), run(28000, 0.7, 0.3, 2 * time.Millisecond)}},
+			{Server: "verifier (cached)", Rate: 28000, Runs: []stats.Run{run(28000, 0.8, 0.3, 5 * time.Millisecond), run(28000, 0.8, 0.3, 5 * time.Millisecond)}},
+		},
+	}}
+	find := func(prefix string) report.Target {
+		t.Helper()
+		for _, tg := range h.targets() {
+			if strings.HasPrefix(tg.Name, prefix) {
+				return tg
+			}
+		}
+		t.Fatalf("no target %q", prefix)
+		return report.Target{}
+	}
+	if y := find("the load generator"); !y.Met || !strings.Contains(y.Measured, "1.50×") || !strings.Contains(y.Measured, "50 % of its core on the baseline") {
+		t.Errorf("yardstick %+v", y)
+	}
+	c := find("`cached` ≥ 0.9 of its baseline's requests/s")
+	if !c.Met || !strings.Contains(c.Why, "28 µs against the baseline's 25 µs (1.11×") {
+		t.Errorf("cached %+v", c)
+	}
+	if r := find("`cached` ≥ 0.9 of its baseline's requests/s in every round"); r.Met || r.Measured != "lowest round 0.80" {
+		t.Errorf("every round %+v", r)
+	}
+	tail := find("`cached` p99 ≤ 1.5×")
+	if tail.Met || !strings.HasPrefix(tail.Measured, "2.50×") || !strings.Contains(tail.Why, "78 % of the verifier's own closed-loop peak") {
+		t.Errorf("tail %+v", tail)
+	}
+	if find("`redis`").Unknown != true {
+		t.Error("redis not run, yet measured")
 	}
 }

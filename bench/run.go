@@ -44,7 +44,7 @@ type options struct {
 	command          string
 }
 
-var allScenarios = []string{"cached", "redis", "cold", "strict", "nginx", "grpc",
+var allScenarios = []string{"cached", "redis", "cold", "cold-eddsa", "strict", "yardstick", "nginx", "grpc",
 	"peers", // bench/peers.go
 }
 
@@ -314,7 +314,7 @@ func (h *harness) write() error {
 // preflight checks the tools and records the machine.
 func (h *harness) preflight(ctx context.Context) error {
 	need := []string{"taskset", "wrk", "go"}
-	if h.o.has("nginx") || h.o.has("peers") {
+	if h.o.has("nginx") || h.o.has("peers") || h.o.has("yardstick") {
 		need = append(need, "nginx")
 	}
 	for _, t := range need {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -419,16 +420,32 @@ func (h *harness) scenarios(ctx context.Context, e *env) error {
 		}
 		subjects = append(subjects, &subject{name: "redis", what: "Redis (--no-local-cache)", t: v.target("verifier (redis)", "/auth"), tokens: loginTokens, goal: 0.5})
 	}
-	var (
-		bursts func(context.Context) error
-		cold   *subject
-	)
-	if o.has("cold") {
-		sub, b, err := h.coldSubject(ctx, e, cpu)
+	type coldRun struct {
+		k    coldKind
+		sub  *subject
+		pool string
+		done func(context.Context) error
+	}
+	var colds []coldRun
+	kinds := e.coldKinds()
+	for _, name := range []string{"cold", "cold-eddsa"} {
+		if !o.has(name) {
+			continue
+		}
+		sub, pool, done, err := h.coldSubject(ctx, e, cpu, kinds[name])
 		if err != nil {
 			return err
 		}
-		cold, bursts = sub, b
+		colds = append(colds, coldRun{kinds[name], sub, pool, done})
+	}
+	if o.has("yardstick") {
+		p, addr, err := h.startYardstick(ctx)
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		subjects = append(subjects, &subject{name: "yardstick", what: "nginx return 200 (the load generator's yardstick)",
+			t: target{name: "nginx return 200", addr: addr, path: "/auth", pids: []int{p.pid()}}, tokens: loginTokens})
 	}
 	if o.has("strict") {
 		v, err := h.startVerifier(ctx, "verifier-strict", cpu, h.bins.verifier, nil, false, h.verifierArgs(e, "--revocation", "strict")...)
@@ -446,13 +463,11 @@ func (h *harness) scenarios(ctx context.Context, e *env) error {
 			return err
 		}
 	}
-	if cold != nil {
-		if err := h.coldGroup(ctx, e, cpu, cold); err != nil {
+	for _, c := range colds {
+		if err := h.coldGroup(ctx, cpu, c.k, c.sub, c.pool); err != nil {
 			return err
 		}
-	}
-	if bursts != nil {
-		if err := bursts(ctx); err != nil {
+		if err := c.done(ctx); err != nil {
 			return err
 		}
 	}
@@ -515,51 +530,92 @@ func es256VerifyCost() time.Duration {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	sum := sha256.Sum256([]byte("vexenbench"))
 	sig, _ := ecdsa.SignASN1(rand.Reader, k, sum[:])
+	return fastest(func() { ecdsa.VerifyASN1(&k.PublicKey, sum[:], sig) })
+}
+
+// ed25519VerifyCost is es256VerifyCost for Ed25519 (crypto/ed25519).
+func ed25519VerifyCost() time.Duration {
+	_, k, _ := ed25519.GenerateKey(rand.Reader)
+	msg := []byte("vexenbench")
+	sig := ed25519.Sign(k, msg)
+	pub := k.Public().(ed25519.PublicKey)
+	return fastest(func() { ed25519.Verify(pub, msg, sig) })
+}
+
+// fastest is the least time f took, of five batches of 100 calls.
+func fastest(f func()) time.Duration {
 	best := time.Duration(math.MaxInt64)
 	for range 5 {
 		t0 := time.Now()
 		for range 100 {
-			ecdsa.VerifyASN1(&k.PublicKey, sum[:], sig)
+			f()
 		}
 		best = min(best, time.Since(t0)/100)
 	}
 	return best
 }
 
-// coldSubject prepares the cold scenario: every request a token the verifier has
-// never seen, so each is a local miss, an ES256 check, a Redis miss, a PostgreSQL
-// lookup and a Redis fill. The pool holds more distinct tokens (each of its own new
-// session) than one core could check in a run even if checking an ES256 signature
-// were all it did, and rotate.lua counts any repeat. Each round starts a fresh
-// verifier process and first deletes the access_token:{h} entries the previous
-// round's verifier filled in Redis, so the same pool is new to every round.
+// coldKind is one signature algorithm of the cold scenario: cold (ES256, the
+// issuer's own key and the target) and cold-eddsa (the harness's Ed25519 key,
+// published by the issuer beside it), each against a baseline verifying the same
+// algorithm.
+type coldKind struct {
+	name, alg string
+	signer    tokens.Signer
+	tmpl      *tokens.Template
+	pub       any // the baseline verifies with it
+	cost      func() time.Duration
+	goal      float64
+	bursts    bool // run the single-flight check on this kind's last verifier
+}
+
+func (e *env) coldKinds() map[string]coldKind {
+	return map[string]coldKind{
+		"cold": {name: "cold", alg: "ES256", signer: tokens.ES256(e.key), tmpl: e.tmpl, pub: &e.key.PublicKey,
+			cost: es256VerifyCost, goal: 0.8, bursts: true},
+		"cold-eddsa": {name: "cold-eddsa", alg: "EdDSA", signer: tokens.EdDSA(e.edKey), tmpl: e.edTmpl, pub: e.edKey.Public(),
+			cost: ed25519VerifyCost, goal: 0.8},
+	}
+}
+
+// coldSubject prepares a cold scenario: every request a token the verifier has
+// never seen, so each is a local miss and a signature check, then first sight
+// from the revocation window (or a Redis miss and a PostgreSQL lookup). The pool
+// holds more distinct tokens (each of its own new session) than one core could
+// check in a run even if checking a signature were all it did, and rotate.lua
+// counts any repeat. Each round starts a fresh verifier process and first deletes
+// the access_token:{h} entries the previous round's verifier filled in Redis, so
+// the same pool is new to every round. It returns the pool's file too (the
+// baseline verifies those tokens).
 //
-// It also returns the single-flight check, to run after the group on the last cold
-// verifier: burstCount tokens the pool does not hold, each sent by burstSize
-// connections at once.
-func (h *harness) coldSubject(ctx context.Context, e *env, cpu string) (*subject, func(context.Context) error, error) {
+// It also returns what to do after the group: stop the last verifier, having run
+// on it, for the kind with bursts, the single-flight check: burstCount tokens the
+// pool does not hold, each sent by burstSize connections at once.
+func (h *harness) coldSubject(ctx context.Context, e *env, cpu string, k coldKind) (*subject, string, func(context.Context) error, error) {
 	o := h.o
-	cost := es256VerifyCost()
+	cost := k.cost()
 	pool := int(math.Ceil(o.duration.Seconds()/cost.Seconds()*1.25)) + o.conns
-	n := pool + burstCount
+	n := pool
+	if k.bursts {
+		n += burstCount
+	}
 	t0 := time.Now()
 	now := time.Now()
 	sids, err := createSessions(ctx, e.pool, e.users, n, now.Add(24*time.Hour))
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	toks := make([]string, n)
 	var wg sync.WaitGroup
 	workers := runtime.NumCPU()
 	errs := make([]error, workers)
-	signer := tokens.ES256(e.key)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
 				u := e.users[i%len(e.users)]
-				t, err := e.tmpl.Mint(tokens.Claims{Subject: u.id, SessionID: sids[i], Email: u.email, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, signer)
+				t, err := k.tmpl.Mint(tokens.Claims{Subject: u.id, SessionID: sids[i], Email: u.email, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, k.signer)
 				if err != nil {
 					errs[w] = err
 					return
@@ -571,30 +627,31 @@ func (h *harness) coldSubject(ctx context.Context, e *env, cpu string) (*subject
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, nil, err
+			return nil, "", nil, err
 		}
 	}
 	burstToks := toks[pool:]
 	toks = toks[:pool]
-	file := filepath.Join(h.work, "cold.txt")
+	file := filepath.Join(h.work, k.name+".txt")
 	if err := tokens.WriteFile(file, toks); err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	keys := make([]string, len(toks))
 	for i, t := range toks {
 		keys[i] = e.prefix + "access_token:{" + tokens.Hash(t) + "}"
 	}
-	h.logf("cold: an ES256 check costs ≥ %s here: %d tokens, each of its own session, minted in %s",
-		cost.Round(time.Microsecond), pool, time.Since(t0).Round(100*time.Millisecond))
+	h.logf("%s: an %s check costs ≥ %s here: %d tokens, each of its own session, minted in %s",
+		k.name, k.alg, cost.Round(time.Microsecond), pool, time.Since(t0).Round(100*time.Millisecond))
 	h.rep.Settings = append(h.rep.Settings, fmt.Sprintf(
-		"cold: a pool of %d tokens, each of its own session (created in PostgreSQL in bulk), signed by the harness with the issuer's own ES256 key in the shape of the issuer's tokens. "+
-			"An ES256 check costs at least %s here, so one core cannot get through the pool in %s. Every round starts a fresh verifier process and first deletes the "+
+		"%s: a pool of %d tokens, each of its own session (created in PostgreSQL in bulk), signed by the harness with %s in the shape of the issuer's tokens. "+
+			"An %s check costs at least %s here, so one core cannot get through the pool in %s. Every round starts a fresh verifier process and first deletes the "+
 			"access_token:{h} entries any previous verifier wrote to Redis, so each request is a local miss and a signature check; with the revocation window loaded and the feed fresh "+
 			"(the default) the verifier then decides from its tombstones (first sight), else a Redis miss and a PostgreSQL lookup follow "+
-			"(the row is in PostgreSQL's buffer cache, as a recent login's would be). Its baseline is the bare net/http server plus one ES256 verification per request (jwx jws.Verify with the issuer's key)",
-		pool, cost.Round(time.Microsecond), o.duration))
+			"(the row is in PostgreSQL's buffer cache, as a recent login's would be). Its baseline is the bare net/http server plus one %s verification per request of the same pool's tokens (jwx jws.Verify with the key given)",
+		k.name, pool, map[bool]string{true: "the issuer's own ES256 key", false: "an Ed25519 key the issuer publishes in its JWKS (kid " + edKid + ", placed in its key directory before it started)"}[k.alg == "ES256"],
+		k.alg, cost.Round(time.Microsecond), o.duration, k.alg))
 
-	sub := &subject{name: "cold", what: "ES256 check + revocation window (first sight)", goal: 0.8,
+	sub := &subject{name: k.name, what: k.alg + " check + revocation window (first sight)", goal: k.goal,
 		tokens: func(r int) string {
 			if r < 0 {
 				return e.tokenFile // the warm-up: tokens the measured runs never carry
@@ -609,48 +666,58 @@ func (h *harness) coldSubject(ctx context.Context, e *env, cpu string) (*subject
 		if r >= 0 {
 			for i := 0; i < len(keys); i += 1000 {
 				if err := e.rdb.Unlink(ctx, keys[i:min(i+1000, len(keys))]...).Err(); err != nil {
-					return fmt.Errorf("cold: delete the previous round's Redis entries: %w", err)
+					return fmt.Errorf("%s: delete the previous round's Redis entries: %w", k.name, err)
 				}
 			}
 		}
-		v, err := h.startVerifier(ctx, fmt.Sprintf("verifier-cold-%d", r+1), cpu, h.bins.verifier, nil, false, h.verifierArgs(e)...)
+		v, err := h.startVerifier(ctx, fmt.Sprintf("verifier-%s-%d", k.name, r+1), cpu, h.bins.verifier, nil, false, h.verifierArgs(e)...)
 		if err != nil {
 			return err
 		}
 		cur = v
-		sub.t = v.target("verifier (cold)", "/auth")
+		sub.t = v.target("verifier ("+k.name+")", "/auth")
 		return nil
 	}
-	bursts := func(ctx context.Context) error {
-		if cur == nil {
+	done := func(ctx context.Context) error {
+		if cur != nil {
+			cur.p.stop()
+		}
+		if !k.bursts {
 			return nil
 		}
-		sf, err := h.singleFlight(ctx, cur, burstToks)
+		// First sight is CPU alone: on one core the first of a burst's requests is
+		// decided before the others run, so nothing overlaps. With the session
+		// checked in Redis and the store, a resolution waits on I/O and the burst's
+		// other requests pile up behind it, which is what single flight is for.
+		v, err := h.startVerifier(ctx, "verifier-single-flight", cpu, h.bins.verifier, nil, false, h.verifierArgs(e, "--first-sight-session-check")...)
+		if err != nil {
+			return err
+		}
+		defer v.p.stop()
+		sf, err := h.singleFlight(ctx, v, burstToks)
 		if err != nil {
 			return err
 		}
 		h.rep.SingleFlight = sf
-		cur.p.stop()
 		return nil
 	}
-	return sub, bursts, nil
+	return sub, file, done, nil
 }
 
-// coldGroup measures the cold scenario against its own baseline: the bare
-// net/http server plus one ES256 verification of each request's bearer token
-// with the issuer's key (issue 17, target 1: cold ≥ 0.8× of it). The baseline
-// is fed the login tokens (valid ES256 tokens of the same key): its cost does not
-// depend on having seen a token before.
-func (h *harness) coldGroup(ctx context.Context, e *env, cpu string, cold *subject) error {
-	keyFile := filepath.Join(h.work, "es256.pub.pem")
-	if err := writePublicKey(keyFile, &e.key.PublicKey); err != nil {
+// coldGroup measures a cold scenario against its own baseline: the bare net/http
+// server plus one signature verification of each request's bearer token with the
+// kind's key (issue 17, target 1: cold ≥ 0.8× of it). The baseline is fed the
+// pool's tokens: its cost does not depend on having seen a token before.
+func (h *harness) coldGroup(ctx context.Context, cpu string, k coldKind, cold *subject, pool string) error {
+	keyFile := filepath.Join(h.work, k.name+".pub.pem")
+	if err := writePublicKey(keyFile, k.pub); err != nil {
 		return err
 	}
 	addr, err := freePort()
 	if err != nil {
 		return err
 	}
-	p, err := h.start("baseline-es256", cpu, nil, h.bins.self, "serve-http", "-listen", addr, "-verify-key", keyFile)
+	p, err := h.start("baseline-"+k.name, cpu, nil, h.bins.self, "serve-http", "-listen", addr, "-verify-key", keyFile)
 	if err != nil {
 		return err
 	}
@@ -658,9 +725,9 @@ func (h *harness) coldGroup(ctx context.Context, e *env, cpu string, cold *subje
 	if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
 		return err
 	}
-	const name = "bare net/http + ES256 verify"
+	name := "bare net/http + " + k.alg + " verify"
 	base := target{name: name, addr: addr, path: "/auth", pids: []int{p.pid()}}
-	runs, err := h.group(ctx, "cold", h.wrkRunner, base, e.tokenFile, []*subject{cold})
+	runs, err := h.group(ctx, k.name, h.wrkRunner, base, pool, []*subject{cold})
 	if err != nil {
 		return err
 	}

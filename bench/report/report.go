@@ -50,6 +50,26 @@ func (s Scenario) BaseCPU() float64 {
 	return medianOf(s.BaseRuns, func(r stats.Run) float64 { return r.ServerCPU })
 }
 
+// CPUPerRequest is the median over the subject's runs of the server-side CPU time
+// per request (0 when CPU was not measured).
+func (s Scenario) CPUPerRequest() time.Duration { return cpuPerRequest(s.Runs) }
+
+// BaseCPUPerRequest is CPUPerRequest for the baseline runs.
+func (s Scenario) BaseCPUPerRequest() time.Duration { return cpuPerRequest(s.BaseRuns) }
+
+func cpuPerRequest(runs []stats.Run) time.Duration {
+	sec := medianOf(runs, func(r stats.Run) float64 {
+		if r.Requests == 0 {
+			return 0
+		}
+		return r.ServerCPU * r.Elapsed.Seconds() / float64(r.Requests)
+	})
+	if math.IsNaN(sec) {
+		return 0
+	}
+	return time.Duration(sec * float64(time.Second))
+}
+
 // Failures is the total of failed requests over the subject's runs.
 func (s Scenario) Failures() int64 {
 	var n int64
@@ -214,6 +234,7 @@ type Target struct {
 	Met      bool
 	Missed   string // by how much, when not met ("by 0.12 (0.78 of 0.9)")
 	Unknown  bool   // not measured in this run
+	Why      string // what this run's measurements say about the result ("" = nothing to add)
 }
 
 // Report is a whole run.
@@ -363,7 +384,7 @@ func (r *Report) openLoopRows() [][]string {
 }
 
 func (r *Report) targetRows() [][]string {
-	rows := [][]string{{"target", "measured", "result"}}
+	rows := [][]string{{"target", "measured", "result", "why (from this run)"}}
 	for _, t := range r.Targets {
 		res := "met"
 		switch {
@@ -372,7 +393,7 @@ func (r *Report) targetRows() [][]string {
 		case !t.Met:
 			res = "missed " + t.Missed
 		}
-		rows = append(rows, []string{t.Name, t.Measured, res})
+		rows = append(rows, []string{t.Name, t.Measured, res, t.Why})
 	}
 	return rows
 }
@@ -487,7 +508,8 @@ func (r *Report) Markdown(w io.Writer) {
 	if sf := r.SingleFlight; sf != nil {
 		fmt.Fprintln(w, "## Single flight")
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "%d bursts on the cold verifier after its last round: each a token it never saw (of a new session, not in Redis), sent by %d kept-alive connections released at the same moment. "+
+		fmt.Fprintf(w, "%d bursts on a fresh verifier with --first-sight-session-check after the cold rounds: each a token it never saw (of a new session, not in Redis), sent by %d kept-alive connections released at the same moment. "+
+			"(With first sight alone a resolution is CPU only, so on one core a burst's first request is decided before the others run and nothing overlaps; the session check makes it wait on Redis and the store.) "+
 			"Each resolution of a local miss either is decided from the revocation window after one signature check (first sight, vexen_verifier_first_sight_known_total) or looks the token up in Redis once, "+
 			"and a token Redis does not know is then checked in full (signature, then session), "+
 			"so the first-sight decisions plus the Redis lookups a burst caused (from its metrics) count the signature checks of the burst.\n\n", len(sf.Resolutions), sf.Size)

@@ -3,6 +3,7 @@ package tokens
 import (
 	"bufio"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
@@ -86,6 +87,26 @@ func ParseTemplate(token string) (*Template, error) {
 		static = append(static, claims[k]...)
 	}
 	return &Template{Alg: hdr.Alg, Kid: hdr.Kid, header: parts[0], static: static}, nil
+}
+
+// WithKey returns the template for tokens of another key: the same header and
+// claims, with alg and kid replaced (the header's members are re-encoded in
+// sorted order, which a verifier does not mind).
+func (t *Template) WithKey(alg, kid string) (*Template, error) {
+	hdrJSON, err := b64.DecodeString(t.header)
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
+	}
+	var hdr map[string]any
+	if err := json.Unmarshal(hdrJSON, &hdr); err != nil {
+		return nil, fmt.Errorf("%w: header %s", ErrMalformed, hdrJSON)
+	}
+	hdr["alg"], hdr["kid"] = alg, kid
+	b, err := json.Marshal(hdr)
+	if err != nil {
+		return nil, err
+	}
+	return &Template{Alg: alg, Kid: kid, header: b64.EncodeToString(b), static: t.static}, nil
 }
 
 // Claims are the values Mint puts into a token.
@@ -177,6 +198,15 @@ func (s es256) Sign(input []byte) ([]byte, error) {
 	return sig, nil
 }
 
+type eddsa struct{ k ed25519.PrivateKey }
+
+// EdDSA signs with an Ed25519 key (RFC 8037: the 64-byte signature).
+func EdDSA(k ed25519.PrivateKey) Signer { return eddsa{k} }
+
+func (eddsa) Alg() string { return "EdDSA" }
+
+func (s eddsa) Sign(input []byte) ([]byte, error) { return ed25519.Sign(s.k, input), nil }
+
 type hs256 []byte
 
 // HS256 signs with HMAC-SHA-256 and the shared secret (JWT_SECRET_KEY).
@@ -190,9 +220,9 @@ func (s hs256) Sign(input []byte) ([]byte, error) {
 	return m.Sum(nil), nil
 }
 
-// LoadECKey reads a PKCS#8 PEM P-256 private key, as the issuer keeps its ES256 keys
-// (KID.pem in its key directory).
-func LoadECKey(path string) (*ecdsa.PrivateKey, error) {
+// LoadKey reads a PKCS#8 PEM private key, as the issuer keeps its keys (KID.pem in
+// its key directory).
+func LoadKey(path string) (any, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -205,11 +235,37 @@ func LoadECKey(path string) (*ecdsa.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrKey, path, err)
 	}
+	return k, nil
+}
+
+// LoadECKey reads a PKCS#8 PEM P-256 private key, as the issuer keeps its ES256 keys.
+func LoadECKey(path string) (*ecdsa.PrivateKey, error) {
+	k, err := LoadKey(path)
+	if err != nil {
+		return nil, err
+	}
 	ek, ok := k.(*ecdsa.PrivateKey)
 	if !ok || ek.Curve != elliptic.P256() {
 		return nil, fmt.Errorf("%w: %s is not a P-256 key", ErrKey, path)
 	}
 	return ek, nil
+}
+
+// WriteEdKey writes a new Ed25519 private key to path as the issuer keeps its
+// EdDSA keys: PKCS#8 PEM, mode 0600.
+func WriteEdKey(path string) (ed25519.PrivateKey, error) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // Hash is a token's {h}: the lowercase hex SHA-256 of the token string, the key of

@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -95,6 +96,67 @@ func TestMintES256VerifiesAsTheIssuersWould(t *testing.T) {
 	other, _ := tmpl.Mint(c, ES256(key))
 	if other == tok {
 		t.Error("two mints of the same claims are identical (jti not random)")
+	}
+}
+
+func TestMintEdDSAWithKey(t *testing.T) {
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := ParseTemplate(issuerToken(t, jwa.ES256, ecKey, issuerClaims()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ed.pem")
+	edKey, err := WriteEdKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, %v; want 0600", fi.Mode(), err)
+	}
+	loaded, err := LoadKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, ok := loaded.(ed25519.PrivateKey); !ok || !k.Equal(edKey) {
+		t.Fatalf("LoadKey = %T, not the key written", loaded)
+	}
+	if _, err := LoadECKey(path); !errors.Is(err, ErrKey) {
+		t.Errorf("LoadECKey of an Ed25519 key: %v, want ErrKey", err)
+	}
+	ed, err := tmpl.WithKey("EdDSA", "ed-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	iat := time.Now().Truncate(time.Second)
+	c := Claims{Subject: "user-7", SessionID: "session-7", Email: "seven@example.com", IssuedAt: iat, ExpiresAt: iat.Add(time.Hour)}
+	if _, err := ed.Mint(c, ES256(ecKey)); !errors.Is(err, ErrAlg) {
+		t.Errorf("ES256 signer on an EdDSA template: %v, want ErrAlg", err)
+	}
+	tok, err := ed.Mint(c, EdDSA(edKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := jwt.ParseString(tok, jwt.WithKey(jwa.EdDSA, edKey.Public()),
+		jwt.WithIssuer("http://127.0.0.1:8080"), jwt.WithAudience("vexen"), jwt.WithValidate(true))
+	if err != nil {
+		t.Fatalf("minted EdDSA token does not verify: %v", err)
+	}
+	if parsed.Subject() != c.Subject {
+		t.Errorf("sub %q", parsed.Subject())
+	}
+	msg, err := jws.ParseString(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := msg.Signatures()[0].ProtectedHeaders()
+	if h.KeyID() != "ed-1" || h.Algorithm() != jwa.EdDSA || h.Type() != "at+jwt" {
+		t.Errorf("header kid %q alg %q typ %q", h.KeyID(), h.Algorithm(), h.Type())
+	}
+	if _, err := jwt.ParseString(tok, jwt.WithKey(jwa.ES256, &ecKey.PublicKey)); err == nil {
+		t.Error("the EdDSA token verified with the ES256 key")
 	}
 }
 
