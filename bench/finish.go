@@ -172,12 +172,14 @@ func (h *harness) targets() []report.Target {
 // the ratio of their medians over rounds.
 func (h *harness) tailTarget() report.Target {
 	tg := report.Target{Name: "`cached` p99 ≤ 1.5× the baseline's p99 at 70 % of the baseline's peak (open loop)", Unknown: true}
-	var base, cached *report.OpenLoop
+	var base, cached, own *report.OpenLoop
 	for i, ol := range h.rep.OpenLoop {
 		switch {
 		case len(ol.Runs) == 0:
 		case ol.Server == "verifier (cached)":
 			cached = &h.rep.OpenLoop[i]
+		case ol.Server == ownPeakServer:
+			own = &h.rep.OpenLoop[i]
 		case ol.Server == "bare net/http":
 			base = &h.rep.OpenLoop[i]
 		}
@@ -199,6 +201,11 @@ func (h *harness) tailTarget() report.Target {
 			"Rounds: verifier p99 %s, baseline %s; other processes took %.0f %% / %.0f %% of the server's CPU",
 			100*rv, s.Ratio(), (rv/(1-rv))/(rb/(1-rb)), fmtDurs(cached.P99s()), fmtDurs(base.P99s()),
 			100*medianRuns(cached.Runs, func(r stats.Run) float64 { return r.OtherCPU }), 100*medianRuns(base.Runs, func(r stats.Run) float64 { return r.OtherCPU }))
+	}
+	if own != nil {
+		op := own.Lat().P99
+		tg.Why += fmt.Sprintf("%sAt 70 %% of its own peak (%.0f req/s), as loaded as the baseline, the verifier's p99 is %s: %.2f× the baseline's",
+			map[bool]string{true: ". ", false: ""}[tg.Why != ""], own.Rate, report.FmtDur(op), float64(op)/float64(bp))
 	}
 	return tg
 }
