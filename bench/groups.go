@@ -207,43 +207,71 @@ func (h *harness) grpcGroup(ctx context.Context, e *env, cached *verifier) error
 	return nil
 }
 
-// profiles takes a CPU profile of a verifier (built with the pprof overlay) under
-// cached and under redis load, one extra unrecorded run each, and writes the
-// profiles and `go tool pprof -top` of each into -profile.
+// profiles takes a CPU profile of the bare net/http baseline and of a verifier
+// (built with the pprof overlay) under cached and under redis load, one extra
+// unrecorded run each, and writes the profiles and `go tool pprof -top` of each
+// into -profile; the report compares them (Report.Profiles).
 func (h *harness) profiles(ctx context.Context, e *env) error {
 	goBin, err := lookPath("go")
 	if err != nil {
 		return err
 	}
 	for _, sc := range []struct {
-		name  string
-		extra []string
-	}{{"cached", nil}, {"redis", []string{"--no-local-cache"}}} {
+		name, server string
+		extra        []string
+	}{{"bare", "bare net/http", nil}, {"cached", "verifier (cached)", nil}, {"redis", "verifier (redis)", []string{"--no-local-cache"}}} {
 		paddr, err := freePort()
 		if err != nil {
 			return err
 		}
-		v, err := h.startVerifier(ctx, "verifier-pprof-"+sc.name, h.o.serverCPU, h.bins.verifierProf,
-			[]string{"VEXENBENCH_PPROF_LISTEN=" + paddr}, false, h.verifierArgs(e, sc.extra...)...)
-		if err != nil {
-			return err
-		}
-		if err := h.touch(ctx, v.addr, e.tokens); err != nil {
-			return err
+		env := []string{"VEXENBENCH_PPROF_LISTEN=" + paddr}
+		var t target
+		var stop func()
+		bin := h.bins.verifierProf
+		if sc.name == "bare" {
+			bin = h.bins.self
+			addr, err := freePort()
+			if err != nil {
+				return err
+			}
+			p, err := h.start("baseline-pprof", h.o.serverCPU, env, h.bins.self, "serve-http", "-listen", addr)
+			if err != nil {
+				return err
+			}
+			if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
+				return err
+			}
+			t, stop = target{name: "profile bare", addr: addr, path: "/auth", pids: []int{p.pid()}}, p.stop
+		} else {
+			v, err := h.startVerifier(ctx, "verifier-pprof-"+sc.name, h.o.serverCPU, bin, env, false, h.verifierArgs(e, sc.extra...)...)
+			if err != nil {
+				return err
+			}
+			if err := h.touch(ctx, v.addr, e.tokens); err != nil {
+				return err
+			}
+			t, stop = v.target("profile "+sc.name, "/auth"), v.p.stop
 		}
 		secs := max(int(h.o.duration.Seconds())-2, 1)
 		profFile := filepath.Join(h.o.profile, sc.name+".pprof")
 		done := make(chan error, 1)
 		go func() {
+			// A second in, when wrk has read its tokens and the load is steady.
+			select {
+			case <-ctx.Done():
+				done <- ctx.Err()
+				return
+			case <-time.After(time.Second):
+			}
 			done <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", paddr, secs), profFile)
 		}()
-		if _, err := h.wrkRunner(ctx, v.target("profile "+sc.name, "/auth"), e.tokenFile, h.o.duration); err != nil {
+		if _, err := h.wrkRunner(ctx, t, e.tokenFile, h.o.duration); err != nil {
 			return err
 		}
 		if err := <-done; err != nil {
 			return err
 		}
-		top, err := runCmd(ctx, "", nil, goBin, "tool", "pprof", "-top", "-nodecount=30", h.bins.verifierProf, profFile)
+		top, err := runCmd(ctx, "", nil, goBin, "tool", "pprof", "-top", "-nodecount=100000", bin, profFile)
 		if err != nil {
 			return err
 		}
@@ -251,8 +279,19 @@ func (h *harness) profiles(ctx context.Context, e *env) error {
 		if err := os.WriteFile(topFile, []byte(top), 0o644); err != nil {
 			return err
 		}
-		h.logf("profile of the verifier under %s load: %s (top: %s)", sc.name, profFile, topFile)
-		v.p.stop()
+		prof, err := parsePprofTop(sc.server, top)
+		if err != nil {
+			return err
+		}
+		if len(prof.Top) == 0 {
+			return fmt.Errorf("the CPU profile of %s under load has no samples (%s)", sc.server, profFile)
+		}
+		if prof.Shares, err = profileShares(ctx, goBin, bin, profFile); err != nil {
+			return err
+		}
+		h.rep.Profiles = append(h.rep.Profiles, prof)
+		h.logf("profile of %s under load: %s (top: %s)", sc.server, profFile, topFile)
+		stop()
 	}
 	return nil
 }

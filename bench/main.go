@@ -11,6 +11,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -82,6 +83,7 @@ func serveHTTP(ctx context.Context, args []string) error {
 		return err
 	}
 	srv := load.NewBaselineServer(h, log.Default())
+	servePprof()
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -92,6 +94,19 @@ func serveHTTP(ctx context.Context, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// servePprof serves net/http/pprof on $VEXENBENCH_PPROF_LISTEN when it is set
+// (the run's -profile takes the baseline's CPU profile through it).
+func servePprof() {
+	addr := os.Getenv("VEXENBENCH_PPROF_LISTEN")
+	if addr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { log.Print(srv.ListenAndServe()) }()
 }
 
 // serveGRPC runs the bare ext_authz baseline until interrupted.

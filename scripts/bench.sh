@@ -4,13 +4,15 @@
 # (scripts/services.sh), builds oauth2-proxy and Oathkeeper into the tools cache once
 # (the peers scenario), builds the issuer, the verifier and the harness (bench/),
 # and runs it: pkg/verify's Go benchmarks first, then every load scenario against
-# its baseline, revocation propagation and memory. It prints the table and rewrites
-# docs/benchmarks.md and docs/benchmarks.png. About 7 minutes on 2 cores, plus the build.
+# its baseline, CPU profiles of the bare server and the verifier (cached, redis)
+# under the same load, revocation propagation and memory. It prints the table and
+# rewrites docs/benchmarks.md and docs/benchmarks.png. About 25 minutes on 2 cores,
+# plus the build.
 #
 #   scripts/bench.sh                      the full run, as docs/benchmarks.md states it
 #   scripts/bench.sh -quick               a shorter run to try the harness (~3 minutes)
 #   scripts/bench.sh -duration 10s        longer runs (the default is 8s each)
-#   scripts/bench.sh -profile /tmp/prof   also CPU profiles of the verifier (cached, redis)
+#   scripts/bench.sh -profile /tmp/prof   keep the CPU profiles (the default run takes them into a temporary directory)
 #
 # Extra arguments go to `vexenbench run` (see `go run ./bench run -help`). A run with
 # arguments writes docs/ only if given -out and -chart itself: the committed report
@@ -34,7 +36,7 @@ go build -o "$bin/vexenbench" ./bench
 echo "bench: built in $(( $(date +%s) - t0 ))s"
 
 if [ $# -eq 0 ]; then
-	"$bin/vexenbench" run -bin "$bin" -out docs/benchmarks.md -chart docs/benchmarks.png -command "make bench"
+	"$bin/vexenbench" run -bin "$bin" -profile "$bin/profiles" -out docs/benchmarks.md -chart docs/benchmarks.png -command "make bench"
 	exit
 fi
 "$bin/vexenbench" run -bin "$bin" "$@"

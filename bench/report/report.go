@@ -227,6 +227,34 @@ func (s SingleFlight) Max() int {
 	return m
 }
 
+// Profile is a CPU profile of one server under closed-loop load: the shares of its
+// samples (0..1) in the functions that matter for the comparison, and its top
+// entries by own (flat) time.
+type Profile struct {
+	Server string             // "bare net/http", "verifier (cached)", …
+	Shares map[string]float64 // category label → cumulative share; absent = no sample
+	Top    []ProfileEntry     // by flat share, largest first
+}
+
+// ProfileEntry is one function of a profile.
+type ProfileEntry struct {
+	Func      string
+	Flat, Cum float64 // shares of the profile's samples
+}
+
+// ProfileCategories are the rows of the profile comparison, in order, each with
+// what it counts.
+var ProfileCategories = []struct{ Label, Counts string }{
+	{"HTTP handler", "the verifier's (*handler).ServeHTTP; the baseline's http.HandlerFunc"},
+	{"of it: Decide", "pkg/verify (*Verifier).Decide"},
+	{"Redis (pkg/rediscache, go-redis)", "any function of pkg/rediscache or go-redis"},
+	{"metrics (client_golang)", "any function of client_golang"},
+	{"write syscalls", "bufio.(*Writer).Flush"},
+	{"read path", "bufio.(*Reader).fill"},
+	{"GC background marking", "runtime.gcBgMarkWorker"},
+	{"connection deadlines", "internal/poll.setDeadlineImpl"},
+}
+
 // Target is one goal of the performance issue and how it went.
 type Target struct {
 	Name     string // "cached ≥ 0.9 of baseline"
@@ -249,6 +277,7 @@ type Report struct {
 	Memory       *Memory
 	SingleFlight *SingleFlight
 	GoBench      []parse.GoBench
+	Profiles     []Profile // CPU profiles taken under load, the baseline's first
 	Targets      []Target
 	Notes        []string // method notes, caveats
 	Chart        string   // the chart's file name, relative to the Markdown file ("" = none)
@@ -379,6 +408,49 @@ func (r *Report) openLoopRows() [][]string {
 			fmtCPU(medianOf(o.Runs, func(r stats.Run) float64 { return r.ServerCPU })),
 			fmtCPU(medianOf(o.Runs, func(r stats.Run) float64 { return r.OtherCPU })),
 			FmtDur(stats.MedianDuration(o.Late))})
+	}
+	return rows
+}
+
+// ShortFunc shortens a profile's function name for the report: the module path
+// of this repository dropped, a generic's type arguments elided.
+func ShortFunc(name string) string {
+	name = strings.ReplaceAll(name, "github.com/vexen/vexen-auth/", "")
+	var b strings.Builder
+	depth := 0
+	for _, r := range name {
+		switch {
+		case r == '[':
+			if depth == 0 {
+				b.WriteString("[…]")
+			}
+			depth++
+		case r == ']':
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func (r *Report) profileRows() [][]string {
+	head := []string{"where", "counts"}
+	for _, p := range r.Profiles {
+		head = append(head, p.Server)
+	}
+	rows := [][]string{head}
+	for _, c := range ProfileCategories {
+		row := []string{c.Label, c.Counts}
+		for _, p := range r.Profiles {
+			v, ok := p.Shares[c.Label]
+			if !ok {
+				row = append(row, "–")
+				continue
+			}
+			row = append(row, fmt.Sprintf("%.1f %%", 100*v))
+		}
+		rows = append(rows, row)
 	}
 	return rows
 }
@@ -549,6 +621,22 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintln(w, "## In-process (go test -bench)")
 		fmt.Fprintln(w)
 		mdTable(w, r.goBenchRows())
+	}
+	if len(r.Profiles) > 0 {
+		fmt.Fprintln(w, "## Where the CPU goes (profiles)")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "CPU profiles (pprof, 100 Hz) of each server under the same closed-loop load as its scenario, taken in an extra unrecorded run after the groups; each figure is the share of that process's own samples with the named function on the stack (pprof -focus: the function and what it calls, each sample once).")
+		fmt.Fprintln(w)
+		mdTable(w, r.profileRows())
+		for _, p := range r.Profiles {
+			fmt.Fprintf(w, "Top entries of %s by own time (flat, cumulative):\n\n", p.Server)
+			var parts []string
+			for _, e := range p.Top {
+				parts = append(parts, fmt.Sprintf("`%s` %.1f %% (%.1f %%)", ShortFunc(e.Func), 100*e.Flat, 100*e.Cum))
+			}
+			fmt.Fprintln(w, strings.Join(parts, "; ")+".")
+			fmt.Fprintln(w)
+		}
 	}
 	if len(r.Targets) > 0 {
 		fmt.Fprintln(w, "## Targets")

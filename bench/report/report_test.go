@@ -217,3 +217,15 @@ func TestSingleFlightFigures(t *testing.T) {
 		t.Error("MinMisses of nothing is not 0")
 	}
 }
+
+func TestShortFunc(t *testing.T) {
+	for in, want := range map[string]string{
+		"github.com/vexen/vexen-auth/pkg/verify.(*flights[go.shape.struct { e *github.com/vexen/vexen-auth/pkg/verify.entry; m map[string]int }]).do": "pkg/verify.(*flights[…]).do",
+		"internal/runtime/syscall/linux.Syscall6": "internal/runtime/syscall/linux.Syscall6",
+		"slices.Sort[[]string,string]":            "slices.Sort[…]",
+	} {
+		if got := ShortFunc(in); got != want {
+			t.Errorf("ShortFunc(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
