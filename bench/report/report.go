@@ -561,7 +561,9 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintln(w, "wrk2 is not packaged in Debian, so this is measured with the harness's own open-loop generator "+
 			"(bench/load.OpenLoop): requests are sent on a fixed schedule (released by a timerfd, to the microsecond) at 70 % of the baseline's median peak requests/s, "+
 			"and each latency is counted from the moment the request was due, so a stall shows for every request it delays "+
-			"(no coordinated omission). The generator is pinned to the other core, as wrk is. The two servers' runs alternate, one per round; the figures are medians over rounds.")
+			"(no coordinated omission). The generator is pinned to the other core, as wrk is. The runs alternate, one of each row per round; the figures are medians over rounds. "+
+			"The last row runs the cached verifier at 70 % of its own closed-loop peak instead: as loaded, relative to what it can do, as the baseline is in the first row. "+
+			"On one core the wait behind other requests grows as ρ/(1−ρ) with the load ρ, so the gap between the first two rows that this row closes is queueing, and what it leaves is the rest (GC, timers, locks).")
 		fmt.Fprintln(w)
 		mdTable(w, r.openLoopRows())
 	}
