@@ -161,3 +161,75 @@ func TestTable(t *testing.T) {
 		t.Fatal("empty table found a key")
 	}
 }
+
+// FuzzMatchRequest: MatchRequest (a Host value found in the exact-host table is not
+// read again) answers what Canonicalize, ParamsRefused and Match answer, the same
+// rule or the same refusal, for the host in any case.
+func FuzzMatchRequest(f *testing.F) {
+	for _, tc := range canonTable {
+		f.Add(tc.method, tc.host, tc.target, []byte{10, 1, 2, 3})
+	}
+	for _, h := range []string{"a.b.example.com", "A.B.Example.COM", "x.a.b.example.com", "b.example.com", "example.com",
+		"app.example.org", "App.Example.Org:443", "app.example.org.", "app\x0eexample.org", "app.example.org\x00", "app7.example.com",
+		"app7.example.com.", "APP7.EXAMPLE.COM:80", "q.t96.example.net", "[2001:db8::1]", "2001:db8::1", "192.0.2.10", "192.0.2.10:8080",
+		"192.0.2.10.", "a-b.c", "a.-b", "1a.2b", ""} {
+		for _, target := range []string{"/", "/admin", "/admin/x", "/Admin/y", "/x", "/v/static/a", "/internal/z", "/api/v0/q",
+			"/healthz2", "/admin;x", "http://app.example.org/admin", "/a/../admin", "x", "/a#b"} {
+			f.Add("GET", h, target, []byte(nil))
+			f.Add("BREW", h, target, []byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+		}
+	}
+	f.Add("get", "app.example.org", "/", []byte(nil))
+	policies := []*Policy{mustParse(f, fastPolicy), bigPolicy(f), mustParse(f, "rules:\n  - hosts: [app.example.org]\n    action: deny\n")}
+	f.Fuzz(func(t *testing.T, method, host, target string, client []byte) {
+		var addr netip.Addr
+		switch len(client) {
+		case 4:
+			addr = netip.AddrFrom4([4]byte(client))
+		case 16:
+			addr = netip.AddrFrom16([16]byte(client))
+		}
+		for _, p := range policies {
+			for _, h := range []string{host, strings.ToUpper(host), strings.ToLower(host)} {
+				var want *Rule
+				tg, wantErr := Canonicalize(method, h, target)
+				if wantErr == nil {
+					wantErr = p.ParamsRefused(&tg)
+				}
+				if wantErr == nil {
+					want = p.Match(&tg, addr)
+				}
+				got, err := p.MatchRequest(method, h, target, addr)
+				if got != want || err != wantErr {
+					t.Fatalf("%q %q %q from %v: MatchRequest gives %v, %v; Canonicalize and Match %v, %v", method, h, target, addr, got, err, want, wantErr)
+				}
+			}
+		}
+	})
+}
+
+// TestSameHost: lookupHost's comparison lets only the key's letters differ in case.
+func TestSameHost(t *testing.T) {
+	for _, tc := range []struct {
+		s, key string
+		want   bool
+	}{
+		{"a", "a", true}, {"A", "a", true}, {"1", "1", true}, {"\x11", "1", false}, {"a", "b", false},
+		{"App.Example.COM", "app.example.com", true}, {"app\x0eexample.com", "app.example.com", false},
+		{"app-example.com", "app.example.com", false}, {"app.example.co", "app.example.com", false},
+		{"APP7.EXAMPLE.COM", "app7.example.com", true}, {"APP\x17.EXAMPLE.COM", "app7.example.com", false},
+		{"app7.example.coM", "app7.example.com", true}, {"app7.example.co\x0d", "app7.example.com", false},
+		{"abcdefgh", "abcdefgh", true}, {"abcdefgH", "abcdefgh", true}, {"abcdefg\x08", "abcdefgh", false},
+		{"a.very.long.host.name.below.EXAMPLE.com", "a.very.long.host.name.below.example.com", true},
+		{"a.very.long.host.name\x0ebelow.example.com", "a.very.long.host.name.below.example.com", false},
+	} {
+		tb := newTable(map[string]int{tc.key: 1})
+		sl := &tb.slots[hashFold(tc.key, tb.seed)&tb.mask]
+		if got := sameHost(tc.s, sl.key, sl.fold); got != tc.want {
+			t.Errorf("sameHost(%q, %q) = %v", tc.s, tc.key, got)
+		}
+		if _, found, _ := tb.lookupHost(tc.s); found != tc.want {
+			t.Errorf("lookupHost(%q) found %v", tc.s, found)
+		}
+	}
+}

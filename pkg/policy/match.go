@@ -132,24 +132,63 @@ func buildIndex(rules []Rule) hostIndex {
 // Match returns the rule that decides t from client: the first rule that matches,
 // else the default. t comes from Canonicalize. It allocates nothing.
 func (p *Policy) Match(t *Target, client netip.Addr) *Rule {
+	return p.matchIn(p.index.candidates(t.Host), t, client)
+}
+
+// MatchRequest is Canonicalize, ParamsRefused and Match in one: the rule that
+// decides the request from client, or the error of Canonicalize or ParamsRefused
+// (the same one, for the same reason). It allocates nothing.
+//
+// A Host value that equals a plain host some rule names (but for the case of its
+// letters) is canonical as it stands, and the lookup that finds its rules is its
+// only reading; other hosts are read by canonicalHost and then looked up.
+// FuzzMatchRequest checks it against the three calls.
+func (p *Policy) MatchRequest(method, host, target string, client netip.Addr) (*Rule, error) {
+	if !validMethod(method) {
+		return nil, errMethod
+	}
+	cands, found, plain := p.index.exact.lookupHost(host)
+	if !found || !plain {
+		h, ok := canonicalHost(host)
+		if !ok {
+			return nil, errHost
+		}
+		host = h
+		cands = p.index.candidates(h)
+	}
+	path, params, err := canonicalPath(target, host)
+	if err != nil {
+		return nil, err
+	}
+	if params && p.hasPaths {
+		return nil, errParams
+	}
+	t := Target{Method: method, Host: host, Path: path, Params: params}
+	return p.matchIn(cands, &t, client), nil
+}
+
+// candidates are the rules a request for the canonical host h can match.
+func (ix *hostIndex) candidates(h string) *candidates {
 	// Rule hosts are lower case; the tables fold the case of the request's host.
-	h := t.Host
-	cands, ok := p.index.exact.lookupFold(h)
-	if !ok {
-		cands = p.index.anyHost
-		if p.index.wild.slots != nil {
-			// The longest parent first.
-			for i := 0; i < len(h); i++ {
-				if h[i] != '.' {
-					continue
-				}
-				if c, ok := p.index.wild.lookupFold(h[i+1:]); ok {
-					cands = c
-					break
-				}
+	if c, ok := ix.exact.lookupFold(h); ok {
+		return c
+	}
+	if ix.wild.slots != nil {
+		// The longest parent first.
+		for i := 0; i < len(h); i++ {
+			if h[i] != '.' {
+				continue
+			}
+			if c, ok := ix.wild.lookupFold(h[i+1:]); ok {
+				return c
 			}
 		}
 	}
+	return ix.anyHost
+}
+
+// matchIn is Match among cands.
+func (p *Policy) matchIn(cands *candidates, t *Target, client netip.Addr) *Rule {
 	list := cands.other
 	if cands.bySeg.slots != nil {
 		if l, ok := cands.bySeg.lookup(firstSegment(t.Path)); ok {

@@ -334,6 +334,11 @@ func TestMatchAllocates0(t *testing.T) {
 		if r := p.Match(&tg, client); r.Name != "r96" {
 			t.Fatalf("rule %s", r.Name)
 		}
+		for _, host := range []string{"App7.example.com", "App7.example.com:443"} {
+			if r, err := p.MatchRequest("GET", host, "/api/v1/items/42?x=1", client); err != nil || r.Name != "last" {
+				t.Fatalf("rule %v, %v", r, err)
+			}
+		}
 		if p.Rules()[0].Require(Tighten{Roles: "a,b"}).Check(true, []string{"r0", "b"}, false) != Allow {
 			t.Fatal("check")
 		}

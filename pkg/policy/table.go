@@ -22,8 +22,11 @@ type table[V any] struct {
 
 type tableSlot[V any] struct {
 	key  string
+	fold string // 0x20 where key has a letter, else 0 (see lookupHost)
 	val  V
 	used bool
+	// plain: key is a plain host (plainHost), canonical as it stands in any case.
+	plain bool
 }
 
 const (
@@ -96,7 +99,13 @@ func newTable[V any](m map[string]V) table[V] {
 		for t.slots[i].used {
 			i = (i + 1) & t.mask
 		}
-		t.slots[i] = tableSlot[V]{key: k, val: v, used: true}
+		fold := make([]byte, len(k))
+		for j := range len(k) {
+			if k[j] >= 'a' && k[j] <= 'z' {
+				fold[j] = 0x20
+			}
+		}
+		t.slots[i] = tableSlot[V]{key: k, fold: string(fold), val: v, used: true, plain: plainHost(k)}
 	}
 	return t
 }
@@ -126,6 +135,50 @@ func (t *table[V]) lookupFold(s string) (V, bool) {
 	}
 	var zero V
 	return zero, false
+}
+
+// lookupHost finds s, a Host value as the request sent it, unread: s must equal a
+// key but for the case of the key's letters (unlike lookupFold, no other byte may
+// differ, so a hit on a plain key proves that s is a plain host). It reports the
+// value, whether s was found, and whether its key is a plain host.
+func (t *table[V]) lookupHost(s string) (v V, found, plain bool) {
+	if t.slots != nil {
+		for i := hashFold(s, t.seed) & t.mask; t.slots[i].used; i = (i + 1) & t.mask {
+			if sl := &t.slots[i]; sameHost(s, sl.key, sl.fold) {
+				return sl.val, true, sl.plain
+			}
+		}
+	}
+	return v, false, false
+}
+
+// sameHost reports whether s equals key but for the case of key's letters (fold:
+// 0x20 where key, which is lower case, has a letter). Eight bytes at a time.
+func sameHost(s, key, fold string) bool {
+	n := len(s)
+	if n != len(key) {
+		return false
+	}
+	if n < 8 {
+		for i := 0; i < n; i++ {
+			if (s[i]^key[i])&^fold[i] != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < n-8; i += 8 {
+		if (word(s, i)^word(key, i))&^word(fold, i) != 0 {
+			return false
+		}
+	}
+	// The last eight bytes, overlapping what came before when n is not a multiple of 8.
+	return (word(s, n-8)^word(key, n-8))&^word(fold, n-8) == 0
+}
+
+// word reads the eight bytes of s at i (i+8 <= len(s)).
+func word(s string, i int) uint64 {
+	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
 }
 
 func (t *table[V]) len() int {
