@@ -233,3 +233,25 @@ func TestSameHost(t *testing.T) {
 		}
 	}
 }
+
+// TestSegFilter: every first segment a candidate list is indexed by passes its
+// filter (a segment the filter turns away is looked up nowhere).
+func TestSegFilter(t *testing.T) {
+	for _, p := range []*Policy{mustParse(t, fastPolicy), bigPolicy(t)} {
+		all := []*candidates{p.index.anyHost}
+		for _, tb := range []*table[*candidates]{&p.index.exact, &p.index.wild} {
+			for i := range tb.slots {
+				if tb.slots[i].used {
+					all = append(all, tb.slots[i].val)
+				}
+			}
+		}
+		for _, c := range all {
+			for i := range c.bySeg.slots {
+				if sl := &c.bySeg.slots[i]; sl.used && !c.segFilter.has(sl.key) {
+					t.Errorf("segment %q turned away by its filter", sl.key)
+				}
+			}
+		}
+	}
+}

@@ -23,9 +23,24 @@ type hostIndex struct {
 // other for the rest. Rules without paths, or with a pattern that starts with a
 // wildcard, are in every list; every list keeps rule order.
 type candidates struct {
-	bySeg table[[]int32] // exact (paths are case-sensitive)
-	other []int32
+	bySeg     table[[]int32] // exact (paths are case-sensitive)
+	segFilter segFilter      // the keys of bySeg, to skip the lookup of most other segments
+	other     []int32
 }
+
+// segFilter is a 256-bit set of a cheap digest of segments (length, first and last
+// byte): a segment whose bit is clear is not a key of bySeg, and is not hashed.
+type segFilter [4]uint64
+
+func segBit(s string) uint8 {
+	if s == "" {
+		return 0
+	}
+	return uint8(len(s)) ^ s[0]<<2 ^ s[len(s)-1]<<5 ^ s[len(s)-1]>>3
+}
+
+func (f *segFilter) add(s string)      { b := segBit(s); f[b>>6] |= 1 << (b & 63) }
+func (f *segFilter) has(s string) bool { b := segBit(s); return f[b>>6]&(1<<(b&63)) != 0 }
 
 func newCandidates(rules []Rule, idx []int32) *candidates {
 	c := &candidates{}
@@ -62,6 +77,9 @@ func newCandidates(rules []Rule, idx []int32) *candidates {
 		}
 	}
 	c.bySeg = newTable(bySeg)
+	for _, seg := range segs {
+		c.segFilter.add(seg)
+	}
 	return c
 }
 
@@ -191,8 +209,10 @@ func (ix *hostIndex) candidates(h string) *candidates {
 func (p *Policy) matchIn(cands *candidates, t *Target, client netip.Addr) *Rule {
 	list := cands.other
 	if cands.bySeg.slots != nil {
-		if l, ok := cands.bySeg.lookup(firstSegment(t.Path)); ok {
-			list = l
+		if seg := firstSegment(t.Path); cands.segFilter.has(seg) {
+			if l, ok := cands.bySeg.lookup(seg); ok {
+				list = l
+			}
 		}
 	}
 	for _, i := range list {
