@@ -176,9 +176,10 @@ func sameHost(s, key, fold string) bool {
 	return (word(s, n-8)^word(key, n-8))&^word(fold, n-8) == 0
 }
 
-// word reads the eight bytes of s at i (i+8 <= len(s)).
+// word reads the eight bytes of s at i, without a bounds check: the caller makes
+// sure that i+8 <= len(s).
 func word(s string, i int) uint64 {
-	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+	return binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.StringData(s)), i)), 8))
 }
 
 func (t *table[V]) len() int {
