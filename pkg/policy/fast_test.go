@@ -56,7 +56,7 @@ func matchLinear(p *Policy, t *Target, client netip.Addr) *Rule {
 				continue
 			}
 		}
-		if r.matches(t, client) {
+		if r.matches(t.Method, t.Path, client) {
 			return r
 		}
 	}

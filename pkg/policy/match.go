@@ -150,7 +150,7 @@ func buildIndex(rules []Rule) hostIndex {
 // Match returns the rule that decides t from client: the first rule that matches,
 // else the default. t comes from Canonicalize. It allocates nothing.
 func (p *Policy) Match(t *Target, client netip.Addr) *Rule {
-	return p.matchIn(p.index.candidates(t.Host), t, client)
+	return p.matchIn(p.index.candidates(t.Host), t.Method, t.Path, client)
 }
 
 // MatchRequest is Canonicalize, ParamsRefused and Match in one: the rule that
@@ -181,8 +181,7 @@ func (p *Policy) MatchRequest(method, host, target string, client netip.Addr) (*
 	if params && p.hasPaths {
 		return nil, errParams
 	}
-	t := Target{Method: method, Host: host, Path: path, Params: params}
-	return p.matchIn(cands, &t, client), nil
+	return p.matchIn(cands, method, path, client), nil
 }
 
 // candidates are the rules a request for the canonical host h can match.
@@ -205,11 +204,11 @@ func (ix *hostIndex) candidates(h string) *candidates {
 	return ix.anyHost
 }
 
-// matchIn is Match among cands.
-func (p *Policy) matchIn(cands *candidates, t *Target, client netip.Addr) *Rule {
+// matchIn is Match among cands, for a canonical method and path.
+func (p *Policy) matchIn(cands *candidates, method, path string, client netip.Addr) *Rule {
 	list := cands.other
 	if cands.bySeg.slots != nil {
-		if seg := firstSegment(t.Path); cands.segFilter.has(seg) {
+		if seg := firstSegment(path); cands.segFilter.has(seg) {
 			if l, ok := cands.bySeg.lookup(seg); ok {
 				list = l
 			}
@@ -217,7 +216,7 @@ func (p *Policy) matchIn(cands *candidates, t *Target, client netip.Addr) *Rule 
 	}
 	for _, i := range list {
 		r := &p.rules[i]
-		if r.matches(t, client) {
+		if r.matches(method, path, client) {
 			return r
 		}
 	}
@@ -225,14 +224,14 @@ func (p *Policy) matchIn(cands *candidates, t *Target, client netip.Addr) *Rule 
 }
 
 // matches checks everything but the host (the index did).
-func (r *Rule) matches(t *Target, client netip.Addr) bool {
-	if !r.methods.has(t.Method) {
+func (r *Rule) matches(method, path string, client netip.Addr) bool {
+	if !r.methods.has(method) {
 		return false
 	}
 	if r.paths != nil {
 		ok := false
 		for i := range r.paths {
-			if r.paths[i].match(t.Path) {
+			if r.paths[i].match(path) {
 				ok = true
 				break
 			}
