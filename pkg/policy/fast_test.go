@@ -219,13 +219,14 @@ func TestSameHost(t *testing.T) {
 		{"app-example.com", "app.example.com", false}, {"app.example.co", "app.example.com", false},
 		{"APP7.EXAMPLE.COM", "app7.example.com", true}, {"APP\x17.EXAMPLE.COM", "app7.example.com", false},
 		{"app7.example.coM", "app7.example.com", true}, {"app7.example.co\x0d", "app7.example.com", false},
-		{"abcdefgh", "abcdefgh", true}, {"abcdefgH", "abcdefgh", true}, {"abcdefg\x08", "abcdefgh", false},
+		{"abcdefgh", "abcdefgh", true}, {"`{@[", "`{@[", true}, {"@[", "`{", false}, {"@[ABCDEFGH", "`{abcdefgh", false},
+		{"ZA-09.:-AZ", "za-09.:-az", true}, {"ZA-09.:-A\x1a", "za-09.:-az", false}, {"ZA\r09.:-AZ", "za-09.:-az", false}, {"abcdefgH", "abcdefgh", true}, {"abcdefg\x08", "abcdefgh", false},
 		{"a.very.long.host.name.below.EXAMPLE.com", "a.very.long.host.name.below.example.com", true},
 		{"a.very.long.host.name\x0ebelow.example.com", "a.very.long.host.name.below.example.com", false},
 	} {
 		tb := newTable(map[string]int{tc.key: 1})
 		sl := &tb.slots[hashFold(tc.key, tb.seed)&tb.mask]
-		if got := sameHost(tc.s, sl.key, sl.fold); got != tc.want {
+		if got := sameHost(tc.s, sl.key); got != tc.want {
 			t.Errorf("sameHost(%q, %q) = %v", tc.s, tc.key, got)
 		}
 		if _, found, _ := tb.lookupHost(tc.s); found != tc.want {
@@ -250,6 +251,26 @@ func TestSegFilter(t *testing.T) {
 			for i := range c.bySeg.slots {
 				if sl := &c.bySeg.slots[i]; sl.used && !c.segFilter.has(sl.key) {
 					t.Errorf("segment %q turned away by its filter", sl.key)
+				}
+			}
+		}
+	}
+}
+
+// TestSameHostBytes: sameHost, byte loop and eight-byte words, against the
+// definition, for every byte of s against every ASCII byte of key, at each place
+// of a word.
+func TestSameHostBytes(t *testing.T) {
+	for k := range 0x80 {
+		for c := range 0x100 {
+			want := c == k || c == k-0x20 && k >= 'a' && k <= 'z'
+			for _, n := range []int{1, 5, 8, 9, 16, 19} {
+				for at := range n {
+					key, s := []byte(strings.Repeat("a", n)), []byte(strings.Repeat("A", n))
+					key[at], s[at] = byte(k), byte(c)
+					if got := sameHost(string(s), string(key)); got != want {
+						t.Fatalf("sameHost(%q, %q) = %v", s, key, got)
+					}
 				}
 			}
 		}

@@ -22,7 +22,6 @@ type table[V any] struct {
 
 type tableSlot[V any] struct {
 	key  string
-	fold string // 0x20 where key has a letter, else 0 (see lookupHost)
 	val  V
 	used bool
 	// plain: key is a plain host (plainHost), canonical as it stands in any case.
@@ -99,13 +98,7 @@ func newTable[V any](m map[string]V) table[V] {
 		for t.slots[i].used {
 			i = (i + 1) & t.mask
 		}
-		fold := make([]byte, len(k))
-		for j := range len(k) {
-			if k[j] >= 'a' && k[j] <= 'z' {
-				fold[j] = 0x20
-			}
-		}
-		t.slots[i] = tableSlot[V]{key: k, fold: string(fold), val: v, used: true, plain: plainHost(k)}
+		t.slots[i] = tableSlot[V]{key: k, val: v, used: true, plain: plainHost(k)}
 	}
 	return t
 }
@@ -144,7 +137,7 @@ func (t *table[V]) lookupFold(s string) (V, bool) {
 func (t *table[V]) lookupHost(s string) (v V, found, plain bool) {
 	if t.slots != nil {
 		for i := hashFold(s, t.seed) & t.mask; t.slots[i].used; i = (i + 1) & t.mask {
-			if sl := &t.slots[i]; sameHost(s, sl.key, sl.fold) {
+			if sl := &t.slots[i]; sameHost(s, sl.key) {
 				return sl.val, true, sl.plain
 			}
 		}
@@ -152,28 +145,37 @@ func (t *table[V]) lookupHost(s string) (v V, found, plain bool) {
 	return v, false, false
 }
 
-// sameHost reports whether s equals key but for the case of key's letters (fold:
-// 0x20 where key, which is lower case, has a letter). Eight bytes at a time.
-func sameHost(s, key, fold string) bool {
+// sameHost reports whether s equals key but for the case of key's letters (key is
+// lower-case ASCII). Eight bytes at a time.
+func sameHost(s, key string) bool {
 	n := len(s)
 	if n != len(key) {
 		return false
 	}
 	if n < 8 {
 		for i := 0; i < n; i++ {
-			if (s[i]^key[i])&^fold[i] != 0 {
+			if d := s[i] ^ key[i]; d != 0 && (d != 0x20 || key[i] < 'a' || key[i] > 'z') {
 				return false
 			}
 		}
 		return true
 	}
 	for i := 0; i < n-8; i += 8 {
-		if (word(s, i)^word(key, i))&^word(fold, i) != 0 {
+		if k := word(key, i); (word(s, i)^k)&^letters(k) != 0 {
 			return false
 		}
 	}
 	// The last eight bytes, overlapping what came before when n is not a multiple of 8.
-	return (word(s, n-8)^word(key, n-8))&^word(fold, n-8) == 0
+	k := word(key, n-8)
+	return (word(s, n-8)^k)&^letters(k) == 0
+}
+
+// letters has 0x20 in each byte where w, eight ASCII bytes, has a lower-case
+// letter: a byte b >= 'a' overflows into bit 7 when 0x1f is added, one > 'z' when
+// 5 is (no byte carries into the next: every byte is below 0x80).
+func letters(w uint64) uint64 {
+	const ge, gt, high = 0x1f1f1f1f1f1f1f1f, 0x0505050505050505, 0x8080808080808080
+	return (((w + ge) &^ (w + gt)) & high) >> 2
 }
 
 // word reads the eight bytes of s at i, without a bounds check: the caller makes
