@@ -174,9 +174,14 @@ func (p *Policy) MatchRequest(method, host, target string, client netip.Addr) (*
 		host = h
 		cands = p.index.candidates(h)
 	}
-	path, params, err := canonicalPath(target, host)
+	path, clean, params, err := scanPath(target, host) // canonicalPath, without a call
 	if err != nil {
 		return nil, err
+	}
+	if !clean {
+		if path, err = rewritePath(path); err != nil {
+			return nil, err
+		}
 	}
 	if params && p.hasPaths {
 		return nil, errParams
@@ -225,7 +230,7 @@ func (p *Policy) matchIn(cands *candidates, method, path string, client netip.Ad
 
 // matches checks everything but the host (the index did).
 func (r *Rule) matches(method, path string, client netip.Addr) bool {
-	if !r.methods.has(method) {
+	if !r.methods.any() && !r.methods.has(method) { // any(): most rules, no call
 		return false
 	}
 	if r.paths != nil {
