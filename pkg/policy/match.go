@@ -171,8 +171,14 @@ func (p *Policy) MatchRequest(method, host, target string, client netip.Addr) (*
 		if !ok {
 			return nil, errHost
 		}
+		if !found && h == host {
+			// Read as it stands, and not in the exact table: for a canonical host,
+			// lookupFold finds what lookupHost finds.
+			cands = p.index.below(h)
+		} else {
+			cands = p.index.candidates(h)
+		}
 		host = h
-		cands = p.index.candidates(h)
 	}
 	path, clean, params, err := scanPath(target, host) // canonicalPath, without a call
 	if err != nil {
@@ -195,6 +201,11 @@ func (ix *hostIndex) candidates(h string) *candidates {
 	if c, ok := ix.exact.lookupFold(h); ok {
 		return c
 	}
+	return ix.below(h)
+}
+
+// below are the candidates of a canonical host h that is not in the exact table.
+func (ix *hostIndex) below(h string) *candidates {
 	if ix.wild.slots != nil {
 		// The longest parent first.
 		for i := 0; i < len(h); i++ {
