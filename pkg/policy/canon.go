@@ -91,8 +91,8 @@ func Canonicalize(method, host, target string) (Target, error) {
 // validMethod: an RFC 9110 token without lower-case letters (methods are
 // case-sensitive, and some servers upper-case them: "get" must not dodge a GET rule).
 func validMethod(m string) bool {
-	if methodBit(m) != 0 {
-		return true // a standard method: the common case, one comparison
+	if m == "GET" || methodBit(m) != 0 {
+		return true // a standard method, GET first: the common case
 	}
 	if m == "" || len(m) > 32 {
 		return false

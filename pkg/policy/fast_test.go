@@ -56,7 +56,7 @@ func matchLinear(p *Policy, t *Target, client netip.Addr) *Rule {
 				continue
 			}
 		}
-		if r.matches(t, client) {
+		if r.matches(t.Method, t.Path, client) {
 			return r
 		}
 	}
@@ -159,5 +159,120 @@ func TestTable(t *testing.T) {
 	var empty table[int]
 	if _, ok := empty.lookupFold("a"); ok {
 		t.Fatal("empty table found a key")
+	}
+}
+
+// FuzzMatchRequest: MatchRequest (a Host value found in the exact-host table is not
+// read again) answers what Canonicalize, ParamsRefused and Match answer, the same
+// rule or the same refusal, for the host in any case.
+func FuzzMatchRequest(f *testing.F) {
+	for _, tc := range canonTable {
+		f.Add(tc.method, tc.host, tc.target, []byte{10, 1, 2, 3})
+	}
+	for _, h := range []string{"a.b.example.com", "A.B.Example.COM", "x.a.b.example.com", "b.example.com", "example.com",
+		"app.example.org", "App.Example.Org:443", "app.example.org.", "app\x0eexample.org", "app.example.org\x00", "app7.example.com",
+		"app7.example.com.", "APP7.EXAMPLE.COM:80", "q.t96.example.net", "[2001:db8::1]", "2001:db8::1", "192.0.2.10", "192.0.2.10:8080",
+		"192.0.2.10.", "a-b.c", "a.-b", "1a.2b", ""} {
+		for _, target := range []string{"/", "/admin", "/admin/x", "/Admin/y", "/x", "/v/static/a", "/internal/z", "/api/v0/q",
+			"/healthz2", "/admin;x", "http://app.example.org/admin", "/a/../admin", "x", "/a#b"} {
+			f.Add("GET", h, target, []byte(nil))
+			f.Add("BREW", h, target, []byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+		}
+	}
+	f.Add("get", "app.example.org", "/", []byte(nil))
+	policies := []*Policy{mustParse(f, fastPolicy), bigPolicy(f), mustParse(f, "rules:\n  - hosts: [app.example.org]\n    action: deny\n")}
+	f.Fuzz(func(t *testing.T, method, host, target string, client []byte) {
+		var addr netip.Addr
+		switch len(client) {
+		case 4:
+			addr = netip.AddrFrom4([4]byte(client))
+		case 16:
+			addr = netip.AddrFrom16([16]byte(client))
+		}
+		for _, p := range policies {
+			for _, h := range []string{host, strings.ToUpper(host), strings.ToLower(host)} {
+				var want *Rule
+				tg, wantErr := Canonicalize(method, h, target)
+				if wantErr == nil {
+					wantErr = p.ParamsRefused(&tg)
+				}
+				if wantErr == nil {
+					want = p.Match(&tg, addr)
+				}
+				got, err := p.MatchRequest(method, h, target, addr)
+				if got != want || err != wantErr {
+					t.Fatalf("%q %q %q from %v: MatchRequest gives %v, %v; Canonicalize and Match %v, %v", method, h, target, addr, got, err, want, wantErr)
+				}
+			}
+		}
+	})
+}
+
+// TestSameHost: lookupHost's comparison lets only the key's letters differ in case.
+func TestSameHost(t *testing.T) {
+	for _, tc := range []struct {
+		s, key string
+		want   bool
+	}{
+		{"a", "a", true}, {"A", "a", true}, {"1", "1", true}, {"\x11", "1", false}, {"a", "b", false},
+		{"App.Example.COM", "app.example.com", true}, {"app\x0eexample.com", "app.example.com", false},
+		{"app-example.com", "app.example.com", false}, {"app.example.co", "app.example.com", false},
+		{"APP7.EXAMPLE.COM", "app7.example.com", true}, {"APP\x17.EXAMPLE.COM", "app7.example.com", false},
+		{"app7.example.coM", "app7.example.com", true}, {"app7.example.co\x0d", "app7.example.com", false},
+		{"abcdefgh", "abcdefgh", true}, {"`{@[", "`{@[", true}, {"@[", "`{", false}, {"@[ABCDEFGH", "`{abcdefgh", false},
+		{"ZA-09.:-AZ", "za-09.:-az", true}, {"ZA-09.:-A\x1a", "za-09.:-az", false}, {"ZA\r09.:-AZ", "za-09.:-az", false}, {"abcdefgH", "abcdefgh", true}, {"abcdefg\x08", "abcdefgh", false},
+		{"a.very.long.host.name.below.EXAMPLE.com", "a.very.long.host.name.below.example.com", true},
+		{"a.very.long.host.name\x0ebelow.example.com", "a.very.long.host.name.below.example.com", false},
+	} {
+		tb := newTable(map[string]int{tc.key: 1})
+		sl := &tb.slots[hashFold(tc.key, tb.seed)&tb.mask]
+		if got := sameHost(tc.s, sl.key); got != tc.want {
+			t.Errorf("sameHost(%q, %q) = %v", tc.s, tc.key, got)
+		}
+		if _, found, _ := tb.lookupHost(tc.s); found != tc.want {
+			t.Errorf("lookupHost(%q) found %v", tc.s, found)
+		}
+	}
+}
+
+// TestSegFilter: every first segment a candidate list is indexed by passes its
+// filter (a segment the filter turns away is looked up nowhere).
+func TestSegFilter(t *testing.T) {
+	for _, p := range []*Policy{mustParse(t, fastPolicy), bigPolicy(t)} {
+		all := []*candidates{p.index.anyHost}
+		for _, tb := range []*table[*candidates]{&p.index.exact, &p.index.wild} {
+			for i := range tb.slots {
+				if tb.slots[i].used {
+					all = append(all, tb.slots[i].val)
+				}
+			}
+		}
+		for _, c := range all {
+			for i := range c.bySeg.slots {
+				if sl := &c.bySeg.slots[i]; sl.used && !c.segFilter.has(sl.key) {
+					t.Errorf("segment %q turned away by its filter", sl.key)
+				}
+			}
+		}
+	}
+}
+
+// TestSameHostBytes: sameHost, byte loop and eight-byte words, against the
+// definition, for every byte of s against every ASCII byte of key, at each place
+// of a word.
+func TestSameHostBytes(t *testing.T) {
+	for k := range 0x80 {
+		for c := range 0x100 {
+			want := c == k || c == k-0x20 && k >= 'a' && k <= 'z'
+			for _, n := range []int{1, 5, 8, 9, 16, 19} {
+				for at := range n {
+					key, s := []byte(strings.Repeat("a", n)), []byte(strings.Repeat("A", n))
+					key[at], s[at] = byte(k), byte(c)
+					if got := sameHost(string(s), string(key)); got != want {
+						t.Fatalf("sameHost(%q, %q) = %v", s, key, got)
+					}
+				}
+			}
+		}
 	}
 }

@@ -23,9 +23,24 @@ type hostIndex struct {
 // other for the rest. Rules without paths, or with a pattern that starts with a
 // wildcard, are in every list; every list keeps rule order.
 type candidates struct {
-	bySeg table[[]int32] // exact (paths are case-sensitive)
-	other []int32
+	bySeg     table[[]int32] // exact (paths are case-sensitive)
+	segFilter segFilter      // the keys of bySeg, to skip the lookup of most other segments
+	other     []int32
 }
+
+// segFilter is a 256-bit set of a cheap digest of segments (length, first and last
+// byte): a segment whose bit is clear is not a key of bySeg, and is not hashed.
+type segFilter [4]uint64
+
+func segBit(s string) uint8 {
+	if s == "" {
+		return 0
+	}
+	return uint8(len(s)) ^ s[0]<<2 ^ s[len(s)-1]<<5 ^ s[len(s)-1]>>3
+}
+
+func (f *segFilter) add(s string)      { b := segBit(s); f[b>>6] |= 1 << (b & 63) }
+func (f *segFilter) has(s string) bool { b := segBit(s); return f[b>>6]&(1<<(b&63)) != 0 }
 
 func newCandidates(rules []Rule, idx []int32) *candidates {
 	c := &candidates{}
@@ -62,6 +77,9 @@ func newCandidates(rules []Rule, idx []int32) *candidates {
 		}
 	}
 	c.bySeg = newTable(bySeg)
+	for _, seg := range segs {
+		c.segFilter.add(seg)
+	}
 	return c
 }
 
@@ -132,33 +150,89 @@ func buildIndex(rules []Rule) hostIndex {
 // Match returns the rule that decides t from client: the first rule that matches,
 // else the default. t comes from Canonicalize. It allocates nothing.
 func (p *Policy) Match(t *Target, client netip.Addr) *Rule {
+	return p.matchIn(p.index.candidates(t.Host), t.Method, t.Path, client)
+}
+
+// MatchRequest is Canonicalize, ParamsRefused and Match in one: the rule that
+// decides the request from client, or the error of Canonicalize or ParamsRefused
+// (the same one, for the same reason). It allocates nothing.
+//
+// A Host value that equals a plain host some rule names (but for the case of its
+// letters) is canonical as it stands, and the lookup that finds its rules is its
+// only reading; other hosts are read by canonicalHost and then looked up.
+// FuzzMatchRequest checks it against the three calls.
+func (p *Policy) MatchRequest(method, host, target string, client netip.Addr) (*Rule, error) {
+	if !validMethod(method) {
+		return nil, errMethod
+	}
+	cands, found, plain := p.index.exact.lookupHost(host)
+	if !found || !plain {
+		h, ok := canonicalHost(host)
+		if !ok {
+			return nil, errHost
+		}
+		if !found && h == host {
+			// Read as it stands, and not in the exact table: for a canonical host,
+			// lookupFold finds what lookupHost finds.
+			cands = p.index.below(h)
+		} else {
+			cands = p.index.candidates(h)
+		}
+		host = h
+	}
+	path, clean, params, err := scanPath(target, host) // canonicalPath, without a call
+	if err != nil {
+		return nil, err
+	}
+	if !clean {
+		if path, err = rewritePath(path); err != nil {
+			return nil, err
+		}
+	}
+	if params && p.hasPaths {
+		return nil, errParams
+	}
+	return p.matchIn(cands, method, path, client), nil
+}
+
+// candidates are the rules a request for the canonical host h can match.
+func (ix *hostIndex) candidates(h string) *candidates {
 	// Rule hosts are lower case; the tables fold the case of the request's host.
-	h := t.Host
-	cands, ok := p.index.exact.lookupFold(h)
-	if !ok {
-		cands = p.index.anyHost
-		if p.index.wild.slots != nil {
-			// The longest parent first.
-			for i := 0; i < len(h); i++ {
-				if h[i] != '.' {
-					continue
-				}
-				if c, ok := p.index.wild.lookupFold(h[i+1:]); ok {
-					cands = c
-					break
-				}
+	if c, ok := ix.exact.lookupFold(h); ok {
+		return c
+	}
+	return ix.below(h)
+}
+
+// below are the candidates of a canonical host h that is not in the exact table.
+func (ix *hostIndex) below(h string) *candidates {
+	if ix.wild.slots != nil {
+		// The longest parent first.
+		for i := 0; i < len(h); i++ {
+			if h[i] != '.' {
+				continue
+			}
+			if c, ok := ix.wild.lookupFold(h[i+1:]); ok {
+				return c
 			}
 		}
 	}
+	return ix.anyHost
+}
+
+// matchIn is Match among cands, for a canonical method and path.
+func (p *Policy) matchIn(cands *candidates, method, path string, client netip.Addr) *Rule {
 	list := cands.other
 	if cands.bySeg.slots != nil {
-		if l, ok := cands.bySeg.lookup(firstSegment(t.Path)); ok {
-			list = l
+		if seg := firstSegment(path); cands.segFilter.has(seg) {
+			if l, ok := cands.bySeg.lookup(seg); ok {
+				list = l
+			}
 		}
 	}
 	for _, i := range list {
 		r := &p.rules[i]
-		if r.matches(t, client) {
+		if r.matches(method, path, client) {
 			return r
 		}
 	}
@@ -166,14 +240,14 @@ func (p *Policy) Match(t *Target, client netip.Addr) *Rule {
 }
 
 // matches checks everything but the host (the index did).
-func (r *Rule) matches(t *Target, client netip.Addr) bool {
-	if !r.methods.has(t.Method) {
+func (r *Rule) matches(method, path string, client netip.Addr) bool {
+	if !r.methods.any() && !r.methods.has(method) { // any(): most rules, no call
 		return false
 	}
 	if r.paths != nil {
 		ok := false
 		for i := range r.paths {
-			if r.paths[i].match(t.Path) {
+			if r.paths[i].match(path) {
 				ok = true
 				break
 			}

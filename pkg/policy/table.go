@@ -24,6 +24,8 @@ type tableSlot[V any] struct {
 	key  string
 	val  V
 	used bool
+	// plain: key is a plain host (plainHost), canonical as it stands in any case.
+	plain bool
 }
 
 const (
@@ -96,7 +98,7 @@ func newTable[V any](m map[string]V) table[V] {
 		for t.slots[i].used {
 			i = (i + 1) & t.mask
 		}
-		t.slots[i] = tableSlot[V]{key: k, val: v, used: true}
+		t.slots[i] = tableSlot[V]{key: k, val: v, used: true, plain: plainHost(k)}
 	}
 	return t
 }
@@ -126,6 +128,60 @@ func (t *table[V]) lookupFold(s string) (V, bool) {
 	}
 	var zero V
 	return zero, false
+}
+
+// lookupHost finds s, a Host value as the request sent it, unread: s must equal a
+// key but for the case of the key's letters (unlike lookupFold, no other byte may
+// differ, so a hit on a plain key proves that s is a plain host). It reports the
+// value, whether s was found, and whether its key is a plain host.
+func (t *table[V]) lookupHost(s string) (v V, found, plain bool) {
+	if t.slots != nil {
+		for i := hashFold(s, t.seed) & t.mask; t.slots[i].used; i = (i + 1) & t.mask {
+			if sl := &t.slots[i]; sameHost(s, sl.key) {
+				return sl.val, true, sl.plain
+			}
+		}
+	}
+	return v, false, false
+}
+
+// sameHost reports whether s equals key but for the case of key's letters (key is
+// lower-case ASCII). Eight bytes at a time.
+func sameHost(s, key string) bool {
+	n := len(s)
+	if n != len(key) {
+		return false
+	}
+	if n < 8 {
+		for i := 0; i < n; i++ {
+			if d := s[i] ^ key[i]; d != 0 && (d != 0x20 || key[i] < 'a' || key[i] > 'z') {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < n-8; i += 8 {
+		if k := word(key, i); (word(s, i)^k)&^letters(k) != 0 {
+			return false
+		}
+	}
+	// The last eight bytes, overlapping what came before when n is not a multiple of 8.
+	k := word(key, n-8)
+	return (word(s, n-8)^k)&^letters(k) == 0
+}
+
+// letters has 0x20 in each byte where w, eight ASCII bytes, has a lower-case
+// letter: a byte b >= 'a' overflows into bit 7 when 0x1f is added, one > 'z' when
+// 5 is (no byte carries into the next: every byte is below 0x80).
+func letters(w uint64) uint64 {
+	const ge, gt, high = 0x1f1f1f1f1f1f1f1f, 0x0505050505050505, 0x8080808080808080
+	return (((w + ge) &^ (w + gt)) & high) >> 2
+}
+
+// word reads the eight bytes of s at i, without a bounds check: the caller makes
+// sure that i+8 <= len(s).
+func word(s string, i int) uint64 {
+	return binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.StringData(s)), i)), 8))
 }
 
 func (t *table[V]) len() int {

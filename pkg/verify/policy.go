@@ -49,17 +49,14 @@ func (v *Verifier) Policy() *policy.Policy {
 var decisionAnonymous = Decision{Allow: true, Status: http.StatusOK, Reason: ReasonOK}
 
 // decidePolicy decides under a policy. The order matters: the request is read
-// (policy.Canonicalize) and matched before the token is looked at, so that a deny
-// rule answers 403 whatever the token (it never tells whether a token is valid)
-// and a public rule answers 200 without one; an authenticated rule asks for the
+// and matched (policy.Policy.MatchRequest: Canonicalize, then Match) before the
+// token is looked at, so that a deny rule answers 403 whatever the token (it never
+// tells whether a token is valid) and a public rule answers 200 without one; an authenticated rule asks for the
 // token first (401) and then for roles (403) and a second factor (401
 // insufficient_user_authentication). rule is the deciding rule's index, -1 for a
 // request refused before matching.
 func (v *Verifier) decidePolicy(ctx context.Context, ap *activePolicy, r *Request, now time.Time, sp *trace.Span) (d Decision, rule int, err error) {
-	t, err := policy.Canonicalize(r.Method, r.Host, r.Path)
-	if err == nil {
-		err = ap.p.ParamsRefused(&t)
-	}
+	m, err := ap.p.MatchRequest(r.Method, r.Host, r.Path, r.Client)
 	if err != nil {
 		if v.log.Enabled(ctx, slog.LevelDebug) {
 			v.log.LogAttrs(ctx, slog.LevelDebug, "request refused", slog.String("why", err.Error()),
@@ -67,7 +64,6 @@ func (v *Verifier) decidePolicy(ctx context.Context, ap *activePolicy, r *Reques
 		}
 		return deny(ReasonBadRequest), -1, nil
 	}
-	m := ap.p.Match(&t, r.Client)
 	if r.RequireRoles == "" && !r.RequireMFA {
 		// No location tightening (the common case): the rule alone decides, without
 		// building a Requirement.
