@@ -82,16 +82,16 @@ func (r *Report) WriteChart(w io.Writer) error {
 	right.Add(mlab)
 	right.Y.Max *= 1.3
 
-	const width, height = 27 * vg.Centimeter, 11 * vg.Centimeter
+	const width, height = 27 * vg.Centimeter, 20 * vg.Centimeter
 	img := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(110))
 	dc := draw.New(img)
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Centimeter, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
-	plots := [][]*plot.Plot{{left, right}}
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Centimeter / 2, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
+	plots := [][]*plot.Plot{{left}, {right}}
 	canvases := plot.Align(plots, tiles, dc)
 	left.Draw(canvases[0][0])
-	right.Draw(canvases[0][1])
+	right.Draw(canvases[1][0])
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w); err != nil {
 		return fmt.Errorf("report: write chart: %w", err)
 	}
@@ -116,11 +116,15 @@ func barPanel(title, ylabel string, names []string, base, subject plotter.Values
 	sb.Color, sb.LineStyle.Width, sb.Offset = subjectColor, 0, bw/2
 	p.Add(plotter.NewGrid(), bb, sb)
 	p.Legend.Add("baseline", bb)
-	p.Legend.Add("vexen-auth", sb)
+	p.Legend.Add("scenario", sb)
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Legend.XOffs = vg.Millimeter * 2
 	p.NominalX(names...)
+	// Many scenarios, some with long names: slanted labels do not run into each other.
+	p.X.Tick.Label.Rotation = math.Pi / 7
+	p.X.Tick.Label.XAlign = draw.XRight
+	p.X.Tick.Label.YAlign = draw.YTop
 	p.Y.Tick.Marker = shortTicks{}
 	return p, nil
 }
