@@ -178,18 +178,30 @@ func (h *harness) nginxGroup(ctx context.Context, e *env, cached *verifier, app 
 	return nil
 }
 
+// startBaseline starts one of the harness's own servers (vexenbench serve-http or
+// serve-grpc, with args) on a free port, pinned to the server CPU, and waits until
+// it accepts connections.
+func (h *harness) startBaseline(ctx context.Context, name string, env []string, cmd string, args ...string) (*proc, string, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	argv := append([]string{h.bins.self, cmd, "-listen", addr}, args...)
+	p, err := h.start(name, h.o.serverCPU, env, argv...)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
+		return nil, "", err
+	}
+	return p, addr, nil
+}
+
 // grpcGroup: the harness's grpc-load against the cached verifier's ext_authz
 // server, and against a bare ext_authz server answering OK.
 func (h *harness) grpcGroup(ctx context.Context, e *env, cached *verifier) error {
-	addr, err := freePort()
+	bare, addr, err := h.startBaseline(ctx, "baseline-grpc", nil, "serve-grpc")
 	if err != nil {
-		return err
-	}
-	bare, err := h.start("baseline-grpc", h.o.serverCPU, nil, h.bins.self, "serve-grpc", "-listen", addr)
-	if err != nil {
-		return err
-	}
-	if err := waitTCP(ctx, bare, addr, 10*time.Second); err != nil {
 		return err
 	}
 	subj := &subject{name: "grpc", what: "ext_authz gRPC → verifier (cached)",
@@ -230,15 +242,8 @@ func (h *harness) profiles(ctx context.Context, e *env) error {
 		bin := h.bins.verifierProf
 		if sc.name == "bare" {
 			bin = h.bins.self
-			addr, err := freePort()
+			p, addr, err := h.startBaseline(ctx, "baseline-pprof", env, "serve-http")
 			if err != nil {
-				return err
-			}
-			p, err := h.start("baseline-pprof", h.o.serverCPU, env, h.bins.self, "serve-http", "-listen", addr)
-			if err != nil {
-				return err
-			}
-			if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
 				return err
 			}
 			t, stop = target{name: "profile bare", addr: addr, path: "/auth", pids: []int{p.pid()}}, p.stop

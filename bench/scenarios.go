@@ -384,15 +384,8 @@ func (h *harness) scenarios(ctx context.Context, e *env) error {
 	o := h.o
 	cpu := o.serverCPU
 
-	appAddr, err := freePort()
+	app, appAddr, err := h.startBaseline(ctx, "baseline-http", nil, "serve-http")
 	if err != nil {
-		return err
-	}
-	app, err := h.start("baseline-http", cpu, nil, h.bins.self, "serve-http", "-listen", appAddr)
-	if err != nil {
-		return err
-	}
-	if err := waitTCP(ctx, app, appAddr, 10*time.Second); err != nil {
 		return err
 	}
 	bare := target{name: "bare net/http", addr: appAddr, path: "/auth", pids: []int{app.pid()}}
@@ -465,7 +458,7 @@ func (h *harness) scenarios(ctx context.Context, e *env) error {
 		}
 	}
 	for _, c := range colds {
-		if err := h.coldGroup(ctx, cpu, c.k, c.sub, c.pool); err != nil {
+		if err := h.coldGroup(ctx, c.k, c.sub, c.pool); err != nil {
 			return err
 		}
 		if err := c.done(ctx); err != nil {
@@ -713,23 +706,16 @@ func (h *harness) coldSubject(ctx context.Context, e *env, cpu string, k coldKin
 // server plus one signature verification of each request's bearer token with the
 // kind's key (issue 17, target 1: cold ≥ 0.8× of it). The baseline is fed the
 // pool's tokens: its cost does not depend on having seen a token before.
-func (h *harness) coldGroup(ctx context.Context, cpu string, k coldKind, cold *subject, pool string) error {
+func (h *harness) coldGroup(ctx context.Context, k coldKind, cold *subject, pool string) error {
 	keyFile := filepath.Join(h.work, k.name+".pub.pem")
 	if err := writePublicKey(keyFile, k.pub); err != nil {
 		return err
 	}
-	addr, err := freePort()
-	if err != nil {
-		return err
-	}
-	p, err := h.start("baseline-"+k.name, cpu, nil, h.bins.self, "serve-http", "-listen", addr, "-verify-key", keyFile)
+	p, addr, err := h.startBaseline(ctx, "baseline-"+k.name, nil, "serve-http", "-verify-key", keyFile)
 	if err != nil {
 		return err
 	}
 	defer p.stop()
-	if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
-		return err
-	}
 	name := "bare net/http + " + k.alg + " verify"
 	base := target{name: name, addr: addr, path: "/auth", pids: []int{p.pid()}}
 	runs, err := h.group(ctx, k.name, h.wrkRunner, base, pool, []*subject{cold})
