@@ -60,13 +60,23 @@ func (h *harness) renderNginx(prefix, listen, verifierAddr, appAddr string, auth
 	return nil
 }
 
-// startNginx renders and starts one nginx, pinned to the server CPU.
+// startNginx renders the repository's sample and starts one nginx on it.
 func (h *harness) startNginx(ctx context.Context, name, verifierAddr, appAddr string, auth bool, authConf ...e2e.Replacement) (*proc, string, error) {
+	return h.runNginx(ctx, name, func(prefix, listen string) error {
+		return h.renderNginx(prefix, listen, verifierAddr, appAddr, auth, authConf...)
+	})
+}
+
+// runNginx starts nginx pinned to the server CPU on a prefix directory of its own
+// (removed at the end of the run) whose conf/nginx.conf write puts there, listening
+// on a free port, and waits until it accepts connections; a failure carries the end
+// of its error.log.
+func (h *harness) runNginx(ctx context.Context, name string, write func(prefix, listen string) error) (*proc, string, error) {
 	bin, err := lookPath("nginx")
 	if err != nil {
 		return nil, "", err
 	}
-	prefix, err := os.MkdirTemp("", "vexenbench-nginx-")
+	prefix, err := os.MkdirTemp("", "vexenbench-"+name+"-")
 	if err != nil {
 		return nil, "", err
 	}
@@ -75,7 +85,7 @@ func (h *harness) startNginx(ctx context.Context, name, verifierAddr, appAddr st
 	if err != nil {
 		return nil, "", err
 	}
-	if err := h.renderNginx(prefix, listen, verifierAddr, appAddr, auth, authConf...); err != nil {
+	if err := write(prefix, listen); err != nil {
 		return nil, "", err
 	}
 	p, err := h.start(name, h.o.serverCPU, nil, bin, "-p", prefix+"/", "-c", "conf/nginx.conf", "-e", "logs/error.log", "-g", "daemon off;")
@@ -117,37 +127,15 @@ http {
 
 // startYardstick starts the yardstick nginx, pinned to the server CPU.
 func (h *harness) startYardstick(ctx context.Context) (*proc, string, error) {
-	bin, err := lookPath("nginx")
-	if err != nil {
-		return nil, "", err
-	}
-	prefix, err := os.MkdirTemp("", "vexenbench-yardstick-")
-	if err != nil {
-		return nil, "", err
-	}
-	h.defer_(func() { os.RemoveAll(prefix) })
-	for _, d := range []string{"conf", "logs", "temp"} {
-		if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
-			return nil, "", err
+	return h.runNginx(ctx, "yardstick-nginx", func(prefix, listen string) error {
+		for _, d := range []string{"conf", "logs", "temp"} {
+			if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
+				return err
+			}
 		}
-	}
-	listen, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
-	conf := strings.NewReplacer("{{prefix}}", prefix, "{{listen}}", listen).Replace(yardstickConf)
-	if err := os.WriteFile(filepath.Join(prefix, "conf", "nginx.conf"), []byte(conf), 0o644); err != nil {
-		return nil, "", err
-	}
-	p, err := h.start("yardstick-nginx", h.o.serverCPU, nil, bin, "-p", prefix+"/", "-c", "conf/nginx.conf", "-e", "logs/error.log", "-g", "daemon off;")
-	if err != nil {
-		return nil, "", err
-	}
-	if err := waitTCP(ctx, p, listen, 10*time.Second); err != nil {
-		b, _ := os.ReadFile(filepath.Join(prefix, "logs", "error.log"))
-		return nil, "", fmt.Errorf("%w\nnginx error.log:\n%s", err, tail(string(b), 20))
-	}
-	return p, listen, nil
+		conf := strings.NewReplacer("{{prefix}}", prefix, "{{listen}}", listen).Replace(yardstickConf)
+		return os.WriteFile(filepath.Join(prefix, "conf", "nginx.conf"), []byte(conf), 0o644)
+	})
 }
 
 // nginxGroup: wrk → nginx (auth_request → cached verifier) → the bare app, against

@@ -108,13 +108,7 @@ func FuzzFastPathMatchesCanonical(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var addr netip.Addr
-		switch len(client) {
-		case 4:
-			addr = netip.AddrFrom4([4]byte(client))
-		case 16:
-			addr = netip.AddrFrom16([16]byte(client))
-		}
+		addr := fuzzAddr(client)
 		for _, p := range policies {
 			want := matchLinear(p, &tg, addr)
 			for _, h := range []string{tg.Host, strings.ToUpper(tg.Host), strings.ToLower(tg.Host)} {
@@ -182,13 +176,7 @@ func FuzzMatchRequest(f *testing.F) {
 	f.Add("get", "app.example.org", "/", []byte(nil))
 	policies := []*Policy{mustParse(f, fastPolicy), bigPolicy(f), mustParse(f, "rules:\n  - hosts: [app.example.org]\n    action: deny\n")}
 	f.Fuzz(func(t *testing.T, method, host, target string, client []byte) {
-		var addr netip.Addr
-		switch len(client) {
-		case 4:
-			addr = netip.AddrFrom4([4]byte(client))
-		case 16:
-			addr = netip.AddrFrom16([16]byte(client))
-		}
+		addr := fuzzAddr(client)
 		for _, p := range policies {
 			for _, h := range []string{host, strings.ToUpper(host), strings.ToLower(host)} {
 				var want *Rule
@@ -275,4 +263,16 @@ func TestSameHostBytes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// fuzzAddr is the client address a fuzz input's bytes spell: IPv4 for 4 bytes,
+// IPv6 for 16, none otherwise.
+func fuzzAddr(client []byte) netip.Addr {
+	switch len(client) {
+	case 4:
+		return netip.AddrFrom4([4]byte(client))
+	case 16:
+		return netip.AddrFrom16([16]byte(client))
+	}
+	return netip.Addr{}
 }
